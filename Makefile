@@ -1,0 +1,95 @@
+# jifen — build, test, run, bench.
+#
+#   make            build build/jifen (optimised, with debug info)
+#   make test       install what is missing, build, run every test
+#                   (unit tests plain and under ASan+UBSan, API tests)
+#   make run        install what is missing, build, start on 127.0.0.1:8080
+#   make bench      benchmarks with their baselines, printed side by side
+#
+# Two build trees: build/ (-O2) and build/san/ (-O1, AddressSanitizer and
+# UndefinedBehaviorSanitizer, aborting on the first report).
+
+CC      ?= cc
+PKGS    := icu-i18n icu-uc sqlite3 jansson libcrypto libpq
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wvla -Wno-format-nonliteral
+BASEFLAGS := -std=c17 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -Isrc $(WARN) -pthread
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+H2O_LIBS   = -lh2o-evloop -lssl -lcrypto -lz
+LIBS       = $(PKG_LIBS) $(H2O_LIBS) -lm -pthread
+
+OPT_release := -O2 -g
+OPT_san     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+LIB_SRC  := $(sort $(wildcard src/util/*.c src/engine/*.c src/store/*.c src/http/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+# $(call objs,TREE,SOURCES)
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+REL := build
+SAN := build/san
+
+all: $(REL)/jifen
+
+define tree
+$(1)/obj/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(BASEFLAGS) $$(OPT_$(2)) $$(PKG_CFLAGS) -MMD -MP -c $$< -o $$@
+
+$(1)/libjifen.a: $$(call objs,$(1),$$(LIB_SRC))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/jifen: $$(call objs,$(1),$$(CLI_SRC)) $(1)/libjifen.a
+	$$(CC) $$(OPT_$(2)) -o $$@ $$^ $$(LIBS)
+
+$(1)/unit-tests: $$(call objs,$(1),$$(TEST_SRC)) $(1)/libjifen.a
+	$$(CC) $$(OPT_$(2)) -o $$@ $$^ $$(LIBS) -lcriterion
+
+-include $$(patsubst %.o,%.d,$$(call objs,$(1),$$(LIB_SRC) $$(CLI_SRC) $$(TEST_SRC) $$(BENCH_SRC)))
+endef
+
+$(eval $(call tree,$(REL),release))
+$(eval $(call tree,$(SAN),san))
+
+$(REL)/bench-ledger: $(call objs,$(REL),bench/bench_ledger.c) $(REL)/libjifen.a
+	$(CC) $(OPT_release) -o $@ $^ $(LIBS)
+
+deps:
+	@scripts/deps.sh
+
+# Unit tests: Criterion, two workers (the CI machine has two cores).
+CRITERION_FLAGS ?= --jobs 2
+export ASAN_OPTIONS := detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+
+test: deps
+	$(MAKE) --no-print-directory $(REL)/jifen $(REL)/unit-tests $(SAN)/jifen $(SAN)/unit-tests
+	@echo "== unit tests (release build)"
+	JIFEN_BIN=$(CURDIR)/$(REL)/jifen $(REL)/unit-tests $(CRITERION_FLAGS)
+	@echo "== unit tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
+	JIFEN_BIN=$(CURDIR)/$(SAN)/jifen $(SAN)/unit-tests $(CRITERION_FLAGS)
+	@if [ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1; then \
+	  echo "== API tests (release build)"; \
+	  JIFEN_BIN=$(CURDIR)/$(REL)/jifen node --test --test-concurrency=2 tests/api/; \
+	fi
+
+unit: $(REL)/unit-tests
+	JIFEN_BIN=$(CURDIR)/$(REL)/jifen $(REL)/unit-tests $(CRITERION_FLAGS)
+
+run: deps $(REL)/jifen
+	@mkdir -p data
+	$(REL)/jifen serve --db data/jifen.db --listen 127.0.0.1:8080 --demo
+
+bench: $(REL)/jifen $(REL)/bench-ledger
+	@scripts/deps.sh --bench
+	$(REL)/bench-ledger
+
+clean:
+	rm -rf build
+
+.PHONY: all deps test unit run bench clean

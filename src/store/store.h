@@ -1,0 +1,172 @@
+/*
+ * store.h — the backend-neutral store interface.
+ *
+ * The store is thin: rows in, rows out.  It knows SQL and its database; it
+ * knows nothing of points, policies or idempotency rules, which live in the
+ * engine once.  A backend (SQLite, PostgreSQL) is a jf_store_ops table plus
+ * its private handle; the engine calls through jf_store.
+ *
+ * Conventions every backend keeps:
+ * - Every function returns JF_OK, JF_NOT_FOUND (for a get of a missing row),
+ *   JF_ALREADY_EXISTS (unique violation on insert), JF_RETRY (serialization
+ *   failure or busy: the transaction runner starts the transaction again) or
+ *   JF_UNAVAILABLE / JF_INTERNAL with err->detail saying what the database said.
+ * - Inserts fill in the new row's id.
+ * - Lists fill at most `cap` records into a caller-owned array and set *n.
+ * - Writes happen only inside begin/commit; savepoints nest inside one
+ *   transaction (the committer gives each request its own savepoint).
+ * - member_get(..., for_update=true) locks the member row until the end of
+ *   the transaction (SQLite: the writer lock already serialises; PostgreSQL:
+ *   SELECT … FOR UPDATE).  Every write to a member's account, lots, holds or
+ *   entries happens after that lock, so operations on one member serialise.
+ * - Entries are append-only: the schema makes UPDATE and DELETE on them fail.
+ */
+#ifndef JF_STORE_H
+#define JF_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/types.h"
+#include "util/errors.h"
+
+typedef struct jf_store jf_store;
+
+/* Which entries a history query wants. */
+typedef struct {
+    uint32_t kinds_mask;   /* bit (1u << kind); 0 = all kinds */
+    const char *scene;     /* NULL or "" = any */
+    int64_t from_ms;       /* created_at_ms >= from_ms; 0 = no bound */
+    int64_t to_ms;         /* created_at_ms <  to_ms;   0 = no bound */
+    int64_t before_id;     /* cursor: id < before_id;   0 = from the newest */
+} jf_entry_filter;
+
+/* Lot listing for queries: by state, by expiry window, keyset-paginated by
+ * (expires_at_ms, id) ascending. */
+typedef struct {
+    int32_t state;           /* -1 = any, else jf_lot_state */
+    bool only_remaining;     /* remaining > 0 */
+    int64_t expires_before_ms; /* expires_at_ms < this; 0 = no bound */
+    int64_t after_expires_at_ms; /* cursor: (expires_at, id) > (this, after_id) */
+    int64_t after_id;        /* 0 = from the start */
+} jf_lot_filter;
+
+typedef struct {
+    const char *name; /* "sqlite", "postgres" */
+
+    void (*close)(jf_store *s);
+
+    /* Transactions.  begin() starts a write transaction (SQLite: BEGIN
+     * IMMEDIATE).  begin_read() a read-only snapshot. */
+    jf_code (*begin)(jf_store *s, jf_error *err);
+    jf_code (*begin_read)(jf_store *s, jf_error *err);
+    jf_code (*commit)(jf_store *s, jf_error *err);
+    void (*rollback)(jf_store *s);
+    jf_code (*savepoint)(jf_store *s, jf_error *err);
+    jf_code (*savepoint_release)(jf_store *s, jf_error *err);
+    void (*savepoint_rollback)(jf_store *s);
+
+    /* Tenants. */
+    jf_code (*tenant_insert)(jf_store *s, jf_tenant *t, jf_error *err);
+    jf_code (*tenant_update)(jf_store *s, const jf_tenant *t, jf_error *err);
+    jf_code (*tenant_get)(jf_store *s, int64_t id, jf_tenant *out, jf_error *err);
+    jf_code (*tenant_get_by_slug)(jf_store *s, const char *slug, jf_tenant *out, jf_error *err);
+    jf_code (*tenant_list)(jf_store *s, int64_t after_id, jf_tenant *out, size_t cap, size_t *n, jf_error *err);
+
+    /* Members.  member_update writes status, account, entry_seq, last_hash
+     * and updated_at. */
+    jf_code (*member_insert)(jf_store *s, jf_member *m, jf_error *err);
+    jf_code (*member_get)(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update,
+                          jf_member *out, jf_error *err);
+    jf_code (*member_get_by_id)(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err);
+    jf_code (*member_update)(jf_store *s, const jf_member *m, jf_error *err);
+    /* Members of a tenant by id ascending, id > after_id. */
+    jf_code (*member_list)(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
+                           size_t *n, jf_error *err);
+    /* Ids (ascending, > after_id) of the tenant's members that have a pending
+     * lot with available_at <= now, an active lot with remaining > 0 and
+     * expires_at <= now, or an open hold with expires_at <= now. */
+    jf_code (*members_due)(jf_store *s, int64_t tenant_id, int64_t now_ms, int64_t after_id, int64_t *ids,
+                           size_t cap, size_t *n, jf_error *err);
+
+    /* Entries. */
+    jf_code (*entry_insert)(jf_store *s, jf_entry *e, jf_error *err);
+    jf_code (*entry_get)(jf_store *s, int64_t id, jf_entry *out, jf_error *err);
+    /* Newest first (id descending) with the filter. */
+    jf_code (*entry_list)(jf_store *s, int64_t member_id, const jf_entry_filter *f, jf_entry *out, size_t cap,
+                          size_t *n, jf_error *err);
+    /* Chain order (seq ascending, seq > after_seq), for verify. */
+    jf_code (*entry_chain)(jf_store *s, int64_t member_id, int64_t after_seq, jf_entry *out, size_t cap,
+                           size_t *n, jf_error *err);
+    /* Entries whose ref_entry_id == ref, id ascending. */
+    jf_code (*entry_list_by_ref)(jf_store *s, int64_t ref_entry_id, jf_entry *out, size_t cap, size_t *n,
+                                 jf_error *err);
+
+    /* Lots.  lot_update writes remaining and state. */
+    jf_code (*lot_insert)(jf_store *s, jf_lot *l, jf_error *err);
+    jf_code (*lot_get)(jf_store *s, int64_t id, jf_lot *out, jf_error *err);
+    jf_code (*lot_update)(jf_store *s, const jf_lot *l, jf_error *err);
+    jf_code (*lot_list)(jf_store *s, int64_t member_id, const jf_lot_filter *f, jf_lot *out, size_t cap,
+                        size_t *n, jf_error *err);
+    /* Active lots with remaining > 0, in spending order: expires_at_ms
+     * ascending (JF_NEVER sorts last), then id ascending; keyset cursor
+     * (after_expires_at_ms, after_id), start with (INT64_MIN, 0). */
+    jf_code (*lot_list_spendable)(jf_store *s, int64_t member_id, int64_t after_expires_at_ms, int64_t after_id,
+                                  jf_lot *out, size_t cap, size_t *n, jf_error *err);
+    /* Pending lots with available_at_ms <= now, id ascending. */
+    jf_code (*lot_list_activatable)(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
+                                    size_t *n, jf_error *err);
+    /* Active lots with remaining > 0 and expires_at_ms <= now, id ascending. */
+    jf_code (*lot_list_expirable)(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
+                                  size_t *n, jf_error *err);
+
+    /* Lot moves. */
+    jf_code (*move_insert)(jf_store *s, jf_lot_move *mv, jf_error *err);
+    /* Moves of one entry, id ascending. */
+    jf_code (*move_list_by_entry)(jf_store *s, int64_t entry_id, jf_lot_move *out, size_t cap, size_t *n,
+                                  jf_error *err);
+    /* Sum of all moves of one lot (for verify). */
+    jf_code (*move_sum_by_lot)(jf_store *s, int64_t lot_id, int64_t *sum, jf_error *err);
+
+    /* Holds.  hold_update writes captured, state and closed_at. */
+    jf_code (*hold_insert)(jf_store *s, jf_hold *h, jf_error *err);
+    jf_code (*hold_get)(jf_store *s, int64_t id, jf_hold *out, jf_error *err);
+    jf_code (*hold_update)(jf_store *s, const jf_hold *h, jf_error *err);
+    /* Open holds of a member with expires_at_ms <= before_ms (INT64_MAX: all
+     * open holds), id ascending. */
+    jf_code (*hold_list_open)(jf_store *s, int64_t member_id, int64_t before_ms, jf_hold *out, size_t cap,
+                              size_t *n, jf_error *err);
+
+    /* Idempotency records. */
+    jf_code (*idem_get)(jf_store *s, int64_t tenant_id, const char *biz_no, jf_idem *out, jf_error *err);
+    jf_code (*idem_insert)(jf_store *s, const jf_idem *r, jf_error *err);
+
+    /* API keys. */
+    jf_code (*key_insert)(jf_store *s, jf_api_key *k, jf_error *err);
+    jf_code (*key_get_by_hash)(jf_store *s, const uint8_t hash[JF_HASH_BYTES], jf_api_key *out, jf_error *err);
+    jf_code (*key_get)(jf_store *s, int64_t id, jf_api_key *out, jf_error *err);
+    jf_code (*key_list)(jf_store *s, int64_t tenant_id, int64_t after_id, jf_api_key *out, size_t cap, size_t *n,
+                        jf_error *err);
+    jf_code (*key_revoke)(jf_store *s, int64_t id, int64_t revoked_at_ms, jf_error *err);
+} jf_store_ops;
+
+struct jf_store {
+    const jf_store_ops *ops;
+    void *impl;
+};
+
+/* Open the store named by a location: a filesystem path (SQLite) or a
+ * postgres:// URL.  Applies pending schema migrations.  *out is NULL on
+ * failure and err says why. */
+jf_code jf_store_open(const char *location, jf_store **out, jf_error *err);
+void jf_store_close(jf_store *s);
+
+/* Backend constructors (used by jf_store_open and by tests). */
+jf_code jf_sqlite_open(const char *path, jf_store **out, jf_error *err);
+/* SQLite online backup of the whole database to dest_path. */
+jf_code jf_sqlite_backup(const char *src_path, const char *dest_path, jf_error *err);
+/* Test hook: run raw SQL on a SQLite store (the tamper test uses it). */
+jf_code jf_sqlite_exec_raw(jf_store *s, const char *sql, jf_error *err);
+
+#endif
