@@ -103,7 +103,8 @@ typedef struct {
     jf_code (*entry_list_by_ref)(jf_store *s, int64_t ref_entry_id, jf_entry *out, size_t cap, size_t *n,
                                  jf_error *err);
 
-    /* Lots.  lot_update writes remaining and state. */
+    /* Lots.  lot_update writes entry_id, remaining and state (the engine
+     * inserts a lot before the entry that creates it, then links them). */
     jf_code (*lot_insert)(jf_store *s, jf_lot *l, jf_error *err);
     jf_code (*lot_get)(jf_store *s, int64_t id, jf_lot *out, jf_error *err);
     jf_code (*lot_update)(jf_store *s, const jf_lot *l, jf_error *err);
@@ -129,7 +130,8 @@ typedef struct {
     /* Sum of all moves of one lot (for verify). */
     jf_code (*move_sum_by_lot)(jf_store *s, int64_t lot_id, int64_t *sum, jf_error *err);
 
-    /* Holds.  hold_update writes captured, state and closed_at. */
+    /* Holds.  hold_update writes entry_id, captured, state and closed_at
+     * (inserted before its hold entry, then linked, like lots). */
     jf_code (*hold_insert)(jf_store *s, jf_hold *h, jf_error *err);
     jf_code (*hold_get)(jf_store *s, int64_t id, jf_hold *out, jf_error *err);
     jf_code (*hold_update)(jf_store *s, const jf_hold *h, jf_error *err);
