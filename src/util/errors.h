@@ -35,6 +35,7 @@
     X(NOT_REVERSIBLE,         "not_reversible",         422, "Operation cannot be reversed") \
     X(LIMIT_EXCEEDED,         "limit_exceeded",         422, "Limit exceeded")        \
     X(INVALID_STATE,          "invalid_state",          422, "Invalid state")         \
+    X(HEADERS_TOO_LARGE,      "headers_too_large",      431, "Header fields too large") \
     X(RULE_INVALID,           "rule_invalid",           422, "Rule does not compile") \
     X(RATE_LIMITED,           "rate_limited",           429, "Too many requests")     \
     X(INTERNAL,               "internal",               500, "Internal error")        \
