@@ -123,7 +123,7 @@ jf_code jf_member_get(const jf_ctx *c, const char *member_id, jf_member *out, jf
 /* ---- writes ---- */
 jf_code jf_earn(const jf_ctx *c, const jf_earn_req *r, jf_result *out, jf_error *err);
 jf_code jf_spend(const jf_ctx *c, const jf_spend_req *r, jf_result *out, jf_error *err);
-jf_code jf_hold(const jf_ctx *c, const jf_hold_req *r, jf_result *out, jf_error *err);
+jf_code jf_hold_create(const jf_ctx *c, const jf_hold_req *r, jf_result *out, jf_error *err);
 jf_code jf_capture(const jf_ctx *c, const jf_capture_req *r, jf_result *out, jf_error *err);
 jf_code jf_release(const jf_ctx *c, const jf_release_req *r, jf_result *out, jf_error *err);
 jf_code jf_reverse(const jf_ctx *c, const jf_reverse_req *r, jf_result *out, jf_error *err);

@@ -25,7 +25,7 @@
     X(METHOD_NOT_ALLOWED,     "method_not_allowed",     405, "Method not allowed")    \
     X(INSUFFICIENT_POINTS,    "insufficient_points",    409, "Insufficient points")   \
     X(IDEMPOTENCY_CONFLICT,   "idempotency_conflict",   409, "Idempotency key reused")\
-    X(MEMBER_FROZEN,          "member_frozen",          409, "Member is frozen")      \
+    X(FROZEN,                 "member_frozen",          409, "Member is frozen")      \
     X(HOLD_NOT_OPEN,          "hold_not_open",          409, "Hold is not open")      \
     X(ALREADY_EXISTS,         "already_exists",         409, "Already exists")        \
     X(REVERSAL_EXCEEDED,      "reversal_exceeded",      409, "Reversal exceeds original") \
