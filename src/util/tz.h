@@ -14,6 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Instants the functions below accept and return: 0001-01-01T00:00:00Z ..
+ * 9999-12-31T23:59:59.999Z (the years RFC 3339 can print).  Anything else —
+ * JF_NEVER, say — makes them return false. */
+#define JF_TZ_MS_MIN (-62135596800000LL)
+#define JF_TZ_MS_MAX 253402300799999LL
+
 typedef struct {
     int32_t year, month, day;    /* month 1..12, day 1..31 */
     int32_t hour, minute, second, millis;
