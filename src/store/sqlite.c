@@ -1,0 +1,1245 @@
+/*
+ * sqlite.c — the SQLite store backend.
+ *
+ * One connection per jf_store, in WAL mode with synchronous=FULL (a commit
+ * returns only after fsync: durability is a product principle), foreign keys
+ * on and a busy timeout so that other connections wait rather than fail.
+ * Every SQL statement is registered once in the table below and prepared
+ * lazily, once per connection, as a persistent statement; after each use it
+ * is reset and its bindings cleared, so that no statement holds a read
+ * snapshot or points into the caller's memory between calls.
+ *
+ * A jf_store from here is used by one thread at a time (the connection is
+ * opened without SQLite's mutexes); use one store per thread.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/sqlite_schema.h"
+#include "store/store.h"
+
+/* How long a statement waits for another connection's lock before it gives
+ * up with SQLITE_BUSY (then JF_RETRY). */
+#define SQ_BUSY_TIMEOUT_MS 5000
+
+/* Page cache per connection (negative: KiB).  32 MiB keeps the hot index
+ * pages of a million members in memory. */
+#define SQ_CACHE_SIZE_KIB 32768
+
+/* Online backup: pages copied per step, and the pause between steps that
+ * lets other connections of this process get the CPU. */
+#define SQ_BACKUP_PAGES_PER_STEP 1024
+#define SQ_BACKUP_PAUSE_US 1000
+/* A backup step is retried at most this many times while busy. */
+#define SQ_BACKUP_BUSY_RETRIES_MAX 5000
+
+#define TENANT_COLS                                                                                   \
+    "id, slug, name, timezone, expiry_kind, expiry_n, expiry_unit, expiry_round, clear_month, "      \
+    "clear_day, expiry_years, refund_policy, created_at_ms, updated_at_ms"
+#define MEMBER_COLS                                                                                   \
+    "id, tenant_id, ext_id, status, available, frozen, pending, debt, earned, spent, expired, "      \
+    "entry_seq, last_hash, created_at_ms, updated_at_ms"
+#define ENTRY_COLS                                                                                    \
+    "id, tenant_id, member_id, seq, kind, points, d_available, d_frozen, d_pending, d_debt, "        \
+    "d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, operator_id, "            \
+    "ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash"
+#define LOT_COLS                                                                                      \
+    "id, tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, expires_at_ms, " \
+    "created_at_ms"
+#define MOVE_COLS "id, entry_id, lot_id, points"
+#define HOLD_COLS                                                                                     \
+    "id, tenant_id, member_id, entry_id, points, captured, state, biz_no, expires_at_ms, "           \
+    "created_at_ms, closed_at_ms"
+#define IDEM_COLS "tenant_id, biz_no, op, fingerprint, member_id, entry_id, result, created_at_ms"
+#define KEY_COLS "id, tenant_id, name, prefix, secret_hash, role, created_at_ms, revoked_at_ms"
+
+/* Every statement this backend runs.  X(name, sql). */
+#define SQ_STATEMENTS(X)                                                                              \
+    X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                                                 \
+    X(BEGIN_READ, "BEGIN")                                                                            \
+    X(COMMIT, "COMMIT")                                                                               \
+    X(ROLLBACK, "ROLLBACK")                                                                           \
+    X(SAVEPOINT, "SAVEPOINT jf_op")                                                                   \
+    X(RELEASE, "RELEASE jf_op")                                                                       \
+    X(ROLLBACK_TO, "ROLLBACK TO jf_op")                                                               \
+    X(TENANT_INSERT,                                                                                  \
+      "INSERT INTO tenants (slug, name, timezone, expiry_kind, expiry_n, expiry_unit, expiry_round, " \
+      "clear_month, clear_day, expiry_years, refund_policy, created_at_ms, updated_at_ms) "          \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")                             \
+    X(TENANT_UPDATE,                                                                                  \
+      "UPDATE tenants SET slug = ?1, name = ?2, timezone = ?3, expiry_kind = ?4, expiry_n = ?5, "    \
+      "expiry_unit = ?6, expiry_round = ?7, clear_month = ?8, clear_day = ?9, expiry_years = ?10, "  \
+      "refund_policy = ?11, created_at_ms = ?12, updated_at_ms = ?13 WHERE id = ?14")                \
+    X(TENANT_GET, "SELECT " TENANT_COLS " FROM tenants WHERE id = ?1")                                \
+    X(TENANT_GET_BY_SLUG, "SELECT " TENANT_COLS " FROM tenants WHERE slug = ?1")                      \
+    X(TENANT_LIST, "SELECT " TENANT_COLS " FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2")          \
+    X(MEMBER_INSERT,                                                                                  \
+      "INSERT INTO members (tenant_id, ext_id, status, available, frozen, pending, debt, earned, "    \
+      "spent, expired, entry_seq, last_hash, created_at_ms, updated_at_ms) "                         \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")                        \
+    X(MEMBER_GET, "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = ?1 AND ext_id = ?2")        \
+    X(MEMBER_GET_BY_ID, "SELECT " MEMBER_COLS " FROM members WHERE id = ?1")                          \
+    X(MEMBER_UPDATE,                                                                                  \
+      "UPDATE members SET status = ?1, available = ?2, frozen = ?3, pending = ?4, debt = ?5, "       \
+      "earned = ?6, spent = ?7, expired = ?8, entry_seq = ?9, last_hash = ?10, updated_at_ms = ?11 " \
+      "WHERE id = ?12")                                                                               \
+    X(MEMBER_LIST,                                                                                    \
+      "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")   \
+    X(MEMBERS_DUE,                                                                                    \
+      "SELECT member_id FROM lots WHERE tenant_id = ?1 AND state = 0 AND available_at_ms <= ?2 "     \
+      "  AND member_id > ?3 "                                                                         \
+      "UNION SELECT member_id FROM lots WHERE tenant_id = ?1 AND state = 1 AND remaining > 0 "       \
+      "  AND expires_at_ms <= ?2 AND member_id > ?3 "                                                 \
+      "UNION SELECT member_id FROM holds WHERE tenant_id = ?1 AND state = 0 AND expires_at_ms <= ?2 " \
+      "  AND member_id > ?3 "                                                                         \
+      "ORDER BY 1 LIMIT ?4")                                                                          \
+    X(ENTRY_INSERT,                                                                                   \
+      "INSERT INTO entries (tenant_id, member_id, seq, kind, points, d_available, d_frozen, "        \
+      "d_pending, d_debt, d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, "    \
+      "operator_id, ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash) VALUES (?1, ?2, " \
+      "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, " \
+      "?23)")                                                                                         \
+    X(ENTRY_GET, "SELECT " ENTRY_COLS " FROM entries WHERE id = ?1")                                  \
+    /* ?3: kinds bit mask (all bits: any kind); ?4: scene ('' = any). */                             \
+    X(ENTRY_LIST,                                                                                     \
+      "SELECT " ENTRY_COLS " FROM entries WHERE member_id = ?1 AND id < ?2 "                          \
+      "AND ((?3 >> kind) & 1) = 1 AND (?4 = '' OR scene = ?4) "                                       \
+      "AND created_at_ms >= ?5 AND created_at_ms < ?6 ORDER BY id DESC LIMIT ?7")                     \
+    X(ENTRY_CHAIN,                                                                                    \
+      "SELECT " ENTRY_COLS " FROM entries WHERE member_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")  \
+    /* "ref_entry_id > 0" lets the partial index entries_ref serve it. */                            \
+    X(ENTRY_LIST_BY_REF,                                                                              \
+      "SELECT " ENTRY_COLS " FROM entries WHERE ref_entry_id = ?1 AND ref_entry_id > 0 "             \
+      "ORDER BY id LIMIT ?2")                                                                         \
+    X(LOT_INSERT,                                                                                     \
+      "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, " \
+      "expires_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                   \
+    X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = ?1")                                         \
+    X(LOT_UPDATE, "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?4 WHERE id = ?3")         \
+    /* ?2: state or -1; ?3: only remaining > 0; ?4: expires_at_ms bound (inclusive). */              \
+    X(LOT_LIST,                                                                                       \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND (?2 < 0 OR state = ?2) "                \
+      "AND (?3 = 0 OR remaining > 0) AND expires_at_ms <= ?4 AND (expires_at_ms, id) > (?5, ?6) "    \
+      "ORDER BY expires_at_ms, id LIMIT ?7")                                                          \
+    X(LOT_LIST_SPENDABLE,                                                                             \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND state = 1 AND remaining > 0 "          \
+      "AND (expires_at_ms, id) > (?2, ?3) ORDER BY expires_at_ms, id LIMIT ?4")                       \
+    X(LOT_LIST_ACTIVATABLE,                                                                           \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND state = 0 AND available_at_ms <= ?2 "   \
+      "ORDER BY id LIMIT ?3")                                                                         \
+    X(LOT_LIST_EXPIRABLE,                                                                             \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND state = 1 AND remaining > 0 "          \
+      "AND expires_at_ms <= ?2 ORDER BY id LIMIT ?3")                                                 \
+    X(MOVE_INSERT, "INSERT INTO lot_moves (entry_id, lot_id, points) VALUES (?1, ?2, ?3)")            \
+    X(MOVE_LIST_BY_ENTRY,                                                                             \
+      "SELECT " MOVE_COLS " FROM lot_moves WHERE entry_id = ?1 ORDER BY id LIMIT ?2")                 \
+    X(MOVE_SUM_BY_LOT, "SELECT coalesce(sum(points), 0) FROM lot_moves WHERE lot_id = ?1")            \
+    X(HOLD_INSERT,                                                                                    \
+      "INSERT INTO holds (tenant_id, member_id, entry_id, points, captured, state, biz_no, "         \
+      "expires_at_ms, created_at_ms, closed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")\
+    X(HOLD_GET, "SELECT " HOLD_COLS " FROM holds WHERE id = ?1")                                      \
+    X(HOLD_UPDATE, "UPDATE holds SET captured = ?1, state = ?2, closed_at_ms = ?3, entry_id = ?5 WHERE id = ?4") \
+    X(HOLD_LIST_OPEN,                                                                                 \
+      "SELECT " HOLD_COLS " FROM holds WHERE member_id = ?1 AND state = 0 AND expires_at_ms <= ?2 "  \
+      "ORDER BY id LIMIT ?3")                                                                         \
+    X(IDEM_GET, "SELECT " IDEM_COLS " FROM idempotency WHERE tenant_id = ?1 AND biz_no = ?2")        \
+    X(IDEM_INSERT,                                                                                    \
+      "INSERT INTO idempotency (" IDEM_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")              \
+    X(KEY_INSERT,                                                                                     \
+      "INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, role, created_at_ms, "            \
+      "revoked_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                           \
+    X(KEY_GET_BY_HASH, "SELECT " KEY_COLS " FROM api_keys WHERE secret_hash = ?1")                    \
+    X(KEY_GET, "SELECT " KEY_COLS " FROM api_keys WHERE id = ?1")                                     \
+    X(KEY_LIST,                                                                                       \
+      "SELECT " KEY_COLS " FROM api_keys WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")     \
+    X(KEY_REVOKE, "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2")                             \
+    X(SCHEMA_VERSION, "SELECT coalesce(max(version), 0) FROM schema_migrations")                      \
+    X(SCHEMA_RECORD, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)")
+
+typedef enum {
+#define SQ_X(name, sql) SQ_##name,
+    SQ_STATEMENTS(SQ_X)
+#undef SQ_X
+        SQ__COUNT
+} sq_id;
+
+static const char *const sq_sql[SQ__COUNT] = {
+#define SQ_X(name, sql) [SQ_##name] = sql,
+    SQ_STATEMENTS(SQ_X)
+#undef SQ_X
+};
+
+typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } sq_tx;
+
+typedef struct {
+    jf_store base; /* base.impl points back here */
+    sqlite3 *db;
+    sq_tx tx;
+    bool in_savepoint; /* one level: the committer's per-request savepoint */
+    sqlite3_stmt *stmts[SQ__COUNT];
+} sq_store;
+
+static const jf_store_ops sq_ops;
+
+static sq_store *sq_of(jf_store *s) {
+    assert(s != NULL);
+    assert(s->ops == &sq_ops);
+    return s->impl;
+}
+
+static int64_t sq_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Map an SQLite result code to the store's codes (see store.h).  `what` names
+ * the operation; detail carries SQLite's own message. */
+static jf_code sq_code_of(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return JF_RETRY;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) return JF_ALREADY_EXISTS;
+        return JF_INTERNAL;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_NOLFS:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_PERM:
+        return JF_UNAVAILABLE;
+    default:
+        return JF_INTERNAL;
+    }
+}
+
+static jf_code sq_fail_db(sqlite3 *db, int rc, jf_error *err, const char *what) {
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    return jf_fail(err, sq_code_of(rc), "", "sqlite %s: %s (%s)", what, msg, sqlite3_errstr(rc));
+}
+
+static jf_code sq_fail(sq_store *q, int rc, jf_error *err, const char *what) {
+    return sq_fail_db(q->db, rc, err, what);
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+/* The prepared statement `id`, prepared on first use. */
+static sqlite3_stmt *sq_stmt(sq_store *q, sq_id id, jf_error *err) {
+    assert((unsigned)id < SQ__COUNT);
+    if (q->stmts[id] != NULL) return q->stmts[id];
+    int rc = sqlite3_prepare_v3(q->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL);
+    if (rc != SQLITE_OK) {
+        sq_fail(q, rc, err, "prepare");
+        q->stmts[id] = NULL;
+        return NULL;
+    }
+    return q->stmts[id];
+}
+
+/* Return a statement to its idle state: no snapshot held, no bindings. */
+static void sq_done(sqlite3_stmt *st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Bind helpers.  Text and blobs are bound SQLITE_STATIC: the caller's
+ * records outlive the statement's use, which ends in sq_done. */
+static int sq_text(sqlite3_stmt *st, int i, const char *s) {
+    return sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_STATIC);
+}
+
+static int sq_hash(sqlite3_stmt *st, int i, const uint8_t *h) {
+    return sqlite3_bind_blob(st, i, h, JF_HASH_BYTES, SQLITE_STATIC);
+}
+
+/* Column helpers.  Text longer than the buffer cannot come from the engine
+ * (it checks every limit before writing); it is cut rather than overflowed. */
+static void sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t size) {
+    assert(size > 0);
+    const unsigned char *t = sqlite3_column_text(st, col);
+    int bytes = sqlite3_column_bytes(st, col);
+    size_t n = (t == NULL || bytes < 0) ? 0 : (size_t)bytes;
+    if (n >= size) n = size - 1;
+    if (n > 0) memcpy(dst, t, n);
+    dst[n] = '\0';
+}
+
+static void sq_col_hash(sqlite3_stmt *st, int col, uint8_t *dst) {
+    const void *b = sqlite3_column_blob(st, col);
+    if (b != NULL && sqlite3_column_bytes(st, col) == JF_HASH_BYTES)
+        memcpy(dst, b, JF_HASH_BYTES);
+    else
+        memset(dst, 0, JF_HASH_BYTES);
+}
+
+#define I64(col) sqlite3_column_int64(st, (col))
+
+typedef void (*sq_reader)(sqlite3_stmt *st, void *out);
+
+/* Step a bound statement expecting at most one row; read it into out. */
+static jf_code sq_get(sq_store *q, sqlite3_stmt *st, int bind_rc, sq_reader read, void *out, jf_error *err,
+                      const char *what) {
+    jf_code code = JF_OK;
+    if (bind_rc != SQLITE_OK) {
+        code = sq_fail(q, bind_rc, err, what);
+    } else {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            read(st, out);
+        else if (rc == SQLITE_DONE)
+            code = jf_fail(err, JF_NOT_FOUND, "", "%s: no such row", what);
+        else
+            code = sq_fail(q, rc, err, what);
+    }
+    sq_done(st);
+    return code;
+}
+
+/* Step a bound statement reading up to cap rows of elem_size bytes. */
+static jf_code sq_list(sq_store *q, sqlite3_stmt *st, int bind_rc, sq_reader read, void *out, size_t elem_size,
+                       size_t cap, size_t *n, jf_error *err, const char *what) {
+    assert(n != NULL);
+    assert(out != NULL || cap == 0);
+    *n = 0;
+    jf_code code = JF_OK;
+    if (bind_rc != SQLITE_OK) {
+        code = sq_fail(q, bind_rc, err, what);
+        cap = 0;
+    }
+    while (*n < cap) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) {
+            code = sq_fail(q, rc, err, what);
+            break;
+        }
+        read(st, (char *)out + *n * elem_size);
+        (*n)++;
+    }
+    sq_done(st);
+    return code;
+}
+
+/* Step a bound write statement to completion.  An UPDATE must touch exactly
+ * one row (else JF_NOT_FOUND). */
+static jf_code sq_write(sq_store *q, sqlite3_stmt *st, int bind_rc, bool is_update, jf_error *err,
+                        const char *what) {
+    assert(q->tx == TX_WRITE); /* writes happen only inside begin/commit */
+    jf_code code = JF_OK;
+    if (bind_rc != SQLITE_OK) {
+        code = sq_fail(q, bind_rc, err, what);
+    } else {
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            code = sq_fail(q, rc, err, what);
+        else if (is_update && sqlite3_changes(q->db) != 1)
+            code = jf_fail(err, JF_NOT_FOUND, "", "%s: no such row", what);
+    }
+    sq_done(st);
+    return code;
+}
+
+/* Run a statement that takes no parameters and returns no rows. */
+static jf_code sq_run(sq_store *q, sq_id id, jf_error *err, const char *what) {
+    sqlite3_stmt *st = sq_stmt(q, id, err);
+    if (st == NULL) return err ? err->code : JF_INTERNAL;
+    int rc = sqlite3_step(st);
+    sq_done(st);
+    return rc == SQLITE_DONE ? JF_OK : sq_fail(q, rc, err, what);
+}
+
+#define STMT_OR_FAIL(q, id, err)                                                                      \
+    sqlite3_stmt *st = sq_stmt((q), (id), (err));                                                     \
+    if (st == NULL) return (err) ? (err)->code : JF_INTERNAL
+
+/* ---- transactions ------------------------------------------------------ */
+
+static jf_code sq_begin(jf_store *s, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(q->tx == TX_NONE);
+    jf_code code = sq_run(q, SQ_BEGIN_WRITE, err, "begin");
+    if (code == JF_OK) q->tx = TX_WRITE;
+    return code;
+}
+
+static jf_code sq_begin_read(jf_store *s, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(q->tx == TX_NONE);
+    jf_code code = sq_run(q, SQ_BEGIN_READ, err, "begin read");
+    if (code == JF_OK) q->tx = TX_READ;
+    return code;
+}
+
+static void sq_rollback(jf_store *s) {
+    sq_store *q = sq_of(s);
+    /* SQLite may already have rolled back by itself (I/O error, full disk). */
+    if (!sqlite3_get_autocommit(q->db)) (void)sq_run(q, SQ_ROLLBACK, NULL, "rollback");
+    q->tx = TX_NONE;
+    q->in_savepoint = false;
+}
+
+/* A failed commit leaves nothing open: the transaction is rolled back. */
+static jf_code sq_commit(jf_store *s, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(q->tx != TX_NONE);
+    assert(!q->in_savepoint);
+    jf_code code = sq_run(q, SQ_COMMIT, err, "commit");
+    if (code != JF_OK) sq_rollback(s);
+    q->tx = TX_NONE;
+    return code;
+}
+
+static jf_code sq_savepoint(jf_store *s, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(q->tx == TX_WRITE);
+    assert(!q->in_savepoint);
+    jf_code code = sq_run(q, SQ_SAVEPOINT, err, "savepoint");
+    if (code == JF_OK) q->in_savepoint = true;
+    return code;
+}
+
+static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(q->in_savepoint);
+    jf_code code = sq_run(q, SQ_RELEASE, err, "release savepoint");
+    if (code == JF_OK) q->in_savepoint = false;
+    return code;
+}
+
+static void sq_savepoint_rollback(jf_store *s) {
+    sq_store *q = sq_of(s);
+    assert(q->in_savepoint);
+    if (!sqlite3_get_autocommit(q->db)) {
+        (void)sq_run(q, SQ_ROLLBACK_TO, NULL, "rollback to savepoint");
+        (void)sq_run(q, SQ_RELEASE, NULL, "release savepoint");
+    }
+    q->in_savepoint = false;
+}
+
+/* ---- tenants ----------------------------------------------------------- */
+
+static void read_tenant(sqlite3_stmt *st, void *out) {
+    jf_tenant *t = out;
+    memset(t, 0, sizeof *t);
+    t->id = I64(0);
+    sq_col_text(st, 1, t->slug, sizeof t->slug);
+    sq_col_text(st, 2, t->name, sizeof t->name);
+    sq_col_text(st, 3, t->timezone, sizeof t->timezone);
+    t->expiry.kind = (jf_expiry_kind)I64(4);
+    t->expiry.n = (int32_t)I64(5);
+    t->expiry.unit = (jf_expiry_unit)I64(6);
+    t->expiry.round = (jf_expiry_round)I64(7);
+    t->expiry.clear_month = (int32_t)I64(8);
+    t->expiry.clear_day = (int32_t)I64(9);
+    t->expiry.years = (int32_t)I64(10);
+    t->refund = (jf_refund_policy)I64(11);
+    t->created_at_ms = I64(12);
+    t->updated_at_ms = I64(13);
+}
+
+static int bind_tenant(sqlite3_stmt *st, const jf_tenant *t) {
+    int rc = sq_text(st, 1, t->slug);
+    rc |= sq_text(st, 2, t->name);
+    rc |= sq_text(st, 3, t->timezone);
+    rc |= sqlite3_bind_int64(st, 4, t->expiry.kind);
+    rc |= sqlite3_bind_int64(st, 5, t->expiry.n);
+    rc |= sqlite3_bind_int64(st, 6, t->expiry.unit);
+    rc |= sqlite3_bind_int64(st, 7, t->expiry.round);
+    rc |= sqlite3_bind_int64(st, 8, t->expiry.clear_month);
+    rc |= sqlite3_bind_int64(st, 9, t->expiry.clear_day);
+    rc |= sqlite3_bind_int64(st, 10, t->expiry.years);
+    rc |= sqlite3_bind_int64(st, 11, t->refund);
+    rc |= sqlite3_bind_int64(st, 12, t->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 13, t->updated_at_ms);
+    return rc;
+}
+
+static jf_code sq_tenant_insert(jf_store *s, jf_tenant *t, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_TENANT_INSERT, err);
+    jf_code code = sq_write(q, st, bind_tenant(st, t), false, err, "tenant insert");
+    if (code == JF_OK) t->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+static jf_code sq_tenant_update(jf_store *s, const jf_tenant *t, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_TENANT_UPDATE, err);
+    int rc = bind_tenant(st, t) | sqlite3_bind_int64(st, 14, t->id);
+    return sq_write(q, st, rc, true, err, "tenant update");
+}
+
+static jf_code sq_tenant_get(jf_store *s, int64_t id, jf_tenant *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_TENANT_GET, err);
+    return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_tenant, out, err, "tenant get");
+}
+
+static jf_code sq_tenant_get_by_slug(jf_store *s, const char *slug, jf_tenant *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_TENANT_GET_BY_SLUG, err);
+    return sq_get(q, st, sq_text(st, 1, slug), read_tenant, out, err, "tenant get");
+}
+
+static jf_code sq_tenant_list(jf_store *s, int64_t after_id, jf_tenant *out, size_t cap, size_t *n,
+                              jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_TENANT_LIST, err);
+    int rc = sqlite3_bind_int64(st, 1, after_id) | sqlite3_bind_int64(st, 2, (int64_t)cap);
+    return sq_list(q, st, rc, read_tenant, out, sizeof *out, cap, n, err, "tenant list");
+}
+
+/* ---- members ----------------------------------------------------------- */
+
+static void read_account(sqlite3_stmt *st, int col, jf_account *a) {
+    a->available = I64(col);
+    a->frozen = I64(col + 1);
+    a->pending = I64(col + 2);
+    a->debt = I64(col + 3);
+    a->earned = I64(col + 4);
+    a->spent = I64(col + 5);
+    a->expired = I64(col + 6);
+}
+
+static int bind_account(sqlite3_stmt *st, int i, const jf_account *a) {
+    int rc = sqlite3_bind_int64(st, i, a->available);
+    rc |= sqlite3_bind_int64(st, i + 1, a->frozen);
+    rc |= sqlite3_bind_int64(st, i + 2, a->pending);
+    rc |= sqlite3_bind_int64(st, i + 3, a->debt);
+    rc |= sqlite3_bind_int64(st, i + 4, a->earned);
+    rc |= sqlite3_bind_int64(st, i + 5, a->spent);
+    rc |= sqlite3_bind_int64(st, i + 6, a->expired);
+    return rc;
+}
+
+static void read_member(sqlite3_stmt *st, void *out) {
+    jf_member *m = out;
+    memset(m, 0, sizeof *m);
+    m->id = I64(0);
+    m->tenant_id = I64(1);
+    sq_col_text(st, 2, m->ext_id, sizeof m->ext_id);
+    m->status = (jf_member_status)I64(3);
+    read_account(st, 4, &m->acct);
+    m->entry_seq = I64(11);
+    sq_col_hash(st, 12, m->last_hash);
+    m->created_at_ms = I64(13);
+    m->updated_at_ms = I64(14);
+}
+
+static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_MEMBER_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, m->tenant_id);
+    rc |= sq_text(st, 2, m->ext_id);
+    rc |= sqlite3_bind_int64(st, 3, m->status);
+    rc |= bind_account(st, 4, &m->acct);
+    rc |= sqlite3_bind_int64(st, 11, m->entry_seq);
+    rc |= sq_hash(st, 12, m->last_hash);
+    rc |= sqlite3_bind_int64(st, 13, m->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 14, m->updated_at_ms);
+    jf_code code = sq_write(q, st, rc, false, err, "member insert");
+    if (code == JF_OK) m->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+/* for_update: SQLite has one writer at a time, so the write transaction
+ * (BEGIN IMMEDIATE) already holds the lock that PostgreSQL's FOR UPDATE
+ * takes; the flag is checked, not acted on. */
+static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update, jf_member *out,
+                             jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    STMT_OR_FAIL(q, SQ_MEMBER_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, ext_id);
+    return sq_get(q, st, rc, read_member, out, err, "member get");
+}
+
+static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    STMT_OR_FAIL(q, SQ_MEMBER_GET_BY_ID, err);
+    return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_member, out, err, "member get");
+}
+
+static jf_code sq_member_update(jf_store *s, const jf_member *m, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_MEMBER_UPDATE, err);
+    int rc = sqlite3_bind_int64(st, 1, m->status);
+    rc |= bind_account(st, 2, &m->acct);
+    rc |= sqlite3_bind_int64(st, 9, m->entry_seq);
+    rc |= sq_hash(st, 10, m->last_hash);
+    rc |= sqlite3_bind_int64(st, 11, m->updated_at_ms);
+    rc |= sqlite3_bind_int64(st, 12, m->id);
+    return sq_write(q, st, rc, true, err, "member update");
+}
+
+static jf_code sq_member_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
+                              size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_MEMBER_LIST, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, after_id) |
+             sqlite3_bind_int64(st, 3, (int64_t)cap);
+    return sq_list(q, st, rc, read_member, out, sizeof *out, cap, n, err, "member list");
+}
+
+static void read_id(sqlite3_stmt *st, void *out) { *(int64_t *)out = I64(0); }
+
+static jf_code sq_members_due(jf_store *s, int64_t tenant_id, int64_t now_ms, int64_t after_id, int64_t *ids,
+                              size_t cap, size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_MEMBERS_DUE, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, now_ms) |
+             sqlite3_bind_int64(st, 3, after_id) | sqlite3_bind_int64(st, 4, (int64_t)cap);
+    return sq_list(q, st, rc, read_id, ids, sizeof *ids, cap, n, err, "members due");
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+static void read_entry(sqlite3_stmt *st, void *out) {
+    jf_entry *e = out;
+    memset(e, 0, sizeof *e);
+    e->id = I64(0);
+    e->tenant_id = I64(1);
+    e->member_id = I64(2);
+    e->seq = I64(3);
+    e->kind = (jf_entry_kind)I64(4);
+    e->points = I64(5);
+    read_account(st, 6, &e->delta);
+    e->available_after = I64(13);
+    sq_col_text(st, 14, e->scene, sizeof e->scene);
+    sq_col_text(st, 15, e->biz_no, sizeof e->biz_no);
+    sq_col_text(st, 16, e->reason, sizeof e->reason);
+    sq_col_text(st, 17, e->operator_id, sizeof e->operator_id);
+    e->ref_entry_id = I64(18);
+    e->lot_id = I64(19);
+    e->hold_id = I64(20);
+    e->created_at_ms = I64(21);
+    sq_col_hash(st, 22, e->prev_hash);
+    sq_col_hash(st, 23, e->hash);
+}
+
+static jf_code sq_entry_insert(jf_store *s, jf_entry *e, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_ENTRY_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, e->tenant_id);
+    rc |= sqlite3_bind_int64(st, 2, e->member_id);
+    rc |= sqlite3_bind_int64(st, 3, e->seq);
+    rc |= sqlite3_bind_int64(st, 4, e->kind);
+    rc |= sqlite3_bind_int64(st, 5, e->points);
+    rc |= bind_account(st, 6, &e->delta);
+    rc |= sqlite3_bind_int64(st, 13, e->available_after);
+    rc |= sq_text(st, 14, e->scene);
+    rc |= sq_text(st, 15, e->biz_no);
+    rc |= sq_text(st, 16, e->reason);
+    rc |= sq_text(st, 17, e->operator_id);
+    rc |= sqlite3_bind_int64(st, 18, e->ref_entry_id);
+    rc |= sqlite3_bind_int64(st, 19, e->lot_id);
+    rc |= sqlite3_bind_int64(st, 20, e->hold_id);
+    rc |= sqlite3_bind_int64(st, 21, e->created_at_ms);
+    rc |= sq_hash(st, 22, e->prev_hash);
+    rc |= sq_hash(st, 23, e->hash);
+    jf_code code = sq_write(q, st, rc, false, err, "entry insert");
+    if (code == JF_OK) e->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+static jf_code sq_entry_get(jf_store *s, int64_t id, jf_entry *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_ENTRY_GET, err);
+    return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_entry, out, err, "entry get");
+}
+
+/* The filter's "no bound" zeros become the widest bounds, so that the
+ * statement has one shape and the index range on (member_id, id) is used. */
+static jf_code sq_entry_list(jf_store *s, int64_t member_id, const jf_entry_filter *f, jf_entry *out, size_t cap,
+                             size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(f != NULL);
+    STMT_OR_FAIL(q, SQ_ENTRY_LIST, err);
+    int64_t kinds = f->kinds_mask == 0 ? INT64_MAX : (int64_t)f->kinds_mask;
+    int rc = sqlite3_bind_int64(st, 1, member_id);
+    rc |= sqlite3_bind_int64(st, 2, f->before_id == 0 ? INT64_MAX : f->before_id);
+    rc |= sqlite3_bind_int64(st, 3, kinds);
+    rc |= sq_text(st, 4, f->scene);
+    rc |= sqlite3_bind_int64(st, 5, f->from_ms == 0 ? INT64_MIN : f->from_ms);
+    rc |= sqlite3_bind_int64(st, 6, f->to_ms == 0 ? INT64_MAX : f->to_ms);
+    rc |= sqlite3_bind_int64(st, 7, (int64_t)cap);
+    return sq_list(q, st, rc, read_entry, out, sizeof *out, cap, n, err, "entry list");
+}
+
+static jf_code sq_entry_chain(jf_store *s, int64_t member_id, int64_t after_seq, jf_entry *out, size_t cap,
+                              size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_ENTRY_CHAIN, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, after_seq) |
+             sqlite3_bind_int64(st, 3, (int64_t)cap);
+    return sq_list(q, st, rc, read_entry, out, sizeof *out, cap, n, err, "entry chain");
+}
+
+static jf_code sq_entry_list_by_ref(jf_store *s, int64_t ref_entry_id, jf_entry *out, size_t cap, size_t *n,
+                                    jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_ENTRY_LIST_BY_REF, err);
+    int rc = sqlite3_bind_int64(st, 1, ref_entry_id) | sqlite3_bind_int64(st, 2, (int64_t)cap);
+    return sq_list(q, st, rc, read_entry, out, sizeof *out, cap, n, err, "entry list by ref");
+}
+
+/* ---- lots and moves ---------------------------------------------------- */
+
+static void read_lot(sqlite3_stmt *st, void *out) {
+    jf_lot *l = out;
+    memset(l, 0, sizeof *l);
+    l->id = I64(0);
+    l->tenant_id = I64(1);
+    l->member_id = I64(2);
+    l->entry_id = I64(3);
+    l->amount = I64(4);
+    l->remaining = I64(5);
+    l->state = (jf_lot_state)I64(6);
+    l->available_at_ms = I64(7);
+    l->expires_at_ms = I64(8);
+    l->created_at_ms = I64(9);
+}
+
+static jf_code sq_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_LOT_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, l->tenant_id);
+    rc |= sqlite3_bind_int64(st, 2, l->member_id);
+    rc |= sqlite3_bind_int64(st, 3, l->entry_id);
+    rc |= sqlite3_bind_int64(st, 4, l->amount);
+    rc |= sqlite3_bind_int64(st, 5, l->remaining);
+    rc |= sqlite3_bind_int64(st, 6, l->state);
+    rc |= sqlite3_bind_int64(st, 7, l->available_at_ms);
+    rc |= sqlite3_bind_int64(st, 8, l->expires_at_ms);
+    rc |= sqlite3_bind_int64(st, 9, l->created_at_ms);
+    jf_code code = sq_write(q, st, rc, false, err, "lot insert");
+    if (code == JF_OK) l->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+static jf_code sq_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_LOT_GET, err);
+    return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_lot, out, err, "lot get");
+}
+
+static jf_code sq_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_LOT_UPDATE, err);
+    int rc = sqlite3_bind_int64(st, 1, l->remaining) | sqlite3_bind_int64(st, 2, l->state) |
+             sqlite3_bind_int64(st, 3, l->id) | sqlite3_bind_int64(st, 4, l->entry_id);
+    return sq_write(q, st, rc, true, err, "lot update");
+}
+
+static jf_code sq_lot_list(jf_store *s, int64_t member_id, const jf_lot_filter *f, jf_lot *out, size_t cap,
+                           size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(f != NULL);
+    STMT_OR_FAIL(q, SQ_LOT_LIST, err);
+    /* expires_before_ms is exclusive; the statement's bound is inclusive so
+     * that "no bound" (INT64_MAX) still includes never-expiring lots. */
+    int64_t expires_max = f->expires_before_ms == 0 ? INT64_MAX : f->expires_before_ms - 1;
+    bool from_start = f->after_id == 0;
+    int rc = sqlite3_bind_int64(st, 1, member_id);
+    rc |= sqlite3_bind_int64(st, 2, f->state < 0 ? -1 : f->state);
+    rc |= sqlite3_bind_int64(st, 3, f->only_remaining ? 1 : 0);
+    rc |= sqlite3_bind_int64(st, 4, expires_max);
+    rc |= sqlite3_bind_int64(st, 5, from_start ? INT64_MIN : f->after_expires_at_ms);
+    rc |= sqlite3_bind_int64(st, 6, from_start ? 0 : f->after_id);
+    rc |= sqlite3_bind_int64(st, 7, (int64_t)cap);
+    return sq_list(q, st, rc, read_lot, out, sizeof *out, cap, n, err, "lot list");
+}
+
+static jf_code sq_lot_list_spendable(jf_store *s, int64_t member_id, int64_t after_expires_at_ms, int64_t after_id,
+                                     jf_lot *out, size_t cap, size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_LOT_LIST_SPENDABLE, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, after_expires_at_ms) |
+             sqlite3_bind_int64(st, 3, after_id) | sqlite3_bind_int64(st, 4, (int64_t)cap);
+    return sq_list(q, st, rc, read_lot, out, sizeof *out, cap, n, err, "spendable lots");
+}
+
+static jf_code sq_lot_list_by_time(sq_store *q, sq_id id, int64_t member_id, int64_t now_ms, jf_lot *out,
+                                   size_t cap, size_t *n, jf_error *err, const char *what) {
+    STMT_OR_FAIL(q, id, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, now_ms) |
+             sqlite3_bind_int64(st, 3, (int64_t)cap);
+    return sq_list(q, st, rc, read_lot, out, sizeof *out, cap, n, err, what);
+}
+
+static jf_code sq_lot_list_activatable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
+                                       size_t *n, jf_error *err) {
+    return sq_lot_list_by_time(sq_of(s), SQ_LOT_LIST_ACTIVATABLE, member_id, now_ms, out, cap, n, err,
+                               "activatable lots");
+}
+
+static jf_code sq_lot_list_expirable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
+                                     size_t *n, jf_error *err) {
+    return sq_lot_list_by_time(sq_of(s), SQ_LOT_LIST_EXPIRABLE, member_id, now_ms, out, cap, n, err,
+                               "expirable lots");
+}
+
+static void read_move(sqlite3_stmt *st, void *out) {
+    jf_lot_move *mv = out;
+    mv->id = I64(0);
+    mv->entry_id = I64(1);
+    mv->lot_id = I64(2);
+    mv->points = I64(3);
+}
+
+static jf_code sq_move_insert(jf_store *s, jf_lot_move *mv, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_MOVE_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, mv->entry_id) | sqlite3_bind_int64(st, 2, mv->lot_id) |
+             sqlite3_bind_int64(st, 3, mv->points);
+    jf_code code = sq_write(q, st, rc, false, err, "lot move insert");
+    if (code == JF_OK) mv->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+static jf_code sq_move_list_by_entry(jf_store *s, int64_t entry_id, jf_lot_move *out, size_t cap, size_t *n,
+                                     jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_MOVE_LIST_BY_ENTRY, err);
+    int rc = sqlite3_bind_int64(st, 1, entry_id) | sqlite3_bind_int64(st, 2, (int64_t)cap);
+    return sq_list(q, st, rc, read_move, out, sizeof *out, cap, n, err, "lot moves");
+}
+
+static jf_code sq_move_sum_by_lot(jf_store *s, int64_t lot_id, int64_t *sum, jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(sum != NULL);
+    STMT_OR_FAIL(q, SQ_MOVE_SUM_BY_LOT, err);
+    return sq_get(q, st, sqlite3_bind_int64(st, 1, lot_id), read_id, sum, err, "lot move sum");
+}
+
+/* ---- holds ------------------------------------------------------------- */
+
+static void read_hold(sqlite3_stmt *st, void *out) {
+    jf_hold *h = out;
+    memset(h, 0, sizeof *h);
+    h->id = I64(0);
+    h->tenant_id = I64(1);
+    h->member_id = I64(2);
+    h->entry_id = I64(3);
+    h->points = I64(4);
+    h->captured = I64(5);
+    h->state = (jf_hold_state)I64(6);
+    sq_col_text(st, 7, h->biz_no, sizeof h->biz_no);
+    h->expires_at_ms = I64(8);
+    h->created_at_ms = I64(9);
+    h->closed_at_ms = I64(10);
+}
+
+static jf_code sq_hold_insert(jf_store *s, jf_hold *h, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_HOLD_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, h->tenant_id);
+    rc |= sqlite3_bind_int64(st, 2, h->member_id);
+    rc |= sqlite3_bind_int64(st, 3, h->entry_id);
+    rc |= sqlite3_bind_int64(st, 4, h->points);
+    rc |= sqlite3_bind_int64(st, 5, h->captured);
+    rc |= sqlite3_bind_int64(st, 6, h->state);
+    rc |= sq_text(st, 7, h->biz_no);
+    rc |= sqlite3_bind_int64(st, 8, h->expires_at_ms);
+    rc |= sqlite3_bind_int64(st, 9, h->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 10, h->closed_at_ms);
+    jf_code code = sq_write(q, st, rc, false, err, "hold insert");
+    if (code == JF_OK) h->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+static jf_code sq_hold_get(jf_store *s, int64_t id, jf_hold *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_HOLD_GET, err);
+    return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_hold, out, err, "hold get");
+}
+
+static jf_code sq_hold_update(jf_store *s, const jf_hold *h, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_HOLD_UPDATE, err);
+    int rc = sqlite3_bind_int64(st, 1, h->captured) | sqlite3_bind_int64(st, 2, h->state) |
+             sqlite3_bind_int64(st, 3, h->closed_at_ms) | sqlite3_bind_int64(st, 4, h->id) |
+             sqlite3_bind_int64(st, 5, h->entry_id);
+    return sq_write(q, st, rc, true, err, "hold update");
+}
+
+static jf_code sq_hold_list_open(jf_store *s, int64_t member_id, int64_t before_ms, jf_hold *out, size_t cap,
+                                 size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_HOLD_LIST_OPEN, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, before_ms) |
+             sqlite3_bind_int64(st, 3, (int64_t)cap);
+    return sq_list(q, st, rc, read_hold, out, sizeof *out, cap, n, err, "open holds");
+}
+
+/* ---- idempotency and keys ---------------------------------------------- */
+
+static void read_idem(sqlite3_stmt *st, void *out) {
+    jf_idem *r = out;
+    memset(r, 0, sizeof *r);
+    r->tenant_id = I64(0);
+    sq_col_text(st, 1, r->biz_no, sizeof r->biz_no);
+    r->op = (jf_op_kind)I64(2);
+    sq_col_hash(st, 3, r->fingerprint);
+    r->member_id = I64(4);
+    r->entry_id = I64(5);
+    sq_col_text(st, 6, r->result, sizeof r->result);
+    r->created_at_ms = I64(7);
+}
+
+static jf_code sq_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, jf_idem *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_IDEM_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, biz_no);
+    return sq_get(q, st, rc, read_idem, out, err, "idempotency get");
+}
+
+static jf_code sq_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_IDEM_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, r->tenant_id);
+    rc |= sq_text(st, 2, r->biz_no);
+    rc |= sqlite3_bind_int64(st, 3, r->op);
+    rc |= sq_hash(st, 4, r->fingerprint);
+    rc |= sqlite3_bind_int64(st, 5, r->member_id);
+    rc |= sqlite3_bind_int64(st, 6, r->entry_id);
+    rc |= sq_text(st, 7, r->result);
+    rc |= sqlite3_bind_int64(st, 8, r->created_at_ms);
+    return sq_write(q, st, rc, false, err, "idempotency insert");
+}
+
+static void read_key(sqlite3_stmt *st, void *out) {
+    jf_api_key *k = out;
+    memset(k, 0, sizeof *k);
+    k->id = I64(0);
+    k->tenant_id = I64(1);
+    sq_col_text(st, 2, k->name, sizeof k->name);
+    sq_col_text(st, 3, k->prefix, sizeof k->prefix);
+    sq_col_hash(st, 4, k->secret_hash);
+    k->role = (jf_role)I64(5);
+    k->created_at_ms = I64(6);
+    k->revoked_at_ms = I64(7);
+}
+
+static jf_code sq_key_insert(jf_store *s, jf_api_key *k, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_KEY_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, k->tenant_id);
+    rc |= sq_text(st, 2, k->name);
+    rc |= sq_text(st, 3, k->prefix);
+    rc |= sq_hash(st, 4, k->secret_hash);
+    rc |= sqlite3_bind_int64(st, 5, k->role);
+    rc |= sqlite3_bind_int64(st, 6, k->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 7, k->revoked_at_ms);
+    jf_code code = sq_write(q, st, rc, false, err, "api key insert");
+    if (code == JF_OK) k->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+static jf_code sq_key_get_by_hash(jf_store *s, const uint8_t hash[JF_HASH_BYTES], jf_api_key *out,
+                                  jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_KEY_GET_BY_HASH, err);
+    return sq_get(q, st, sq_hash(st, 1, hash), read_key, out, err, "api key get");
+}
+
+static jf_code sq_key_get(jf_store *s, int64_t id, jf_api_key *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_KEY_GET, err);
+    return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_key, out, err, "api key get");
+}
+
+static jf_code sq_key_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_api_key *out, size_t cap,
+                           size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_KEY_LIST, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, after_id) |
+             sqlite3_bind_int64(st, 3, (int64_t)cap);
+    return sq_list(q, st, rc, read_key, out, sizeof *out, cap, n, err, "api key list");
+}
+
+static jf_code sq_key_revoke(jf_store *s, int64_t id, int64_t revoked_at_ms, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_KEY_REVOKE, err);
+    int rc = sqlite3_bind_int64(st, 1, revoked_at_ms) | sqlite3_bind_int64(st, 2, id);
+    return sq_write(q, st, rc, true, err, "api key revoke");
+}
+
+/* ---- open, migrate, close ---------------------------------------------- */
+
+static void sq_close(jf_store *s) {
+    if (s == NULL) return;
+    sq_store *q = sq_of(s);
+    if (q->tx != TX_NONE) sq_rollback(s);
+    for (int i = 0; i < SQ__COUNT; i++) sqlite3_finalize(q->stmts[i]);
+    sqlite3_close_v2(q->db);
+    free(q);
+}
+
+static jf_code sq_exec(sq_store *q, const char *sql, jf_error *err, const char *what) {
+    int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? JF_OK : sq_fail(q, rc, err, what);
+}
+
+/* The schema version recorded in the database; 0 if it has none yet.  Not
+ * through the statement table: the table may not exist. */
+static jf_code sq_schema_version(sq_store *q, int64_t *version, jf_error *err) {
+    *version = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db,
+                                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) return sq_fail(q, rc, err, "schema version");
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE) return JF_OK;
+    if (rc != SQLITE_ROW) return sq_fail(q, rc, err, "schema version");
+    st = sq_stmt(q, SQ_SCHEMA_VERSION, err);
+    if (st == NULL) return err ? err->code : JF_INTERNAL;
+    return sq_get(q, st, SQLITE_OK, read_id, version, err, "schema version");
+}
+
+static jf_code sq_refuse_newer(int64_t version, jf_error *err) {
+    return jf_fail(err, JF_UNAVAILABLE, "", "database schema version %lld is newer than this jifen (%lld); "
+                   "upgrade jifen to open it", (long long)version, (long long)JF_SQLITE_SCHEMA_VERSION);
+}
+
+/* Apply the migrations the database has not had, in one write transaction. */
+static jf_code sq_migrate_locked(sq_store *q, jf_error *err) {
+    jf_code code = sq_exec(q, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                              "applied_at_ms INTEGER NOT NULL)", err, "migrate");
+    int64_t version = 0;
+    if (code == JF_OK) code = sq_schema_version(q, &version, err);
+    if (code != JF_OK) return code;
+    if (version > JF_SQLITE_SCHEMA_VERSION) return sq_refuse_newer(version, err);
+    for (int64_t v = version + 1; v <= JF_SQLITE_SCHEMA_VERSION; v++) {
+        code = sq_exec(q, jf_sqlite_migrations[v - 1], err, "migrate");
+        if (code != JF_OK) return code;
+        STMT_OR_FAIL(q, SQ_SCHEMA_RECORD, err);
+        int rc = sqlite3_bind_int64(st, 1, v) | sqlite3_bind_int64(st, 2, sq_now_ms());
+        code = sq_write(q, st, rc, false, err, "migrate");
+        if (code != JF_OK) return code;
+    }
+    return JF_OK;
+}
+
+static jf_code sq_migrate(sq_store *q, jf_error *err) {
+    int64_t version = 0;
+    jf_code code = sq_schema_version(q, &version, err);
+    if (code != JF_OK) return code;
+    if (version > JF_SQLITE_SCHEMA_VERSION) return sq_refuse_newer(version, err);
+    if (version == JF_SQLITE_SCHEMA_VERSION) return JF_OK; /* no writer lock needed */
+    code = sq_begin(&q->base, err);
+    if (code != JF_OK) return code;
+    code = sq_migrate_locked(q, err);
+    if (code == JF_OK) return sq_commit(&q->base, err);
+    sq_rollback(&q->base);
+    return code;
+}
+
+/* Set the connection's pragmas.  journal_mode answers with the mode it got;
+ * anything but "wal" (say, a read-only directory) is refused. */
+static jf_code sq_configure(sq_store *q, jf_error *err) {
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, SQ_BUSY_TIMEOUT_MS);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc != SQLITE_OK) return sq_fail(q, rc, err, "journal_mode");
+    rc = sqlite3_step(st);
+    bool wal = rc == SQLITE_ROW && sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return sq_fail(q, rc, err, "journal_mode");
+    if (!wal) return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: cannot switch the database to WAL mode");
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
+             "PRAGMA temp_store = MEMORY;", SQ_CACHE_SIZE_KIB);
+    return sq_exec(q, sql, err, "pragma");
+}
+
+jf_code jf_sqlite_open(const char *path, jf_store **out, jf_error *err) {
+    assert(path != NULL);
+    assert(out != NULL);
+    *out = NULL;
+    sq_store *q = calloc(1, sizeof *q);
+    if (q == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
+    q->base.ops = &sq_ops;
+    q->base.impl = q;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+    jf_code code = JF_OK;
+    if (rc != SQLITE_OK)
+        code = jf_fail(err, JF_UNAVAILABLE, "", "sqlite open %s: %s", path,
+                       q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+    if (code == JF_OK) code = sq_configure(q, err);
+    if (code == JF_OK) code = sq_migrate(q, err);
+    if (code != JF_OK) {
+        sq_close(&q->base);
+        return code;
+    }
+    *out = &q->base;
+    return JF_OK;
+}
+
+jf_code jf_sqlite_exec_raw(jf_store *s, const char *sql, jf_error *err) {
+    assert(sql != NULL);
+    if (s == NULL || s->ops != &sq_ops) return jf_fail(err, JF_INTERNAL, "", "not a SQLite store");
+    return sq_exec(sq_of(s), sql, err, "exec");
+}
+
+/* ---- online backup ----------------------------------------------------- */
+
+static void sq_remove_partial(const char *dest_path) {
+    static const char *const suffixes[] = {"", "-journal", "-wal", "-shm"};
+    char name[PATH_MAX];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        if (snprintf(name, sizeof name, "%s%s", dest_path, suffixes[i]) < (int)sizeof name) unlink(name);
+    }
+}
+
+/* fsync a file and the directory that names it, so the copy survives a
+ * power cut once backup returns. */
+static jf_code sq_fsync_path(const char *path, jf_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return jf_fail(err, JF_UNAVAILABLE, "", "fsync %s: %s", path, strerror(e));
+    }
+    close(fd);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd); /* best effort: some file systems refuse directory fsync */
+        close(fd);
+    }
+    return JF_OK;
+}
+
+/* Copy all pages.  The source connection holds one read transaction for the
+ * whole copy: in WAL mode that does not block writers, and it keeps the
+ * snapshot fixed, so the copy is consistent and never restarts however busy
+ * the writers are.  Steps are chunked with a pause between them. */
+static jf_code sq_backup_copy(sqlite3 *src, sqlite3 *dst, jf_error *err) {
+    int rc = sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_master;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return sq_fail_db(src, rc, err, "backup snapshot");
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    if (b == NULL) {
+        sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
+        return sq_fail_db(dst, sqlite3_errcode(dst), err, "backup init");
+    }
+    int busy = 0;
+    do {
+        rc = sqlite3_backup_step(b, SQ_BACKUP_PAGES_PER_STEP);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) busy++;
+        if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) usleep(SQ_BACKUP_PAUSE_US);
+    } while ((rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && busy < SQ_BACKUP_BUSY_RETRIES_MAX);
+    sqlite3_backup_finish(b);
+    sqlite3_exec(src, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != SQLITE_DONE) return sq_fail_db(dst, rc, err, "backup step");
+    return JF_OK;
+}
+
+jf_code jf_sqlite_backup(const char *src_path, const char *dest_path, jf_error *err) {
+    assert(src_path != NULL);
+    assert(dest_path != NULL);
+    if (access(dest_path, F_OK) == 0)
+        return jf_fail(err, JF_ALREADY_EXISTS, "to", "backup destination %s already exists", dest_path);
+    sqlite3 *src = NULL, *dst = NULL;
+    jf_code code = JF_OK;
+    int rc = sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READWRITE, NULL);
+    if (rc != SQLITE_OK) code = sq_fail_db(src, rc, err, "backup open source");
+    if (code == JF_OK) {
+        sqlite3_busy_timeout(src, SQ_BUSY_TIMEOUT_MS);
+        rc = sqlite3_open_v2(dest_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE,
+                             NULL);
+        if (rc != SQLITE_OK) code = sq_fail_db(dst, rc, err, "backup open destination");
+    }
+    if (code == JF_OK) {
+        sqlite3_busy_timeout(dst, SQ_BUSY_TIMEOUT_MS);
+        rc = sqlite3_exec(dst, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) code = sq_fail_db(dst, rc, err, "backup pragma");
+    }
+    if (code == JF_OK) code = sq_backup_copy(src, dst, err);
+    rc = sqlite3_close_v2(dst);
+    if (code == JF_OK && rc != SQLITE_OK) code = jf_fail(err, JF_UNAVAILABLE, "", "backup close destination");
+    sqlite3_close_v2(src);
+    if (code == JF_OK) code = sq_fsync_path(dest_path, err);
+    if (code != JF_OK) sq_remove_partial(dest_path);
+    return code;
+}
+
+static const jf_store_ops sq_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .begin_read = sq_begin_read,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .savepoint_release = sq_savepoint_release,
+    .savepoint_rollback = sq_savepoint_rollback,
+    .tenant_insert = sq_tenant_insert,
+    .tenant_update = sq_tenant_update,
+    .tenant_get = sq_tenant_get,
+    .tenant_get_by_slug = sq_tenant_get_by_slug,
+    .tenant_list = sq_tenant_list,
+    .member_insert = sq_member_insert,
+    .member_get = sq_member_get,
+    .member_get_by_id = sq_member_get_by_id,
+    .member_update = sq_member_update,
+    .member_list = sq_member_list,
+    .members_due = sq_members_due,
+    .entry_insert = sq_entry_insert,
+    .entry_get = sq_entry_get,
+    .entry_list = sq_entry_list,
+    .entry_chain = sq_entry_chain,
+    .entry_list_by_ref = sq_entry_list_by_ref,
+    .lot_insert = sq_lot_insert,
+    .lot_get = sq_lot_get,
+    .lot_update = sq_lot_update,
+    .lot_list = sq_lot_list,
+    .lot_list_spendable = sq_lot_list_spendable,
+    .lot_list_activatable = sq_lot_list_activatable,
+    .lot_list_expirable = sq_lot_list_expirable,
+    .move_insert = sq_move_insert,
+    .move_list_by_entry = sq_move_list_by_entry,
+    .move_sum_by_lot = sq_move_sum_by_lot,
+    .hold_insert = sq_hold_insert,
+    .hold_get = sq_hold_get,
+    .hold_update = sq_hold_update,
+    .hold_list_open = sq_hold_list_open,
+    .idem_get = sq_idem_get,
+    .idem_insert = sq_idem_insert,
+    .key_insert = sq_key_insert,
+    .key_get_by_hash = sq_key_get_by_hash,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+};
