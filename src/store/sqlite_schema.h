@@ -1,0 +1,176 @@
+/*
+ * sqlite_schema.h — the SQLite schema as an ordered list of migrations.
+ *
+ * Migration N (1-based) is jf_sqlite_migrations[N - 1].  A database records
+ * the migrations it has had in schema_migrations; opening it applies the
+ * missing ones, in order, inside one transaction.  Never edit a migration
+ * that has shipped: append a new one.
+ *
+ * Conventions of the schema:
+ * - Integer ids (INTEGER PRIMARY KEY, i.e. the rowid).
+ * - Optional references (ref_entry_id, lot_id, hold_id, entry_id of a lot or
+ *   hold) are 0 when absent and carry no foreign key: an earn entry and its
+ *   lot (a hold entry and its hold) refer to each other, so one of the two is
+ *   written before the other exists.
+ * - Text is NOT NULL DEFAULT '' (the records' "" is '').
+ * - Hashes are 32-byte BLOBs.
+ * - A never-expiring lot has expires_at_ms = INT64_MAX (JF_NEVER), so that
+ *   "expires_at_ms ascending" puts it last without a special case.
+ * - Entries and lot moves are append-only: triggers make UPDATE and DELETE
+ *   fail.  The triggers have fixed names (entries_no_update, …) because the
+ *   tamper test drops them on purpose.
+ * - Partial indexes serve the job queries, so that "is anything due?" reads
+ *   a few index pages even with millions of lots.
+ */
+#ifndef JF_SQLITE_SCHEMA_H
+#define JF_SQLITE_SCHEMA_H
+
+static const char *const jf_sqlite_migrations[] = {
+    /* 1: the ledger. */
+    "CREATE TABLE tenants ("
+    "  id INTEGER PRIMARY KEY,"
+    "  slug TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  timezone TEXT NOT NULL DEFAULT '',"
+    "  expiry_kind INTEGER NOT NULL DEFAULT 0,"
+    "  expiry_n INTEGER NOT NULL DEFAULT 0,"
+    "  expiry_unit INTEGER NOT NULL DEFAULT 0,"
+    "  expiry_round INTEGER NOT NULL DEFAULT 0,"
+    "  clear_month INTEGER NOT NULL DEFAULT 0,"
+    "  clear_day INTEGER NOT NULL DEFAULT 0,"
+    "  expiry_years INTEGER NOT NULL DEFAULT 0,"
+    "  refund_policy INTEGER NOT NULL DEFAULT 0,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE members ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+    "  ext_id TEXT NOT NULL,"
+    "  status INTEGER NOT NULL DEFAULT 0,"
+    "  available INTEGER NOT NULL DEFAULT 0,"
+    "  frozen INTEGER NOT NULL DEFAULT 0,"
+    "  pending INTEGER NOT NULL DEFAULT 0,"
+    "  debt INTEGER NOT NULL DEFAULT 0,"
+    "  earned INTEGER NOT NULL DEFAULT 0,"
+    "  spent INTEGER NOT NULL DEFAULT 0,"
+    "  expired INTEGER NOT NULL DEFAULT 0,"
+    "  entry_seq INTEGER NOT NULL DEFAULT 0,"
+    "  last_hash BLOB NOT NULL CHECK (length(last_hash) = 32),"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  UNIQUE (tenant_id, ext_id)"
+    ");"
+    "CREATE INDEX members_tenant ON members(tenant_id, id);"
+    "CREATE TABLE entries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+    "  member_id INTEGER NOT NULL REFERENCES members(id),"
+    "  seq INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  points INTEGER NOT NULL,"
+    "  d_available INTEGER NOT NULL,"
+    "  d_frozen INTEGER NOT NULL,"
+    "  d_pending INTEGER NOT NULL,"
+    "  d_debt INTEGER NOT NULL,"
+    "  d_earned INTEGER NOT NULL,"
+    "  d_spent INTEGER NOT NULL,"
+    "  d_expired INTEGER NOT NULL,"
+    "  available_after INTEGER NOT NULL,"
+    "  scene TEXT NOT NULL DEFAULT '',"
+    "  biz_no TEXT NOT NULL DEFAULT '',"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  operator_id TEXT NOT NULL DEFAULT '',"
+    "  ref_entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  lot_id INTEGER NOT NULL DEFAULT 0,"
+    "  hold_id INTEGER NOT NULL DEFAULT 0,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),"
+    "  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+    "  UNIQUE (member_id, seq)"
+    ");"
+    /* History newest first per member; the cursor is id < before_id. */
+    "CREATE INDEX entries_member ON entries(member_id, id);"
+    "CREATE INDEX entries_ref ON entries(ref_entry_id) WHERE ref_entry_id > 0;"
+    "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries"
+    "  BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END;"
+    "CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries"
+    "  BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END;"
+    "CREATE TABLE lots ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+    "  member_id INTEGER NOT NULL REFERENCES members(id),"
+    "  entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  amount INTEGER NOT NULL,"
+    "  remaining INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  available_at_ms INTEGER NOT NULL,"
+    "  expires_at_ms INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL"
+    ");"
+    /* Lot listing (any state), keyset by (expires_at_ms, id). */
+    "CREATE INDEX lots_member ON lots(member_id, expires_at_ms, id);"
+    /* Spending order; also the per-member expiry scan. */
+    "CREATE INDEX lots_spendable ON lots(member_id, expires_at_ms, id)"
+    "  WHERE state = 1 AND remaining > 0;"
+    "CREATE INDEX lots_pending ON lots(member_id, available_at_ms) WHERE state = 0;"
+    /* The jobs: who has something due, per tenant. */
+    "CREATE INDEX lots_due_expiry ON lots(tenant_id, expires_at_ms, member_id)"
+    "  WHERE state = 1 AND remaining > 0;"
+    "CREATE INDEX lots_due_activation ON lots(tenant_id, available_at_ms, member_id)"
+    "  WHERE state = 0;"
+    "CREATE TABLE lot_moves ("
+    "  id INTEGER PRIMARY KEY,"
+    "  entry_id INTEGER NOT NULL REFERENCES entries(id),"
+    "  lot_id INTEGER NOT NULL REFERENCES lots(id),"
+    "  points INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX lot_moves_entry ON lot_moves(entry_id);"
+    "CREATE INDEX lot_moves_lot ON lot_moves(lot_id, points);"
+    "CREATE TRIGGER lot_moves_no_update BEFORE UPDATE ON lot_moves"
+    "  BEGIN SELECT RAISE(ABORT, 'lot moves are append-only'); END;"
+    "CREATE TRIGGER lot_moves_no_delete BEFORE DELETE ON lot_moves"
+    "  BEGIN SELECT RAISE(ABORT, 'lot moves are append-only'); END;"
+    "CREATE TABLE holds ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+    "  member_id INTEGER NOT NULL REFERENCES members(id),"
+    "  entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  points INTEGER NOT NULL,"
+    "  captured INTEGER NOT NULL DEFAULT 0,"
+    "  state INTEGER NOT NULL,"
+    "  biz_no TEXT NOT NULL DEFAULT '',"
+    "  expires_at_ms INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  closed_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX holds_open ON holds(member_id, expires_at_ms) WHERE state = 0;"
+    "CREATE INDEX holds_due ON holds(tenant_id, expires_at_ms, member_id) WHERE state = 0;"
+    /* One row per (tenant, biz_no); WITHOUT ROWID keeps it one B-tree. */
+    "CREATE TABLE idempotency ("
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+    "  biz_no TEXT NOT NULL,"
+    "  op INTEGER NOT NULL,"
+    "  fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),"
+    "  member_id INTEGER NOT NULL DEFAULT 0,"
+    "  entry_id INTEGER NOT NULL DEFAULT 0,"
+    "  result TEXT NOT NULL DEFAULT '',"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, biz_no)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE api_keys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL REFERENCES tenants(id),"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  prefix TEXT NOT NULL DEFAULT '',"
+    "  secret_hash BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),"
+    "  role INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  revoked_at_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX api_keys_tenant ON api_keys(tenant_id, id);",
+};
+
+#define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))
+
+#endif

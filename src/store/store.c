@@ -1,0 +1,32 @@
+/*
+ * store.c — opening a store by its location.
+ *
+ * A location is either a PostgreSQL URL (postgres:// or postgresql://) or a
+ * filesystem path, which is a SQLite database.  Everything after opening goes
+ * through the backend's jf_store_ops.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "store/store.h"
+
+static bool is_postgres_url(const char *location) {
+    return strncmp(location, "postgres://", strlen("postgres://")) == 0 ||
+           strncmp(location, "postgresql://", strlen("postgresql://")) == 0;
+}
+
+jf_code jf_store_open(const char *location, jf_store **out, jf_error *err) {
+    assert(out != NULL);
+    *out = NULL;
+    if (location == NULL || location[0] == '\0')
+        return jf_fail(err, JF_INVALID_FIELD, "db", "a database path or postgres:// URL is required");
+    if (is_postgres_url(location))
+        return jf_fail(err, JF_UNAVAILABLE, "db", "PostgreSQL support is not built yet");
+    return jf_sqlite_open(location, out, err);
+}
+
+void jf_store_close(jf_store *s) {
+    if (s == NULL) return;
+    assert(s->ops != NULL);
+    s->ops->close(s);
+}

@@ -1,0 +1,1004 @@
+/*
+ * test_store.c — the store conformance suite.
+ *
+ * Written only against the jf_store interface, so that every backend passes
+ * the same tests.  The backend comes from JIFEN_TEST_STORE (unset or
+ * "sqlite": a fresh SQLite file in a temporary directory).  Backend specifics
+ * live in the helpers at the top, never in the test bodies.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+/* ---- backend helpers --------------------------------------------------- */
+
+static char tmp_dir[256];
+static char db_location[320];
+static jf_store *S; /* the store under test */
+
+static bool backend_is_sqlite(void) {
+    const char *b = getenv("JIFEN_TEST_STORE");
+    return b == NULL || b[0] == '\0' || strcmp(b, "sqlite") == 0;
+}
+
+static jf_store *open_store(void) {
+    jf_store *s = NULL;
+    jf_error err = {0};
+    jf_code code = jf_store_open(db_location, &s, &err);
+    cr_assert_eq(code, JF_OK, "open %s: %s", db_location, err.detail);
+    cr_assert_not_null(s);
+    return s;
+}
+
+/* Raw SQL behind the store's back (the tamper test's tool). */
+static jf_code raw_exec(jf_store *s, const char *sql, jf_error *err) {
+    return jf_sqlite_exec_raw(s, sql, err);
+}
+
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent *ent;
+    char path[600];
+    while ((ent = readdir(d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void setup(void) {
+    if (!backend_is_sqlite()) cr_assert_fail("JIFEN_TEST_STORE=%s: no such backend yet", getenv("JIFEN_TEST_STORE"));
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/jifen-store-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(tmp_dir));
+    snprintf(db_location, sizeof db_location, "%s/test.db", tmp_dir);
+    S = open_store();
+}
+
+static void teardown(void) {
+    jf_store_close(S);
+    S = NULL;
+    remove_tree(tmp_dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* ---- record helpers ---------------------------------------------------- */
+
+#define T0 1700000000000LL /* 2023-11-14, a fixed "now" */
+
+#define OK(call)                                                                                      \
+    do {                                                                                              \
+        jf_error err_ = {0};                                                                          \
+        jf_code code_ = (call);                                                                       \
+        cr_assert_eq(code_, JF_OK, "%s -> %s: %s", #call, jf_code_name(code_), err_.detail);          \
+    } while (0)
+#define E (&err_)
+
+/* Expect a specific code. */
+#define EXPECT(code, call)                                                                            \
+    do {                                                                                              \
+        jf_error err_ = {0};                                                                          \
+        jf_code code_ = (call);                                                                       \
+        cr_assert_eq(code_, (code), "%s -> %s (want %s): %s", #call, jf_code_name(code_),             \
+                     jf_code_name(code), err_.detail);                                                \
+    } while (0)
+
+static void begin(void) { OK(S->ops->begin(S, E)); }
+static void commit(void) { OK(S->ops->commit(S, E)); }
+
+static void fill_hash(uint8_t h[JF_HASH_BYTES], uint8_t seed) {
+    for (int i = 0; i < JF_HASH_BYTES; i++) h[i] = (uint8_t)(seed + i * 7);
+}
+
+static int64_t add_tenant(const char *slug) {
+    jf_tenant t = {0};
+    snprintf(t.slug, sizeof t.slug, "%s", slug);
+    snprintf(t.name, sizeof t.name, "Tenant %s", slug);
+    snprintf(t.timezone, sizeof t.timezone, "Asia/Shanghai");
+    t.created_at_ms = t.updated_at_ms = T0;
+    OK(S->ops->tenant_insert(S, &t, E));
+    cr_assert_gt(t.id, 0);
+    return t.id;
+}
+
+static int64_t add_member(int64_t tenant_id, const char *ext_id) {
+    jf_member m = {0};
+    m.tenant_id = tenant_id;
+    snprintf(m.ext_id, sizeof m.ext_id, "%s", ext_id);
+    m.created_at_ms = m.updated_at_ms = T0;
+    OK(S->ops->member_insert(S, &m, E));
+    cr_assert_gt(m.id, 0);
+    return m.id;
+}
+
+static jf_entry make_entry(int64_t tenant_id, int64_t member_id, int64_t seq, jf_entry_kind kind, int64_t points,
+                           int64_t at_ms) {
+    jf_entry e = {0};
+    e.tenant_id = tenant_id;
+    e.member_id = member_id;
+    e.seq = seq;
+    e.kind = kind;
+    e.points = points;
+    e.delta.available = points;
+    e.available_after = points * seq;
+    snprintf(e.scene, sizeof e.scene, "order");
+    snprintf(e.biz_no, sizeof e.biz_no, "b-%lld-%lld", (long long)member_id, (long long)seq);
+    e.created_at_ms = at_ms;
+    fill_hash(e.prev_hash, (uint8_t)(seq - 1));
+    fill_hash(e.hash, (uint8_t)seq);
+    return e;
+}
+
+static int64_t add_entry(int64_t tenant_id, int64_t member_id, int64_t seq, jf_entry_kind kind, int64_t points,
+                         int64_t at_ms) {
+    jf_entry e = make_entry(tenant_id, member_id, seq, kind, points, at_ms);
+    OK(S->ops->entry_insert(S, &e, E));
+    cr_assert_gt(e.id, 0);
+    return e.id;
+}
+
+static int64_t add_lot(int64_t tenant_id, int64_t member_id, int64_t amount, jf_lot_state state,
+                       int64_t available_at_ms, int64_t expires_at_ms) {
+    jf_lot l = {0};
+    l.tenant_id = tenant_id;
+    l.member_id = member_id;
+    l.amount = l.remaining = amount;
+    l.state = state;
+    l.available_at_ms = available_at_ms;
+    l.expires_at_ms = expires_at_ms;
+    l.created_at_ms = T0;
+    OK(S->ops->lot_insert(S, &l, E));
+    cr_assert_gt(l.id, 0);
+    return l.id;
+}
+
+static int64_t add_hold(int64_t tenant_id, int64_t member_id, int64_t points, int64_t expires_at_ms) {
+    jf_hold h = {0};
+    h.tenant_id = tenant_id;
+    h.member_id = member_id;
+    h.points = points;
+    h.state = JF_HOLD_OPEN;
+    snprintf(h.biz_no, sizeof h.biz_no, "hold-%lld", (long long)expires_at_ms);
+    h.expires_at_ms = expires_at_ms;
+    h.created_at_ms = T0;
+    OK(S->ops->hold_insert(S, &h, E));
+    return h.id;
+}
+
+/* A tenant with one member, committed. */
+static void tenant_and_member(int64_t *tenant_id, int64_t *member_id) {
+    begin();
+    *tenant_id = add_tenant("shop");
+    *member_id = add_member(*tenant_id, "alice");
+    commit();
+}
+
+/* ---- tenants ----------------------------------------------------------- */
+
+Test(store, tenant_round_trip) {
+    jf_tenant t = {0};
+    snprintf(t.slug, sizeof t.slug, "coffee-shop");
+    snprintf(t.name, sizeof t.name, "咖啡店 Coffee");
+    snprintf(t.timezone, sizeof t.timezone, "America/New_York");
+    t.expiry = (jf_expiry_policy){.kind = JF_EXPIRY_ANNUAL, .n = 12, .unit = JF_UNIT_MONTHS,
+                                  .round = JF_ROUND_QUARTER, .clear_month = 12, .clear_day = 31, .years = 2};
+    t.refund = JF_REFUND_CLAMP;
+    t.created_at_ms = T0;
+    t.updated_at_ms = T0 + 1;
+    begin();
+    OK(S->ops->tenant_insert(S, &t, E));
+    commit();
+    cr_assert_gt(t.id, 0);
+
+    jf_tenant got;
+    OK(S->ops->tenant_get(S, t.id, &got, E));
+    cr_assert_eq(memcmp(&got, &t, sizeof t), 0, "tenant differs after round trip");
+    OK(S->ops->tenant_get_by_slug(S, "coffee-shop", &got, E));
+    cr_assert_eq(got.id, t.id);
+    cr_assert_str_eq(got.name, "咖啡店 Coffee");
+
+    t.expiry = (jf_expiry_policy){.kind = JF_EXPIRY_ROLLING, .n = 90, .unit = JF_UNIT_DAYS, .round = JF_ROUND_DAY};
+    t.refund = JF_REFUND_DEBT;
+    memset(t.timezone, 0, sizeof t.timezone); /* memcmp below compares whole buffers */
+    snprintf(t.timezone, sizeof t.timezone, "Asia/Shanghai");
+    t.updated_at_ms = T0 + 2;
+    begin();
+    OK(S->ops->tenant_update(S, &t, E));
+    commit();
+    OK(S->ops->tenant_get(S, t.id, &got, E));
+    cr_assert_eq(memcmp(&got, &t, sizeof t), 0, "tenant differs after update");
+}
+
+Test(store, tenant_not_found_and_unique_slug) {
+    jf_tenant got;
+    EXPECT(JF_NOT_FOUND, S->ops->tenant_get(S, 42, &got, E));
+    EXPECT(JF_NOT_FOUND, S->ops->tenant_get_by_slug(S, "nope", &got, E));
+    begin();
+    add_tenant("shop");
+    jf_tenant dup = {.created_at_ms = T0, .updated_at_ms = T0};
+    snprintf(dup.slug, sizeof dup.slug, "shop");
+    EXPECT(JF_ALREADY_EXISTS, S->ops->tenant_insert(S, &dup, E));
+    jf_tenant ghost = {.id = 999, .created_at_ms = T0, .updated_at_ms = T0};
+    snprintf(ghost.slug, sizeof ghost.slug, "ghost");
+    EXPECT(JF_NOT_FOUND, S->ops->tenant_update(S, &ghost, E));
+    commit();
+}
+
+Test(store, tenant_list_pages_by_id) {
+    begin();
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        char slug[16];
+        snprintf(slug, sizeof slug, "t%d", i);
+        ids[i] = add_tenant(slug);
+    }
+    commit();
+    jf_tenant page[2];
+    size_t n = 0;
+    OK(S->ops->tenant_list(S, 0, page, 2, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(page[0].id, ids[0]);
+    cr_assert_eq(page[1].id, ids[1]);
+    OK(S->ops->tenant_list(S, ids[3], page, 2, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(page[0].id, ids[4]);
+}
+
+/* ---- members ----------------------------------------------------------- */
+
+Test(store, member_round_trip_and_update) {
+    begin();
+    int64_t tid = add_tenant("shop");
+    jf_member m = {0};
+    m.tenant_id = tid;
+    memset(m.ext_id, 'x', JF_MEMBER_ID_LEN_MAX); /* the longest member id */
+    m.ext_id[0] = 'A';
+    m.created_at_ms = m.updated_at_ms = T0;
+    OK(S->ops->member_insert(S, &m, E));
+    commit();
+
+    jf_member got;
+    OK(S->ops->member_get(S, tid, m.ext_id, false, &got, E));
+    cr_assert_eq(memcmp(&got, &m, sizeof m), 0, "member differs after round trip");
+    cr_assert_eq(strlen(got.ext_id), JF_MEMBER_ID_LEN_MAX);
+
+    m.status = JF_MEMBER_FROZEN;
+    m.acct = (jf_account){.available = 10, .frozen = 20, .pending = 30, .debt = 40, .earned = 50,
+                          .spent = 60, .expired = 70};
+    m.entry_seq = 7;
+    fill_hash(m.last_hash, 200);
+    m.updated_at_ms = T0 + 5;
+    begin();
+    OK(S->ops->member_get_by_id(S, m.id, true, &got, E));
+    OK(S->ops->member_update(S, &m, E));
+    commit();
+    OK(S->ops->member_get_by_id(S, m.id, false, &got, E));
+    cr_assert_eq(memcmp(&got, &m, sizeof m), 0, "member differs after update");
+}
+
+Test(store, member_not_found_and_unique_per_tenant) {
+    begin();
+    int64_t t1 = add_tenant("one");
+    int64_t t2 = add_tenant("two");
+    int64_t a1 = add_member(t1, "alice");
+    int64_t a2 = add_member(t2, "alice"); /* the same id in another tenant is another member */
+    cr_assert_neq(a1, a2);
+    jf_member dup = {.tenant_id = t1, .created_at_ms = T0, .updated_at_ms = T0};
+    snprintf(dup.ext_id, sizeof dup.ext_id, "alice");
+    EXPECT(JF_ALREADY_EXISTS, S->ops->member_insert(S, &dup, E));
+    jf_member ghost = {.id = 9999};
+    EXPECT(JF_NOT_FOUND, S->ops->member_update(S, &ghost, E));
+    commit();
+    jf_member got;
+    OK(S->ops->member_get(S, t2, "alice", false, &got, E));
+    cr_assert_eq(got.id, a2);
+    EXPECT(JF_NOT_FOUND, S->ops->member_get(S, t1, "bob", false, &got, E));
+    EXPECT(JF_NOT_FOUND, S->ops->member_get_by_id(S, 9999, false, &got, E));
+}
+
+Test(store, member_list_by_tenant) {
+    begin();
+    int64_t t1 = add_tenant("one");
+    int64_t t2 = add_tenant("two");
+    int64_t m[4];
+    m[0] = add_member(t1, "a");
+    add_member(t2, "b");
+    m[1] = add_member(t1, "c");
+    m[2] = add_member(t1, "d");
+    commit();
+    jf_member page[2];
+    size_t n = 0;
+    OK(S->ops->member_list(S, t1, 0, page, 2, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(page[0].id, m[0]);
+    cr_assert_eq(page[1].id, m[1]);
+    OK(S->ops->member_list(S, t1, page[1].id, page, 2, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(page[0].id, m[2]);
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+Test(store, entry_round_trip_every_field) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    jf_entry e = {0};
+    e.tenant_id = tid;
+    e.member_id = mid;
+    e.seq = 1;
+    e.kind = JF_ENTRY_REVERSE;
+    e.points = -1000000000000LL;
+    e.delta = (jf_account){.available = -5, .frozen = -6, .pending = -7, .debt = 8, .earned = -9,
+                           .spent = -10, .expired = -11};
+    e.available_after = -3;
+    snprintf(e.scene, sizeof e.scene, "mall.refund_2");
+    memset(e.biz_no, '~', JF_BIZ_NO_LEN_MAX);
+    /* 256 bytes of UTF-8: 85 three-byte characters and one ASCII byte. */
+    size_t off = 0;
+    for (int i = 0; i < 85; i++) off += (size_t)snprintf(e.reason + off, sizeof e.reason - off, "退");
+    snprintf(e.reason + off, sizeof e.reason - off, "!");
+    cr_assert_eq(strlen(e.reason), JF_REASON_BYTES_MAX);
+    snprintf(e.operator_id, sizeof e.operator_id, "ops@example.com");
+    e.ref_entry_id = 77;
+    e.lot_id = 88;
+    e.hold_id = 99;
+    e.created_at_ms = T0 + 123;
+    fill_hash(e.prev_hash, 0); /* includes a zero byte */
+    fill_hash(e.hash, 255);
+    begin();
+    OK(S->ops->entry_insert(S, &e, E));
+    commit();
+    cr_assert_gt(e.id, 0);
+    jf_entry got;
+    OK(S->ops->entry_get(S, e.id, &got, E));
+    cr_assert_eq(memcmp(&got, &e, sizeof e), 0, "entry differs after round trip");
+    EXPECT(JF_NOT_FOUND, S->ops->entry_get(S, e.id + 1, &got, E));
+}
+
+Test(store, entry_seq_unique_per_member) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t other = add_member(tid, "bob");
+    add_entry(tid, mid, 1, JF_ENTRY_EARN, 10, T0);
+    add_entry(tid, other, 1, JF_ENTRY_EARN, 10, T0);
+    jf_entry dup = make_entry(tid, mid, 1, JF_ENTRY_EARN, 10, T0);
+    EXPECT(JF_ALREADY_EXISTS, S->ops->entry_insert(S, &dup, E));
+    commit();
+}
+
+Test(store, entry_list_newest_first_with_filters) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    static const jf_entry_kind kinds[6] = {JF_ENTRY_EARN,  JF_ENTRY_SPEND, JF_ENTRY_EARN,
+                                           JF_ENTRY_EXPIRE, JF_ENTRY_EARN, JF_ENTRY_ADJUST};
+    int64_t ids[6];
+    begin();
+    int64_t other = add_member(tid, "bob");
+    add_entry(tid, other, 1, JF_ENTRY_EARN, 1, T0); /* another member's: never listed */
+    for (int i = 0; i < 6; i++) {
+        jf_entry e = make_entry(tid, mid, i + 1, kinds[i], i % 2 ? -(i + 1) : i + 1, T0 + i * 1000);
+        snprintf(e.scene, sizeof e.scene, "%s", i < 3 ? "order" : "checkin");
+        OK(S->ops->entry_insert(S, &e, E));
+        ids[i] = e.id;
+    }
+    commit();
+
+    jf_entry out[10];
+    size_t n = 0;
+    jf_entry_filter all = {0};
+    OK(S->ops->entry_list(S, mid, &all, out, 10, &n, E));
+    cr_assert_eq(n, 6);
+    for (int i = 0; i < 6; i++) cr_assert_eq(out[i].id, ids[5 - i], "newest first");
+
+    /* Cursor pages: 4 then 2. */
+    OK(S->ops->entry_list(S, mid, &all, out, 4, &n, E));
+    cr_assert_eq(n, 4);
+    jf_entry_filter next = {.before_id = out[3].id};
+    OK(S->ops->entry_list(S, mid, &next, out, 4, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(out[0].id, ids[1]);
+    cr_assert_eq(out[1].id, ids[0]);
+
+    jf_entry_filter earns = {.kinds_mask = 1u << JF_ENTRY_EARN};
+    OK(S->ops->entry_list(S, mid, &earns, out, 10, &n, E));
+    cr_assert_eq(n, 3);
+    cr_assert_eq(out[0].id, ids[4]);
+    jf_entry_filter two = {.kinds_mask = (1u << JF_ENTRY_SPEND) | (1u << JF_ENTRY_ADJUST)};
+    OK(S->ops->entry_list(S, mid, &two, out, 10, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(out[0].id, ids[5]);
+    cr_assert_eq(out[1].id, ids[1]);
+
+    jf_entry_filter scene = {.scene = "checkin"};
+    OK(S->ops->entry_list(S, mid, &scene, out, 10, &n, E));
+    cr_assert_eq(n, 3);
+    jf_entry_filter empty_scene = {.scene = ""};
+    OK(S->ops->entry_list(S, mid, &empty_scene, out, 10, &n, E));
+    cr_assert_eq(n, 6);
+
+    /* [T0+1000, T0+4000): entries 1, 2, 3. */
+    jf_entry_filter range = {.from_ms = T0 + 1000, .to_ms = T0 + 4000};
+    OK(S->ops->entry_list(S, mid, &range, out, 10, &n, E));
+    cr_assert_eq(n, 3);
+    cr_assert_eq(out[0].id, ids[3]);
+    cr_assert_eq(out[2].id, ids[1]);
+
+    jf_entry_filter combined = {.kinds_mask = 1u << JF_ENTRY_EARN, .scene = "order", .from_ms = T0 + 1,
+                                .before_id = ids[5]};
+    OK(S->ops->entry_list(S, mid, &combined, out, 10, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(out[0].id, ids[2]);
+}
+
+Test(store, entry_chain_and_by_ref) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t first = add_entry(tid, mid, 1, JF_ENTRY_EARN, 100, T0);
+    add_entry(tid, mid, 2, JF_ENTRY_EARN, 100, T0);
+    int64_t rev[2];
+    for (int i = 0; i < 2; i++) {
+        jf_entry e = make_entry(tid, mid, 3 + i, JF_ENTRY_REVERSE, -10, T0);
+        e.ref_entry_id = first;
+        OK(S->ops->entry_insert(S, &e, E));
+        rev[i] = e.id;
+    }
+    commit();
+    jf_entry out[8];
+    size_t n = 0;
+    OK(S->ops->entry_chain(S, mid, 0, out, 8, &n, E));
+    cr_assert_eq(n, 4);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(out[i].seq, (int64_t)i + 1);
+    OK(S->ops->entry_chain(S, mid, 2, out, 1, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(out[0].seq, 3);
+
+    OK(S->ops->entry_list_by_ref(S, first, out, 8, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(out[0].id, rev[0]);
+    cr_assert_eq(out[1].id, rev[1]);
+    OK(S->ops->entry_list_by_ref(S, 0, out, 8, &n, E)); /* 0 means "no reference": never a match */
+    cr_assert_eq(n, 0);
+}
+
+/* ---- lots, moves ------------------------------------------------------- */
+
+Test(store, lot_round_trip_and_update) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t eid = add_entry(tid, mid, 1, JF_ENTRY_EARN, 500, T0);
+    jf_lot l = {.tenant_id = tid, .member_id = mid, .entry_id = eid, .amount = 500, .remaining = 500,
+                .state = JF_LOT_PENDING, .available_at_ms = T0 + 10, .expires_at_ms = JF_NEVER,
+                .created_at_ms = T0};
+    OK(S->ops->lot_insert(S, &l, E));
+    commit();
+    jf_lot got;
+    OK(S->ops->lot_get(S, l.id, &got, E));
+    cr_assert_eq(memcmp(&got, &l, sizeof l), 0, "lot differs after round trip");
+    cr_assert_eq(got.expires_at_ms, JF_NEVER);
+
+    l.remaining = 120;
+    l.state = JF_LOT_ACTIVE;
+    begin();
+    OK(S->ops->lot_update(S, &l, E));
+    jf_lot ghost = {.id = l.id + 100};
+    EXPECT(JF_NOT_FOUND, S->ops->lot_update(S, &ghost, E));
+    commit();
+    OK(S->ops->lot_get(S, l.id, &got, E));
+    cr_assert_eq(got.remaining, 120);
+    cr_assert_eq(got.state, JF_LOT_ACTIVE);
+    cr_assert_eq(got.amount, 500);
+    EXPECT(JF_NOT_FOUND, S->ops->lot_get(S, l.id + 100, &got, E));
+}
+
+Test(store, spendable_order_and_cursor) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t other = add_member(tid, "bob");
+    int64_t never1 = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, JF_NEVER);
+    int64_t late = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 300);
+    int64_t early_a = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 100);
+    int64_t early_b = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 100); /* tie: id order */
+    int64_t never2 = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, JF_NEVER);
+    add_lot(tid, mid, 10, JF_LOT_PENDING, T0 + 50, T0 + 1);   /* pending: not spendable */
+    add_lot(tid, mid, 10, JF_LOT_EXPIRED, T0, T0 + 2);        /* expired: not spendable */
+    add_lot(tid, other, 10, JF_LOT_ACTIVE, T0, T0 + 3);       /* someone else's */
+    int64_t used = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 4);
+    jf_lot u = {.id = used, .remaining = 0, .state = JF_LOT_ACTIVE};
+    OK(S->ops->lot_update(S, &u, E)); /* used up: not spendable */
+    commit();
+
+    int64_t want[5] = {early_a, early_b, late, never1, never2};
+    jf_lot out[5];
+    size_t n = 0;
+    OK(S->ops->lot_list_spendable(S, mid, INT64_MIN, 0, out, 5, &n, E));
+    cr_assert_eq(n, 5);
+    for (int i = 0; i < 5; i++) cr_assert_eq(out[i].id, want[i], "spending order at %d", i);
+
+    /* Keyset pages of two. */
+    int64_t after_exp = INT64_MIN, after_id = 0;
+    int got = 0;
+    for (int page = 0; page < 4; page++) {
+        OK(S->ops->lot_list_spendable(S, mid, after_exp, after_id, out, 2, &n, E));
+        for (size_t i = 0; i < n; i++) cr_assert_eq(out[i].id, want[got++]);
+        if (n == 0) break;
+        after_exp = out[n - 1].expires_at_ms;
+        after_id = out[n - 1].id;
+    }
+    cr_assert_eq(got, 5);
+}
+
+Test(store, lot_list_filters) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t pending = add_lot(tid, mid, 10, JF_LOT_PENDING, T0 + 50, T0 + 500);
+    int64_t active = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 200);
+    int64_t expired = add_lot(tid, mid, 10, JF_LOT_EXPIRED, T0, T0 + 100);
+    int64_t never = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, JF_NEVER);
+    jf_lot x = {.id = expired, .remaining = 0, .state = JF_LOT_EXPIRED};
+    OK(S->ops->lot_update(S, &x, E));
+    commit();
+
+    jf_lot out[8];
+    size_t n = 0;
+    jf_lot_filter any = {.state = -1};
+    OK(S->ops->lot_list(S, mid, &any, out, 8, &n, E));
+    cr_assert_eq(n, 4);
+    cr_assert_eq(out[0].id, expired);
+    cr_assert_eq(out[1].id, active);
+    cr_assert_eq(out[2].id, pending);
+    cr_assert_eq(out[3].id, never);
+
+    jf_lot_filter act = {.state = JF_LOT_ACTIVE};
+    OK(S->ops->lot_list(S, mid, &act, out, 8, &n, E));
+    cr_assert_eq(n, 2);
+    jf_lot_filter rem = {.state = -1, .only_remaining = true};
+    OK(S->ops->lot_list(S, mid, &rem, out, 8, &n, E));
+    cr_assert_eq(n, 3);
+    jf_lot_filter window = {.state = -1, .only_remaining = true, .expires_before_ms = T0 + 500};
+    OK(S->ops->lot_list(S, mid, &window, out, 8, &n, E));
+    cr_assert_eq(n, 1, "expires_before is exclusive");
+    cr_assert_eq(out[0].id, active);
+    jf_lot_filter cursor = {.state = -1, .after_expires_at_ms = T0 + 200, .after_id = active};
+    OK(S->ops->lot_list(S, mid, &cursor, out, 8, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(out[0].id, pending);
+    cr_assert_eq(out[1].id, never);
+}
+
+Test(store, activatable_expirable_and_members_due) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t t2 = add_tenant("elsewhere");
+    int64_t bob = add_member(tid, "bob");
+    int64_t carol = add_member(tid, "carol");
+    int64_t dave = add_member(tid, "dave");
+    int64_t stranger = add_member(t2, "eve");
+    int64_t p1 = add_lot(tid, mid, 10, JF_LOT_PENDING, T0 + 100, JF_NEVER);
+    add_lot(tid, mid, 10, JF_LOT_PENDING, T0 + 900, JF_NEVER);
+    int64_t x1 = add_lot(tid, bob, 10, JF_LOT_ACTIVE, T0, T0 + 100);
+    add_lot(tid, bob, 10, JF_LOT_ACTIVE, T0, T0 + 900);
+    add_lot(tid, bob, 10, JF_LOT_ACTIVE, T0, JF_NEVER);
+    add_hold(tid, carol, 5, T0 + 100);
+    add_lot(tid, dave, 10, JF_LOT_ACTIVE, T0, T0 + 200);
+    add_lot(t2, stranger, 10, JF_LOT_ACTIVE, T0, T0 + 1); /* another tenant */
+    commit();
+
+    jf_lot out[4];
+    size_t n = 0;
+    OK(S->ops->lot_list_activatable(S, mid, T0 + 100, out, 4, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(out[0].id, p1);
+    OK(S->ops->lot_list_activatable(S, mid, T0 + 99, out, 4, &n, E));
+    cr_assert_eq(n, 0);
+    OK(S->ops->lot_list_expirable(S, bob, T0 + 100, out, 4, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(out[0].id, x1);
+    OK(S->ops->lot_list_expirable(S, bob, INT64_MAX - 1, out, 4, &n, E));
+    cr_assert_eq(n, 2, "never-expiring lots never expire");
+
+    int64_t ids[8];
+    OK(S->ops->members_due(S, tid, T0 + 99, 0, ids, 8, &n, E));
+    cr_assert_eq(n, 0, "nothing due yet");
+    OK(S->ops->members_due(S, tid, T0 + 100, 0, ids, 8, &n, E));
+    cr_assert_eq(n, 3);
+    cr_assert_eq(ids[0], mid);
+    cr_assert_eq(ids[1], bob);
+    cr_assert_eq(ids[2], carol);
+    OK(S->ops->members_due(S, tid, T0 + 1000, bob, ids, 1, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ids[0], carol);
+    OK(S->ops->members_due(S, tid, T0 + 1000, carol, ids, 8, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ids[0], dave);
+}
+
+Test(store, moves_list_and_sum) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t lot_a = add_lot(tid, mid, 100, JF_LOT_ACTIVE, T0, JF_NEVER);
+    int64_t lot_b = add_lot(tid, mid, 100, JF_LOT_ACTIVE, T0, T0 + 5);
+    int64_t spend = add_entry(tid, mid, 1, JF_ENTRY_SPEND, -70, T0);
+    int64_t back = add_entry(tid, mid, 2, JF_ENTRY_REVERSE, 20, T0);
+    jf_lot_move mvs[3] = {{.entry_id = spend, .lot_id = lot_b, .points = -50},
+                          {.entry_id = spend, .lot_id = lot_a, .points = -20},
+                          {.entry_id = back, .lot_id = lot_b, .points = 20}};
+    for (int i = 0; i < 3; i++) {
+        OK(S->ops->move_insert(S, &mvs[i], E));
+        cr_assert_gt(mvs[i].id, 0);
+    }
+    commit();
+    jf_lot_move out[4];
+    size_t n = 0;
+    OK(S->ops->move_list_by_entry(S, spend, out, 4, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(memcmp(&out[0], &mvs[0], sizeof mvs[0]), 0);
+    cr_assert_eq(memcmp(&out[1], &mvs[1], sizeof mvs[1]), 0);
+    int64_t sum = 1;
+    OK(S->ops->move_sum_by_lot(S, lot_b, &sum, E));
+    cr_assert_eq(sum, -30);
+    OK(S->ops->move_sum_by_lot(S, lot_a, &sum, E));
+    cr_assert_eq(sum, -20);
+    OK(S->ops->move_sum_by_lot(S, 12345, &sum, E));
+    cr_assert_eq(sum, 0, "a lot without moves sums to 0");
+}
+
+/* ---- holds, idempotency, keys ------------------------------------------ */
+
+Test(store, holds_round_trip_and_open_list) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t eid = add_entry(tid, mid, 1, JF_ENTRY_HOLD, -30, T0);
+    jf_hold h = {.tenant_id = tid, .member_id = mid, .entry_id = eid, .points = 30, .state = JF_HOLD_OPEN,
+                 .expires_at_ms = T0 + 300, .created_at_ms = T0};
+    memset(h.biz_no, 'h', JF_BIZ_NO_LEN_MAX);
+    OK(S->ops->hold_insert(S, &h, E));
+    int64_t soon = add_hold(tid, mid, 5, T0 + 100);
+    int64_t closed = add_hold(tid, mid, 5, T0 + 50);
+    commit();
+
+    jf_hold got;
+    OK(S->ops->hold_get(S, h.id, &got, E));
+    cr_assert_eq(memcmp(&got, &h, sizeof h), 0, "hold differs after round trip");
+    EXPECT(JF_NOT_FOUND, S->ops->hold_get(S, h.id + 100, &got, E));
+
+    OK(S->ops->hold_get(S, closed, &got, E));
+    got.captured = 5;
+    got.state = JF_HOLD_CAPTURED;
+    got.closed_at_ms = T0 + 10;
+    begin();
+    OK(S->ops->hold_update(S, &got, E));
+    commit();
+    jf_hold again;
+    OK(S->ops->hold_get(S, closed, &again, E));
+    cr_assert_eq(memcmp(&again, &got, sizeof got), 0, "hold differs after update");
+
+    jf_hold out[4];
+    size_t n = 0;
+    OK(S->ops->hold_list_open(S, mid, INT64_MAX, out, 4, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(out[0].id, h.id);
+    cr_assert_eq(out[1].id, soon);
+    OK(S->ops->hold_list_open(S, mid, T0 + 100, out, 4, &n, E));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(out[0].id, soon);
+    OK(S->ops->hold_list_open(S, mid, T0 + 99, out, 4, &n, E));
+    cr_assert_eq(n, 0);
+}
+
+Test(store, idempotency_round_trip_and_unique) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    jf_idem r = {.tenant_id = tid, .op = JF_OP_REVERSE, .member_id = mid, .entry_id = 42, .created_at_ms = T0};
+    memset(r.biz_no, '#', JF_BIZ_NO_LEN_MAX);
+    fill_hash(r.fingerprint, 9);
+    memset(r.result, 'r', sizeof r.result - 1);
+    memcpy(r.result, "{\"reason\":\"退款\"", strlen("{\"reason\":\"退款\""));
+    begin();
+    int64_t t2 = add_tenant("other");
+    OK(S->ops->idem_insert(S, &r, E));
+    EXPECT(JF_ALREADY_EXISTS, S->ops->idem_insert(S, &r, E));
+    jf_idem r2 = r;
+    r2.tenant_id = t2; /* the same key in another tenant is another key */
+    OK(S->ops->idem_insert(S, &r2, E));
+    commit();
+    jf_idem got;
+    OK(S->ops->idem_get(S, tid, r.biz_no, &got, E));
+    cr_assert_eq(memcmp(&got, &r, sizeof r), 0, "idempotency record differs after round trip");
+    EXPECT(JF_NOT_FOUND, S->ops->idem_get(S, tid, "unknown", &got, E));
+}
+
+Test(store, api_keys) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    jf_api_key k = {.tenant_id = tid, .role = JF_ROLE_ADMIN, .created_at_ms = T0};
+    snprintf(k.name, sizeof k.name, "后台 console");
+    snprintf(k.prefix, sizeof k.prefix, "jf_live_abcd");
+    fill_hash(k.secret_hash, 3);
+    jf_api_key k2 = k;
+    fill_hash(k2.secret_hash, 4);
+    k2.role = JF_ROLE_READ;
+    begin();
+    OK(S->ops->key_insert(S, &k, E));
+    OK(S->ops->key_insert(S, &k2, E));
+    jf_api_key dup = k;
+    EXPECT(JF_ALREADY_EXISTS, S->ops->key_insert(S, &dup, E));
+    commit();
+    jf_api_key got;
+    OK(S->ops->key_get_by_hash(S, k.secret_hash, &got, E));
+    cr_assert_eq(memcmp(&got, &k, sizeof k), 0, "key differs after round trip");
+    OK(S->ops->key_get(S, k2.id, &got, E));
+    cr_assert_eq(memcmp(&got, &k2, sizeof k2), 0);
+    uint8_t unknown[JF_HASH_BYTES] = {0};
+    EXPECT(JF_NOT_FOUND, S->ops->key_get_by_hash(S, unknown, &got, E));
+    jf_api_key out[4];
+    size_t n = 0;
+    OK(S->ops->key_list(S, tid, 0, out, 4, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(out[0].id, k.id);
+    OK(S->ops->key_list(S, tid, k.id, out, 4, &n, E));
+    cr_assert_eq(n, 1);
+    begin();
+    OK(S->ops->key_revoke(S, k.id, T0 + 9, E));
+    EXPECT(JF_NOT_FOUND, S->ops->key_revoke(S, k2.id + 100, T0, E));
+    commit();
+    OK(S->ops->key_get(S, k.id, &got, E));
+    cr_assert_eq(got.revoked_at_ms, T0 + 9);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+Test(store, savepoint_rollback_keeps_earlier_work) {
+    begin();
+    int64_t kept = add_tenant("kept");
+    OK(S->ops->savepoint(S, E));
+    add_tenant("undone");
+    S->ops->savepoint_rollback(S);
+    OK(S->ops->savepoint(S, E));
+    int64_t released = add_tenant("released");
+    OK(S->ops->savepoint_release(S, E));
+    commit();
+    jf_tenant got;
+    OK(S->ops->tenant_get(S, kept, &got, E));
+    OK(S->ops->tenant_get(S, released, &got, E));
+    EXPECT(JF_NOT_FOUND, S->ops->tenant_get_by_slug(S, "undone", &got, E));
+}
+
+Test(store, rollback_discards_everything) {
+    begin();
+    add_tenant("gone");
+    OK(S->ops->savepoint(S, E));
+    add_tenant("gone-too");
+    OK(S->ops->savepoint_release(S, E));
+    S->ops->rollback(S);
+    jf_tenant got;
+    EXPECT(JF_NOT_FOUND, S->ops->tenant_get_by_slug(S, "gone", &got, E));
+    EXPECT(JF_NOT_FOUND, S->ops->tenant_get_by_slug(S, "gone-too", &got, E));
+    /* The store is usable again. */
+    begin();
+    add_tenant("back");
+    commit();
+}
+
+Test(store, read_snapshot_and_second_connection) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    jf_store *other = open_store();
+    OK(other->ops->begin_read(other, E));
+    jf_member before;
+    OK(other->ops->member_get_by_id(other, mid, false, &before, E));
+    /* A write committed meanwhile is not seen inside the snapshot. */
+    begin();
+    jf_member m = before;
+    m.acct.available = 99;
+    OK(S->ops->member_update(S, &m, E));
+    commit();
+    jf_member during;
+    OK(other->ops->member_get_by_id(other, mid, false, &during, E));
+    cr_assert_eq(during.acct.available, before.acct.available);
+    OK(other->ops->commit(other, E));
+    OK(other->ops->member_get_by_id(other, mid, false, &during, E));
+    cr_assert_eq(during.acct.available, 99);
+    jf_store_close(other);
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+Test(store, entries_and_moves_are_append_only) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t lot = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, JF_NEVER);
+    int64_t eid = add_entry(tid, mid, 1, JF_ENTRY_SPEND, -5, T0);
+    jf_lot_move mv = {.entry_id = eid, .lot_id = lot, .points = -5};
+    OK(S->ops->move_insert(S, &mv, E));
+    commit();
+    static const char *const forbidden[] = {
+        "UPDATE entries SET points = 1000",
+        "DELETE FROM entries",
+        "UPDATE lot_moves SET points = 1000",
+        "DELETE FROM lot_moves",
+    };
+    for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
+        jf_error err = {0};
+        cr_assert_neq(raw_exec(S, forbidden[i], &err), JF_OK, "%s must fail", forbidden[i]);
+        cr_assert(strstr(err.detail, "append-only") != NULL, "%s: %s", forbidden[i], err.detail);
+    }
+    jf_entry e;
+    OK(S->ops->entry_get(S, eid, &e, E));
+    cr_assert_eq(e.points, -5);
+
+    /* The tamper test's path: drop the trigger by name, then change a row. */
+    OK(raw_exec(S, "DROP TRIGGER entries_no_update", E));
+    OK(raw_exec(S, "UPDATE entries SET points = 1000", E));
+    OK(S->ops->entry_get(S, eid, &e, E));
+    cr_assert_eq(e.points, 1000);
+}
+
+Test(store, reopen_is_idempotent) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    jf_store_close(S);
+    S = open_store();
+    jf_store_close(S);
+    S = open_store();
+    jf_member got;
+    OK(S->ops->member_get(S, tid, "alice", false, &got, E));
+    cr_assert_eq(got.id, mid);
+}
+
+Test(store, newer_schema_is_refused) {
+    OK(raw_exec(S, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (1000000, 0)", E));
+    jf_store_close(S);
+    S = NULL;
+    jf_error err = {0};
+    jf_store *s = NULL;
+    jf_code code = jf_store_open(db_location, &s, &err);
+    cr_assert_neq(code, JF_OK);
+    cr_assert_null(s);
+    cr_assert(strstr(err.detail, "newer") != NULL, "detail: %s", err.detail);
+}
+
+Test(store, open_dispatch) {
+    jf_error err = {0};
+    jf_store *s = NULL;
+    cr_assert_eq(jf_store_open("postgres://localhost/jifen", &s, &err), JF_UNAVAILABLE);
+    cr_assert_null(s);
+    cr_assert(strstr(err.detail, "PostgreSQL") != NULL);
+    cr_assert_eq(jf_store_open("postgresql://u@h/db", &s, &err), JF_UNAVAILABLE);
+    cr_assert_eq(jf_store_open("", &s, &err), JF_INVALID_FIELD);
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/x.db", tmp_dir);
+    cr_assert_eq(jf_store_open(missing, &s, &err), JF_UNAVAILABLE);
+    cr_assert_null(s);
+}
+
+Test(store, writer_busy_is_retry) {
+    jf_store *other = open_store();
+    OK(raw_exec(other, "PRAGMA busy_timeout = 50", E)); /* don't wait the full timeout */
+    begin();
+    EXPECT(JF_RETRY, other->ops->begin(other, E));
+    commit();
+    OK(other->ops->begin(other, E));
+    other->ops->rollback(other);
+    jf_store_close(other);
+}
+
+/* ---- backup ------------------------------------------------------------ */
+
+typedef struct {
+    int64_t tenant_id;
+    int64_t member_id;
+    atomic_bool stop;
+    atomic_long committed;
+} writer_arg;
+
+/* Each transaction appends one entry and moves the account with it, so a
+ * consistent copy has account == sum of entries for every member. */
+static void *writer_main(void *p) {
+    writer_arg *w = p;
+    jf_store *s = NULL;
+    jf_error err = {0};
+    if (jf_store_open(db_location, &s, &err) != JF_OK) return NULL;
+    while (!atomic_load(&w->stop)) {
+        if (s->ops->begin(s, &err) != JF_OK) continue;
+        jf_member m;
+        bool ok = s->ops->member_get_by_id(s, w->member_id, true, &m, &err) == JF_OK;
+        jf_entry e = make_entry(w->tenant_id, w->member_id, m.entry_seq + 1, JF_ENTRY_EARN, 3, T0);
+        ok = ok && s->ops->entry_insert(s, &e, &err) == JF_OK;
+        m.entry_seq++;
+        m.acct.available += 3;
+        ok = ok && s->ops->member_update(s, &m, &err) == JF_OK;
+        if (ok && s->ops->commit(s, &err) == JF_OK)
+            atomic_fetch_add(&w->committed, 1);
+        else if (!ok)
+            s->ops->rollback(s);
+    }
+    jf_store_close(s);
+    return NULL;
+}
+
+static void check_member_consistent(jf_store *s, int64_t member_id) {
+    jf_member m;
+    OK(s->ops->member_get_by_id(s, member_id, false, &m, E));
+    static jf_entry chunk[200];
+    int64_t sum = 0, count = 0, after = 0;
+    size_t n = 0;
+    do {
+        OK(s->ops->entry_chain(s, member_id, after, chunk, 200, &n, E));
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_eq(chunk[i].seq, count + 1);
+            sum += chunk[i].delta.available;
+            count++;
+        }
+        if (n > 0) after = chunk[n - 1].seq;
+    } while (n > 0);
+    cr_assert_eq(count, m.entry_seq);
+    cr_assert_eq(sum, m.acct.available);
+}
+
+Test(store, backup_while_writing, .timeout = 60) {
+    if (!backend_is_sqlite()) cr_skip_test("online backup is SQLite's");
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    /* Enough rows for the copy to take several steps. */
+    begin();
+    jf_member m;
+    OK(S->ops->member_get_by_id(S, mid, true, &m, E));
+    for (int i = 0; i < 20000; i++) {
+        jf_entry e = make_entry(tid, mid, ++m.entry_seq, JF_ENTRY_EARN, 2, T0);
+        OK(S->ops->entry_insert(S, &e, E));
+        m.acct.available += 2;
+    }
+    OK(S->ops->member_update(S, &m, E));
+    commit();
+
+    writer_arg w = {.tenant_id = tid, .member_id = mid};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, writer_main, &w), 0);
+    while (atomic_load(&w.committed) < 5) usleep(1000);
+    char dest[400];
+    snprintf(dest, sizeof dest, "%s/backup.db", tmp_dir);
+    jf_error err = {0};
+    jf_code code = jf_sqlite_backup(db_location, dest, &err);
+    long during = atomic_load(&w.committed);
+    usleep(20000);
+    atomic_store(&w.stop, true);
+    pthread_join(th, NULL);
+    cr_assert_eq(code, JF_OK, "backup: %s", err.detail);
+    cr_assert_gt(atomic_load(&w.committed), during, "writes went on during the backup");
+
+    EXPECT(JF_ALREADY_EXISTS, jf_sqlite_backup(db_location, dest, E));
+    jf_store *copy = NULL;
+    OK(jf_sqlite_open(dest, &copy, E));
+    check_member_consistent(copy, mid);
+    jf_store_close(copy);
+    check_member_consistent(S, mid);
+}
+
+Test(store, backup_failure_leaves_no_file) {
+    if (!backend_is_sqlite()) cr_skip_test("online backup is SQLite's");
+    char src[400], dest[400];
+    snprintf(src, sizeof src, "%s/missing.db", tmp_dir);
+    snprintf(dest, sizeof dest, "%s/copy.db", tmp_dir);
+    jf_error err = {0};
+    cr_assert_neq(jf_sqlite_backup(src, dest, &err), JF_OK);
+    cr_assert_neq(access(dest, F_OK), 0, "no partial backup file is left");
+}
