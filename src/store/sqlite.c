@@ -123,7 +123,7 @@
       "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, " \
       "expires_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                   \
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = ?1")                                         \
-    X(LOT_UPDATE, "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?4 WHERE id = ?3")         \
+    X(LOT_UPDATE, "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?3 WHERE id = ?4")         \
     /* ?2: state or -1; ?3: only remaining > 0; ?4: expires_at_ms bound (inclusive). */              \
     X(LOT_LIST,                                                                                       \
       "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND (?2 < 0 OR state = ?2) "                \
@@ -146,7 +146,8 @@
       "INSERT INTO holds (tenant_id, member_id, entry_id, points, captured, state, biz_no, "         \
       "expires_at_ms, created_at_ms, closed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")\
     X(HOLD_GET, "SELECT " HOLD_COLS " FROM holds WHERE id = ?1")                                      \
-    X(HOLD_UPDATE, "UPDATE holds SET captured = ?1, state = ?2, closed_at_ms = ?3, entry_id = ?5 WHERE id = ?4") \
+    X(HOLD_UPDATE,                                                                                    \
+      "UPDATE holds SET captured = ?1, state = ?2, closed_at_ms = ?3, entry_id = ?4 WHERE id = ?5")   \
     X(HOLD_LIST_OPEN,                                                                                 \
       "SELECT " HOLD_COLS " FROM holds WHERE member_id = ?1 AND state = 0 AND expires_at_ms <= ?2 "  \
       "ORDER BY id LIMIT ?3")                                                                         \
@@ -745,7 +746,7 @@ static jf_code sq_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
     sq_store *q = sq_of(s);
     STMT_OR_FAIL(q, SQ_LOT_UPDATE, err);
     int rc = sqlite3_bind_int64(st, 1, l->remaining) | sqlite3_bind_int64(st, 2, l->state) |
-             sqlite3_bind_int64(st, 3, l->id) | sqlite3_bind_int64(st, 4, l->entry_id);
+             sqlite3_bind_int64(st, 3, l->entry_id) | sqlite3_bind_int64(st, 4, l->id);
     return sq_write(q, st, rc, true, err, "lot update");
 }
 
@@ -876,8 +877,8 @@ static jf_code sq_hold_update(jf_store *s, const jf_hold *h, jf_error *err) {
     sq_store *q = sq_of(s);
     STMT_OR_FAIL(q, SQ_HOLD_UPDATE, err);
     int rc = sqlite3_bind_int64(st, 1, h->captured) | sqlite3_bind_int64(st, 2, h->state) |
-             sqlite3_bind_int64(st, 3, h->closed_at_ms) | sqlite3_bind_int64(st, 4, h->id) |
-             sqlite3_bind_int64(st, 5, h->entry_id);
+             sqlite3_bind_int64(st, 3, h->closed_at_ms) | sqlite3_bind_int64(st, 4, h->entry_id) |
+             sqlite3_bind_int64(st, 5, h->id);
     return sq_write(q, st, rc, true, err, "hold update");
 }
 

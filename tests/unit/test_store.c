@@ -491,6 +491,7 @@ Test(store, lot_round_trip_and_update) {
 
     l.remaining = 120;
     l.state = JF_LOT_ACTIVE;
+    l.entry_id = eid + 1000; /* lot_update links the lot to its entry */
     begin();
     OK(S->ops->lot_update(S, &l, E));
     jf_lot ghost = {.id = l.id + 100};
@@ -500,6 +501,7 @@ Test(store, lot_round_trip_and_update) {
     cr_assert_eq(got.remaining, 120);
     cr_assert_eq(got.state, JF_LOT_ACTIVE);
     cr_assert_eq(got.amount, 500);
+    cr_assert_eq(got.entry_id, eid + 1000);
     EXPECT(JF_NOT_FOUND, S->ops->lot_get(S, l.id + 100, &got, E));
 }
 
@@ -683,6 +685,7 @@ Test(store, holds_round_trip_and_open_list) {
     got.captured = 5;
     got.state = JF_HOLD_CAPTURED;
     got.closed_at_ms = T0 + 10;
+    got.entry_id = eid; /* hold_update links the hold to its entry */
     begin();
     OK(S->ops->hold_update(S, &got, E));
     commit();
