@@ -563,9 +563,9 @@ static bool expect(compiler *c, token_kind kind, const char *what) {
 
 static jf_expr_type parse_or(compiler *c);
 
-static bool enter(compiler *c) {
+static bool enter(compiler *c, size_t pos) {
     if (++c->depth <= JF_EXPR_DEPTH_MAX) return true;
-    fail(c, JF_EXPR_ERR_LIMIT, c->tok.start, "condition is nested more than %d levels deep", JF_EXPR_DEPTH_MAX);
+    fail(c, JF_EXPR_ERR_LIMIT, pos, "condition is nested more than %d levels deep", JF_EXPR_DEPTH_MAX);
     return false;
 }
 
@@ -613,7 +613,7 @@ static jf_expr_type parse_compare(compiler *c);
 static jf_expr_type parse_not(compiler *c) {
     if (c->tok.kind != T_NOT) return parse_compare(c);
     size_t pos = c->tok.start;
-    if (!enter(c)) return JF_EXPR_NONE;
+    if (!enter(c, c->tok.start)) return JF_EXPR_NONE;
     advance(c);
     jf_expr_type t = parse_not(c);
     c->depth--;
@@ -711,7 +711,7 @@ static jf_expr_type parse_primary(compiler *c);
 static jf_expr_type parse_unary(compiler *c) {
     if (c->tok.kind != T_MINUS) return parse_primary(c);
     size_t pos = c->tok.start;
-    if (!enter(c)) return JF_EXPR_NONE;
+    if (!enter(c, c->tok.start)) return JF_EXPR_NONE;
     advance(c);
     jf_expr_type t;
     if (c->tok.kind == T_INT) { /* a negative literal, so -9223372036854775808 is writable */
@@ -733,7 +733,7 @@ static jf_expr_type parse_unary(compiler *c) {
 /* [1, 2, -3] or ["a", "b"]: literals only, one type, 1..64 items. */
 static jf_expr_type parse_list(compiler *c) {
     size_t open = c->tok.start;
-    if (!enter(c)) return JF_EXPR_NONE;
+    if (!enter(c, c->tok.start)) return JF_EXPR_NONE;
     advance(c);
     if (c->tok.kind == T_RBRACKET) return fail(c, JF_EXPR_ERR_SYNTAX, open, "a list needs at least one item");
     jf_expr_type elem = JF_EXPR_NONE;
@@ -822,7 +822,7 @@ static bool check_argument(compiler *c, const function_def *f, jf_expr_type t, s
 static jf_expr_type parse_call(compiler *c, const char *name, size_t len, size_t pos) {
     const function_def *f = find_function(name, len);
     if (f == NULL) return unknown_function(c, name, len, pos);
-    if (!enter(c)) return JF_EXPR_NONE;
+    if (!enter(c, pos)) return JF_EXPR_NONE;
     advance(c); /* '(' */
     if (f->op == OP_HAS_ATTR) {
         jf_expr_type t = parse_has(c, pos);
@@ -906,7 +906,7 @@ static jf_expr_type parse_primary(compiler *c) {
         return JF_EXPR_BOOL;
     case T_LBRACKET: return parse_list(c);
     case T_LPAREN: {
-        if (!enter(c)) return JF_EXPR_NONE;
+        if (!enter(c, c->tok.start)) return JF_EXPR_NONE;
         advance(c);
         jf_expr_type inner = parse_or(c);
         if (!expect(c, T_RPAREN, "')'")) return JF_EXPR_NONE;
@@ -1115,8 +1115,7 @@ static inline bool eval_int2(const jf_expr_program *p, const insn *in, jf_expr_v
         if (y == 0) return eval_fail(p, err, in->pos, JF_EXPR_ERR_DIVISION, "division by zero in '%s'", op_symbol(in->op));
         if (y == -1) { /* INT64_MIN / -1 overflows; x % -1 is 0 */
             overflow = in->op != OP_MOD && x == INT64_MIN;
-            r = in->op == OP_MOD ? 0 : -x;
-            if (overflow) r = 0;
+            r = in->op == OP_MOD || overflow ? 0 : -x;
             break;
         }
         r = in->op == OP_MOD ? x % y : x / y; /* C: truncation toward zero */
@@ -1146,6 +1145,8 @@ static inline bool eval_compare(const jf_expr_program *p, const insn *in, jf_exp
     if (a->type == JF_EXPR_INT) d = (a->as.i > b->as.i) - (a->as.i < b->as.i);
     else if (a->type == JF_EXPR_STRING) d = compare_bytes(a->as.s, b->as.s);
     else if (a->type == JF_EXPR_BOOL && (in->op == OP_EQ || in->op == OP_NE)) d = a->as.b != b->as.b;
+    else if (a->type == JF_EXPR_BOOL)
+        return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "cannot order booleans (only == and != apply)");
     else return type_fail(p, err, in, a, b);
     bool r;
     switch ((opcode)in->op) {
