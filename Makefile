@@ -56,6 +56,9 @@ endef
 $(eval $(call tree,$(REL),release))
 $(eval $(call tree,$(SAN),san))
 
+# The OpenAPI document is embedded by .incbin: rebuild when it changes.
+$(call objs,$(REL),src/http/openapi.c) $(call objs,$(SAN),src/http/openapi.c): docs/openapi.json
+
 $(REL)/bench-ledger: $(call objs,$(REL),bench/bench_ledger.c) $(REL)/libjifen.a
 	$(CC) $(OPT_release) -o $@ $^ $(LIBS)
 

@@ -1,0 +1,217 @@
+/*
+ * http.h — what the HTTP layer's files share: the server, its loop threads,
+ * one request in flight (jf_call) and the write jobs handed to the committer.
+ *
+ * Threads: N event-loop threads (h2o evloop), each with its own read-only
+ * store handle; one committer thread with the only write handle.  A request
+ * is parsed, authenticated and (for reads) answered on its loop thread; a
+ * write becomes a jf_write_job that the committer runs inside a batch and
+ * hands back to the loop thread, which answers once the batch is durable.
+ */
+#ifndef JF_HTTP_HTTP_H
+#define JF_HTTP_HTTP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <h2o.h>
+#include <jansson.h>
+
+#include "engine/ledger.h"
+#include "engine/types.h"
+#include "store/store.h"
+#include "util/errors.h"
+
+/* ---- limits of the HTTP edge (each with its reason) ---- */
+
+/* Request bodies: 64 KiB is hundreds of times any real request; a larger
+ * body is a mistake or an attack.  h2o itself refuses beyond the hard cap
+ * (with its own 413) so that it never buffers megabytes per connection. */
+#define JF_HTTP_BODY_BYTES_MAX (64 * 1024)
+#define JF_HTTP_BODY_BYTES_HARD_MAX (1024 * 1024)
+/* Request target: ids are short; 4 KiB leaves room for every query. */
+#define JF_HTTP_URI_BYTES_MAX 4096
+/* Headers: total name+value bytes and count.  Browsers send < 8 KiB. */
+#define JF_HTTP_HEADER_BYTES_MAX (16 * 1024)
+#define JF_HTTP_HEADERS_MAX 64
+/* Open connections across all threads; beyond it new ones are closed at
+ * once (the kernel backlog holds the rest). */
+#define JF_HTTP_CONNECTIONS_MAX 4096
+/* Time allowed to send a request head or body, and to sit idle between
+ * requests: slow or silent clients give their slot back. */
+#define JF_HTTP_IO_TIMEOUT_MS 10000
+/* Write requests per transaction: bounds the time one commit holds the
+ * writer lock and the work lost to a failed commit. */
+#define JF_COMMIT_BATCH_MAX 512
+/* Write requests waiting for the committer; beyond it new writes get 503
+ * rather than queueing without bound (memory, latency). */
+#define JF_COMMIT_QUEUE_MAX 16384
+/* Seconds between runs of the due jobs (expiry, activation, hold
+ * timeouts) when the clock is real. */
+#define JF_JOBS_INTERVAL_S 60
+/* Loop threads. */
+#define JF_HTTP_THREADS_MAX 64
+/* Path parameters per route. */
+#define JF_HTTP_PARAMS_MAX 2
+/* Graceful shutdown: in-flight writes are always finished; idle or slow
+ * connections get this long before the process exits. */
+#define JF_HTTP_DRAIN_MS_MAX 5000
+
+typedef struct jf_server jf_server;
+typedef struct jf_loop jf_loop;
+typedef struct jf_committer jf_committer;
+typedef struct jf_route jf_route;
+
+typedef struct {
+    const char *db_path;
+    char listen_host[256];
+    uint16_t listen_port;
+    int threads;
+    bool test_clock;
+    bool access_log;
+    bool demo;
+} jf_serve_config;
+
+struct jf_loop {
+    int index;
+    jf_server *server;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    int listen_fd;
+    h2o_socket_t *listener;
+    jf_store *store; /* this thread's read handle */
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t done_receiver; /* finished write jobs */
+    size_t writes_in_flight;
+    pthread_t thread;
+};
+
+struct jf_server {
+    jf_serve_config cfg;
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf;
+    jf_loop *loops;
+    int loops_n;
+    jf_committer *committer;
+    atomic_int stopping;
+    atomic_long connections;
+};
+
+/* What the access log and the metrics need about a request; copied into a
+ * write job because the request itself may be gone by the time it ends. */
+typedef struct {
+    int route_index; /* -1: no route matched */
+    struct timespec started;
+    char method[8];
+    char path[128];
+    char tenant[JF_TENANT_SLUG_LEN_MAX + 1];
+} jf_call_meta;
+
+/* One request being handled (allocated in the request's pool). */
+typedef struct {
+    h2o_req_t *req;
+    jf_loop *loop;
+    const jf_route *route;
+    jf_call_meta meta;
+    h2o_iovec_t params[JF_HTTP_PARAMS_MAX]; /* path parameters, in pattern order */
+    bool authenticated;
+    jf_api_key key;
+    jf_tenant tenant;
+    int64_t now_ms;
+} jf_call;
+
+typedef void (*jf_handler_fn)(jf_call *call);
+
+/* Route flags. */
+#define JF_ROUTE_BODY 1u          /* takes a JSON body */
+#define JF_ROUTE_BODY_OPTIONAL 2u /* an empty body means {} */
+#define JF_AUTH_NONE (-1)
+
+struct jf_route {
+    const char *method;
+    const char *pattern; /* "/v1/members/{member_id}/earn" */
+    jf_handler_fn handler;
+    int role; /* JF_AUTH_NONE or the least jf_role allowed */
+    unsigned flags;
+    const char *name; /* metrics label and OpenAPI operationId */
+};
+
+/* ---- write jobs ---- */
+
+typedef struct jf_write_job jf_write_job;
+/* Runs on the committer thread inside the batch transaction (or, for a
+ * standalone job, outside any transaction). */
+typedef jf_code (*jf_write_run_fn)(jf_store *s, jf_write_job *job, jf_error *err);
+/* Runs on the loop thread after the batch committed (or failed); answers
+ * job->req unless it is NULL (the client went away). */
+typedef void (*jf_write_done_fn)(jf_write_job *job);
+
+typedef struct jf_req_link jf_req_link;
+
+struct jf_write_job {
+    h2o_multithread_message_t msg; /* back to the loop thread */
+    jf_write_job *next;            /* the committer's queue */
+    jf_write_run_fn run;
+    jf_write_done_fn done;
+    bool standalone; /* opens its own transactions (jobs run) */
+    jf_loop *loop;
+    h2o_req_t *req;     /* NULL once the client has gone */
+    jf_req_link *link;  /* in req's pool; clears req when the pool goes */
+    jf_call_meta meta;
+    jf_tenant tenant;
+    jf_api_key key;
+    int64_t now_ms;
+    json_t *body;                          /* the parsed request (owned) */
+    char member_id[JF_MEMBER_ID_LEN_MAX + 1];
+    int64_t id_param;                      /* hold_id, key_id */
+    /* Results, filled on the committer thread. */
+    jf_code code;
+    jf_error err;
+    jf_result result;
+};
+
+/* ---- server.c ---- */
+int jf_server_run(const jf_serve_config *cfg);
+
+/* ---- routes.c ---- */
+extern const jf_route jf_routes[];
+extern const int jf_routes_n;
+/* The route table as JSON [{"method","path","name","role"}] (for tests). */
+void jf_routes_print_json(FILE *out);
+/* h2o's on_req for every request. */
+int jf_dispatch(h2o_handler_t *self, h2o_req_t *req);
+
+/* ---- respond.c: every answer goes through here (metrics, access log) ---- */
+/* extra_headers: NULL-terminated name, value pairs (may be NULL). */
+void jf_respond(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int status, const char *content_type,
+                const char *body, size_t len, const char *const *extra_headers);
+void jf_respond_json(jf_call *call, int status, json_t *doc); /* steals doc */
+void jf_respond_error(jf_call *call, const jf_error *err);
+/* invalid_json with its position. */
+void jf_respond_json_error(jf_call *call, const jf_error *err, int line, int column);
+
+/* ---- committer.c ---- */
+jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err);
+/* Hand a job to the committer (any loop thread); false when the queue is
+ * full (JF_COMMIT_QUEUE_MAX) and the job was not taken. */
+bool jf_committer_submit(jf_committer *c, jf_write_job *job);
+/* Finish every queued job, commit, stop the thread. */
+void jf_committer_stop(jf_committer *c);
+/* Create a job for call (zeroed, size bytes, sz >= sizeof(jf_write_job)),
+ * tied to the request so that the answer finds it (or learns it is gone). */
+jf_write_job *jf_write_job_new(jf_call *call, size_t size, jf_write_run_fn run, jf_write_done_fn done);
+/* Submit: counts the write in flight on its loop; when the committer is
+ * full or the server is stopping, answers 503 at once and frees the job. */
+void jf_write_job_submit(jf_write_job *job);
+/* h2o_multithread receiver callback on each loop. */
+void jf_write_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* Answer a finished job whose run produced a jf_result: 201 with the
+ * rendered result, the replay header when replayed, or its error. */
+void jf_write_job_answer_result(jf_write_job *job);
+/* Answer a finished job with a JSON document (steals doc) or its error. */
+void jf_write_job_answer(jf_write_job *job, int status, json_t *doc);
+
+#endif

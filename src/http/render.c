@@ -1,0 +1,156 @@
+/*
+ * render.c — JSON for members, entries, lots, holds, tenants and keys.
+ */
+#include "http/render.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/expiry.h"
+#include "util/tz.h"
+
+json_t *jf_render_time(const char *tz, int64_t ms) {
+    if (ms == 0 || ms == JF_NEVER) return json_null();
+    char buf[64];
+    if (!jf_tz_format_rfc3339(tz, ms, buf, sizeof buf) && !jf_tz_format_rfc3339("UTC", ms, buf, sizeof buf))
+        return json_null();
+    return json_string(buf);
+}
+
+/* Text the store gave back; "" is shown as null. */
+static json_t *text_or_null(const char *s) {
+    if (s == NULL || s[0] == '\0') return json_null();
+    json_t *v = json_string(s);
+    return v ? v : json_null();
+}
+
+static json_t *id_or_null(int64_t id) { return id ? json_integer(id) : json_null(); }
+
+json_t *jf_render_points(const jf_account *a) {
+    return json_pack("{sI sI sI sI sI sI sI}", "available", (json_int_t)a->available, "frozen",
+                     (json_int_t)a->frozen, "pending", (json_int_t)a->pending, "debt", (json_int_t)a->debt, "earned",
+                     (json_int_t)a->earned, "spent", (json_int_t)a->spent, "expired", (json_int_t)a->expired);
+}
+
+json_t *jf_render_member(const jf_tenant *t, const jf_member *m) {
+    json_t *o = json_object();
+    json_object_set_new(o, "member_id", json_string(m->ext_id));
+    json_object_set_new(o, "status", json_string(jf_member_status_name(m->status)));
+    json_object_set_new(o, "points", jf_render_points(&m->acct));
+    json_object_set_new(o, "entries", json_integer(m->entry_seq));
+    json_object_set_new(o, "created_at", jf_render_time(t->timezone, m->created_at_ms));
+    json_object_set_new(o, "updated_at", jf_render_time(t->timezone, m->updated_at_ms));
+    return o;
+}
+
+static json_t *hash_hex(const uint8_t h[JF_HASH_BYTES]) {
+    char hex[2 * JF_HASH_BYTES + 1];
+    for (int i = 0; i < JF_HASH_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    return json_string(hex);
+}
+
+json_t *jf_render_entry(const jf_tenant *t, const char *member_id, const jf_entry *e) {
+    json_t *o = json_object();
+    json_object_set_new(o, "entry_id", json_integer(e->id));
+    json_object_set_new(o, "member_id", json_string(member_id));
+    json_object_set_new(o, "seq", json_integer(e->seq));
+    json_object_set_new(o, "kind", json_string(jf_entry_kind_name(e->kind)));
+    json_object_set_new(o, "points", json_integer(e->points));
+    json_object_set_new(o, "available_after", json_integer(e->available_after));
+    json_object_set_new(o, "change",
+                        json_pack("{sI sI sI sI}", "available", (json_int_t)e->delta.available, "frozen",
+                                  (json_int_t)e->delta.frozen, "pending", (json_int_t)e->delta.pending, "debt",
+                                  (json_int_t)e->delta.debt));
+    json_object_set_new(o, "scene", text_or_null(e->scene));
+    json_object_set_new(o, "biz_no", text_or_null(e->biz_no));
+    json_object_set_new(o, "reason", text_or_null(e->reason));
+    json_object_set_new(o, "operator", text_or_null(e->operator_id));
+    json_object_set_new(o, "ref_entry_id", id_or_null(e->ref_entry_id));
+    json_object_set_new(o, "lot_id", id_or_null(e->lot_id));
+    json_object_set_new(o, "hold_id", id_or_null(e->hold_id));
+    json_object_set_new(o, "created_at", jf_render_time(t->timezone, e->created_at_ms));
+    json_object_set_new(o, "hash", hash_hex(e->hash));
+    return o;
+}
+
+json_t *jf_render_lot(const jf_tenant *t, const jf_lot *l) {
+    json_t *o = json_object();
+    json_object_set_new(o, "lot_id", json_integer(l->id));
+    json_object_set_new(o, "entry_id", id_or_null(l->entry_id));
+    json_object_set_new(o, "amount", json_integer(l->amount));
+    json_object_set_new(o, "remaining", json_integer(l->remaining));
+    json_object_set_new(o, "state", json_string(jf_lot_state_name(l->state)));
+    json_object_set_new(o, "available_at", jf_render_time(t->timezone, l->available_at_ms));
+    json_object_set_new(o, "expires_at", jf_render_time(t->timezone, l->expires_at_ms));
+    json_object_set_new(o, "created_at", jf_render_time(t->timezone, l->created_at_ms));
+    return o;
+}
+
+json_t *jf_render_hold(const jf_tenant *t, const char *member_id, const jf_hold *h) {
+    json_t *o = json_object();
+    json_object_set_new(o, "hold_id", json_integer(h->id));
+    json_object_set_new(o, "member_id", json_string(member_id));
+    json_object_set_new(o, "points", json_integer(h->points));
+    json_object_set_new(o, "captured", json_integer(h->captured));
+    json_object_set_new(o, "state", json_string(jf_hold_state_name(h->state)));
+    json_object_set_new(o, "biz_no", text_or_null(h->biz_no));
+    json_object_set_new(o, "entry_id", id_or_null(h->entry_id));
+    json_object_set_new(o, "expires_at", jf_render_time(t->timezone, h->expires_at_ms));
+    json_object_set_new(o, "created_at", jf_render_time(t->timezone, h->created_at_ms));
+    json_object_set_new(o, "closed_at", jf_render_time(t->timezone, h->closed_at_ms));
+    return o;
+}
+
+json_t *jf_render_result(const jf_tenant *t, const jf_result *r) {
+    const char *mid = r->member.ext_id;
+    json_t *o = json_object();
+    json_object_set_new(o, "member_id", json_string(mid));
+    json_object_set_new(o, "points", jf_render_points(&r->member.acct));
+    json_object_set_new(o, "entry", jf_render_entry(t, mid, &r->entry));
+    if (r->has_hold) json_object_set_new(o, "hold", jf_render_hold(t, mid, &r->hold));
+    if (r->has_extra) json_object_set_new(o, "release_entry", jf_render_entry(t, mid, &r->extra));
+    if (r->op == JF_OP_REVERSE)
+        json_object_set_new(o, "reversal",
+                            json_pack("{sI sI sI}", "reversed", (json_int_t)r->reversed_points, "debt",
+                                      (json_int_t)r->debt_points, "clamped", (json_int_t)r->clamped_points));
+    return o;
+}
+
+static json_t *render_expiry(const jf_expiry_policy *p) {
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(jf_expiry_kind_name(p->kind)));
+    if (p->kind == JF_EXPIRY_ROLLING) {
+        json_object_set_new(o, "n", json_integer(p->n));
+        json_object_set_new(o, "unit", json_string(jf_expiry_unit_name(p->unit)));
+        json_object_set_new(o, "round", json_string(jf_expiry_round_name(p->round)));
+    } else if (p->kind == JF_EXPIRY_ANNUAL) {
+        char md[8];
+        snprintf(md, sizeof md, "%02d-%02d", (int)p->clear_month % 100, (int)p->clear_day % 100);
+        json_object_set_new(o, "clear_date", json_string(md));
+        json_object_set_new(o, "years", json_integer(p->years));
+    }
+    return o;
+}
+
+json_t *jf_render_tenant(const jf_tenant *t) {
+    json_t *o = json_object();
+    json_object_set_new(o, "tenant", json_string(t->slug));
+    json_object_set_new(o, "name", text_or_null(t->name));
+    json_object_set_new(o, "timezone", json_string(t->timezone));
+    json_object_set_new(o, "expiry", render_expiry(&t->expiry));
+    json_object_set_new(o, "refund_policy", json_string(jf_refund_policy_name(t->refund)));
+    json_object_set_new(o, "created_at", jf_render_time(t->timezone, t->created_at_ms));
+    json_object_set_new(o, "updated_at", jf_render_time(t->timezone, t->updated_at_ms));
+    return o;
+}
+
+json_t *jf_render_key(const jf_tenant *t, const jf_api_key *k) {
+    json_t *o = json_object();
+    json_object_set_new(o, "key_id", json_integer(k->id));
+    json_object_set_new(o, "name", text_or_null(k->name));
+    json_object_set_new(o, "role", json_string(jf_role_name(k->role)));
+    json_object_set_new(o, "prefix", json_string(k->prefix));
+    json_object_set_new(o, "created_at", jf_render_time(t->timezone, k->created_at_ms));
+    json_object_set_new(o, "revoked_at", jf_render_time(t->timezone, k->revoked_at_ms));
+    return o;
+}

@@ -1,0 +1,28 @@
+/*
+ * render.h — domain records as API JSON.
+ *
+ * One function per record, used by every endpoint that shows it, so a member
+ * or an entry looks the same wherever it appears.  Times are RFC 3339 in the
+ * tenant's zone (principle 6); "never" and "not yet" are null.  Every
+ * function returns a new reference.
+ */
+#ifndef JF_HTTP_RENDER_H
+#define JF_HTTP_RENDER_H
+
+#include <jansson.h>
+
+#include "engine/ledger.h"
+#include "engine/types.h"
+
+json_t *jf_render_time(const char *tz, int64_t ms);
+json_t *jf_render_points(const jf_account *a);
+json_t *jf_render_member(const jf_tenant *t, const jf_member *m);
+json_t *jf_render_entry(const jf_tenant *t, const char *member_id, const jf_entry *e);
+json_t *jf_render_lot(const jf_tenant *t, const jf_lot *l);
+json_t *jf_render_hold(const jf_tenant *t, const char *member_id, const jf_hold *h);
+/* A write's answer: {member_id, points, entry, hold?, release_entry?, reversal?}. */
+json_t *jf_render_result(const jf_tenant *t, const jf_result *r);
+json_t *jf_render_tenant(const jf_tenant *t);
+json_t *jf_render_key(const jf_tenant *t, const jf_api_key *k);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * routes.c — the one route table and the dispatcher in front of it.
+ *
+ * Every request passes the same gate, in this order, before any handler
+ * runs: target length (414), header limits (431), route (404), method (405
+ * with Allow), body size (413), media type (415), test-clock header (400),
+ * key (401) and role (403).  A handler therefore sees only requests it can
+ * serve, and every refusal is a problem+json from the one registry.
+ * The OpenAPI document lists exactly these routes (a test compares them).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/keys.h"
+#include "http/handlers.h"
+#include "http/problem.h"
+#include "util/tz.h"
+
+#define APP JF_ROLE_APP
+#define READ JF_ROLE_READ
+#define ADMIN JF_ROLE_ADMIN
+#define NONE JF_AUTH_NONE
+#define BODY JF_ROUTE_BODY
+#define BODY_OPT (JF_ROUTE_BODY | JF_ROUTE_BODY_OPTIONAL)
+
+const jf_route jf_routes[] = {
+    {"GET", "/healthz", jf_h_healthz, NONE, 0, "healthz"},
+    {"GET", "/metrics", jf_h_metrics, NONE, 0, "metrics"},
+    {"GET", "/v1/openapi.json", jf_h_openapi, NONE, 0, "openapi"},
+    {"GET", "/v1/tenant", jf_h_tenant_get, READ, 0, "tenant_get"},
+    {"PATCH", "/v1/tenant", jf_h_tenant_patch, ADMIN, BODY, "tenant_patch"},
+    {"POST", "/v1/keys", jf_h_key_create, ADMIN, BODY, "key_create"},
+    {"GET", "/v1/keys", jf_h_key_list, ADMIN, 0, "key_list"},
+    {"DELETE", "/v1/keys/{key_id}", jf_h_key_revoke, ADMIN, 0, "key_revoke"},
+    {"GET", "/v1/members", jf_h_member_list, READ, 0, "member_list"},
+    {"PUT", "/v1/members/{member_id}", jf_h_member_put, APP, BODY_OPT, "member_put"},
+    {"GET", "/v1/members/{member_id}", jf_h_member_get, READ, 0, "member_get"},
+    {"POST", "/v1/members/{member_id}/earn", jf_h_earn, APP, BODY, "earn"},
+    {"POST", "/v1/members/{member_id}/spend", jf_h_spend, APP, BODY, "spend"},
+    {"POST", "/v1/members/{member_id}/holds", jf_h_hold, APP, BODY, "hold"},
+    {"POST", "/v1/holds/{hold_id}/capture", jf_h_capture, APP, BODY, "capture"},
+    {"POST", "/v1/holds/{hold_id}/release", jf_h_release, APP, BODY, "release"},
+    {"POST", "/v1/members/{member_id}/reversals", jf_h_reverse, APP, BODY, "reverse"},
+    {"POST", "/v1/members/{member_id}/adjustments", jf_h_adjust, ADMIN, BODY, "adjust"},
+    {"GET", "/v1/members/{member_id}/entries", jf_h_entries, READ, 0, "entries"},
+    {"GET", "/v1/members/{member_id}/lots", jf_h_lots, READ, 0, "lots"},
+    {"GET", "/v1/members/{member_id}/expiring", jf_h_expiring, READ, 0, "expiring"},
+    {"POST", "/v1/admin/jobs/run", jf_h_jobs_run, ADMIN, BODY_OPT, "jobs_run"},
+};
+const int jf_routes_n = (int)(sizeof jf_routes / sizeof jf_routes[0]);
+
+/* Does path match pattern?  Literal segments must be equal; "{name}"
+ * matches one non-empty segment, captured into params in order. */
+static bool match(const char *pattern, const char *path, size_t path_len, h2o_iovec_t *params) {
+    const char *p = pattern;
+    size_t i = 0;
+    int np = 0;
+    while (*p) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            size_t start = i;
+            while (i < path_len && path[i] != '/') i++;
+            if (i == start || np >= JF_HTTP_PARAMS_MAX) return false;
+            params[np++] = h2o_iovec_init(path + start, i - start);
+            p = close + 1;
+        } else {
+            if (i >= path_len || path[i] != *p) return false;
+            p++;
+            i++;
+        }
+    }
+    return i == path_len;
+}
+
+static bool method_is(const jf_route *r, h2o_iovec_t m) {
+    return strlen(r->method) == m.len && memcmp(r->method, m.base, m.len) == 0;
+}
+
+static void reply(jf_call *call, jf_code code, const char *field, const char *detail) {
+    jf_error err;
+    jf_fail(&err, code, field, "%s", detail);
+    jf_respond_error(call, &err);
+}
+
+static void reply_method_not_allowed(jf_call *call, const char *path, size_t path_len) {
+    char allow[128] = "";
+    h2o_iovec_t params[JF_HTTP_PARAMS_MAX];
+    for (int i = 0; i < jf_routes_n; i++) {
+        if (!match(jf_routes[i].pattern, path, path_len, params)) continue;
+        size_t n = strlen(allow);
+        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", jf_routes[i].method);
+    }
+    jf_error err;
+    jf_fail(&err, JF_METHOD_NOT_ALLOWED, "", "%.*s is not allowed here; allowed: %s", (int)call->req->method.len,
+            call->req->method.base, allow);
+    json_t *doc = jf_problem_doc(&err);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    const char *headers[] = {"allow", allow, NULL};
+    jf_respond(call->req, call->loop, &call->meta, 405, JF_PROBLEM_CONTENT_TYPE, text, strlen(text), headers);
+    free(text);
+}
+
+static bool headers_within_limits(const h2o_req_t *req) {
+    if (req->headers.size > JF_HTTP_HEADERS_MAX) return false;
+    size_t bytes = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    return bytes <= JF_HTTP_HEADER_BYTES_MAX;
+}
+
+/* application/json, optionally with parameters (charset=utf-8). */
+static bool is_json_media_type(const h2o_req_t *req) {
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i < 0) return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    static const char json[] = "application/json";
+    size_t n = sizeof json - 1;
+    if (v.len < n || strncasecmp(v.base, json, n) != 0) return false;
+    return v.len == n || v.base[n] == ';' || v.base[n] == ' ';
+}
+
+/* X-Jifen-Now: only with --test-clock; sets the request's "now". */
+static bool clock_or_reply(jf_call *call) {
+    call->now_ms = jf_now_ms();
+    ssize_t i = h2o_find_header_by_str(&call->req->headers, H2O_STRLIT("x-jifen-now"), -1);
+    if (i < 0) return true;
+    if (!call->loop->server->cfg.test_clock) {
+        reply(call, JF_INVALID_HEADER, "X-Jifen-Now", "X-Jifen-Now is accepted only by a server started with --test-clock");
+        return false;
+    }
+    h2o_iovec_t v = call->req->headers.entries[i].value;
+    char text[64];
+    int64_t ms = 0;
+    if (v.len >= sizeof text) v.len = sizeof text - 1;
+    memcpy(text, v.base, v.len);
+    text[v.len] = '\0';
+    if (!jf_parse_rfc3339(text, &ms) || ms < JF_TIME_MS_MIN || ms > JF_TIME_MS_MAX) {
+        reply(call, JF_INVALID_HEADER, "X-Jifen-Now", "X-Jifen-Now must be an RFC 3339 time with an offset");
+        return false;
+    }
+    call->now_ms = ms;
+    return true;
+}
+
+/* Authenticate the bearer key and load its tenant, on this thread's read
+ * handle (the caller has begun the read transaction). */
+static bool auth_or_reply(jf_call *call) {
+    ssize_t i = h2o_find_header(&call->req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0) {
+        reply(call, JF_UNAUTHORIZED, "", "an API key is required: Authorization: Bearer <key>");
+        return false;
+    }
+    h2o_iovec_t v = call->req->headers.entries[i].value;
+    char key[JF_KEY_TEXT_LEN + 1];
+    if (v.len != 7 + JF_KEY_TEXT_LEN || strncasecmp(v.base, "Bearer ", 7) != 0) {
+        reply(call, JF_UNAUTHORIZED, "", "the Authorization header must be \"Bearer <key>\" with a jifen API key");
+        return false;
+    }
+    memcpy(key, v.base + 7, JF_KEY_TEXT_LEN);
+    key[JF_KEY_TEXT_LEN] = '\0';
+    jf_store *s = call->loop->store;
+    jf_error err;
+    jf_error_clear(&err);
+    jf_code rc = jf_key_authenticate(s, key, &call->key, &err);
+    if (rc == JF_OK) rc = s->ops->tenant_get(s, call->key.tenant_id, &call->tenant, &err);
+    if (rc != JF_OK) {
+        if (rc == JF_NOT_FOUND) jf_fail(&err, JF_UNAUTHORIZED, "", "the API key's tenant does not exist");
+        else if (rc != JF_UNAUTHORIZED) jf_fail(&err, JF_UNAVAILABLE, "", "the key could not be checked: %s", err.detail);
+        jf_respond_error(call, &err);
+        return false;
+    }
+    call->authenticated = true;
+    snprintf(call->meta.tenant, sizeof call->meta.tenant, "%s", call->tenant.slug);
+    if ((int)call->key.role < call->route->role) {
+        jf_fail(&err, JF_FORBIDDEN, "", "a %s key may not do this; it needs the %s role", jf_role_name(call->key.role),
+                jf_role_name((jf_role)call->route->role));
+        jf_respond_error(call, &err);
+        return false;
+    }
+    return true;
+}
+
+static void run_authenticated(jf_call *call) {
+    jf_store *s = call->loop->store;
+    jf_error err;
+    jf_error_clear(&err);
+    if (s->ops->begin_read(s, &err) != JF_OK) {
+        jf_fail(&err, JF_UNAVAILABLE, "", "the database is not available: %s", err.detail);
+        jf_respond_error(call, &err);
+        return;
+    }
+    if (auth_or_reply(call)) call->route->handler(call);
+    s->ops->rollback(s); /* ends the read snapshot */
+}
+
+static void meta_init(jf_call *call) {
+    h2o_req_t *req = call->req;
+    clock_gettime(CLOCK_MONOTONIC, &call->meta.started);
+    call->meta.route_index = -1;
+    snprintf(call->meta.method, sizeof call->meta.method, "%.*s", (int)req->method.len, req->method.base);
+    size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    snprintf(call->meta.path, sizeof call->meta.path, "%.*s", (int)(plen < 127 ? plen : 127), req->path.base);
+}
+
+int jf_dispatch(h2o_handler_t *self, h2o_req_t *req) {
+    (void)self;
+    jf_call *call = h2o_mem_alloc_pool(&req->pool, sizeof *call);
+    memset(call, 0, sizeof *call);
+    call->req = req;
+    call->loop = H2O_STRUCT_FROM_MEMBER(jf_loop, ctx, req->conn->ctx);
+    meta_init(call);
+
+    if (req->path.len > JF_HTTP_URI_BYTES_MAX) {
+        reply(call, JF_URI_TOO_LONG, "", "the request target is longer than 4096 bytes");
+        return 0;
+    }
+    if (!headers_within_limits(req)) {
+        reply(call, JF_HEADERS_TOO_LARGE, "", "at most 64 header fields of 16 KiB in all are accepted");
+        return 0;
+    }
+    const char *path = req->path.base;
+    size_t path_len = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    bool path_known = false;
+    for (int i = 0; i < jf_routes_n && call->route == NULL; i++) {
+        if (!match(jf_routes[i].pattern, path, path_len, call->params)) continue;
+        path_known = true;
+        if (method_is(&jf_routes[i], req->method)) {
+            call->route = &jf_routes[i];
+            call->meta.route_index = i;
+        }
+    }
+    if (call->route == NULL) {
+        if (path_known) reply_method_not_allowed(call, path, path_len);
+        else reply(call, JF_NOT_FOUND, "", "no such endpoint; see /v1/openapi.json");
+        return 0;
+    }
+    if (req->entity.len > JF_HTTP_BODY_BYTES_MAX) {
+        reply(call, JF_PAYLOAD_TOO_LARGE, "", "request bodies are limited to 64 KiB");
+        return 0;
+    }
+    if ((call->route->flags & JF_ROUTE_BODY) && req->entity.len > 0 && !is_json_media_type(req)) {
+        reply(call, JF_UNSUPPORTED_MEDIA_TYPE, "Content-Type", "the body must be sent as Content-Type: application/json");
+        return 0;
+    }
+    if (!clock_or_reply(call)) return 0;
+    if (call->route->role == JF_AUTH_NONE)
+        call->route->handler(call);
+    else
+        run_authenticated(call);
+    return 0;
+}
+
+void jf_routes_print_json(FILE *out) {
+    json_t *list = json_array();
+    for (int i = 0; i < jf_routes_n; i++) {
+        const jf_route *r = &jf_routes[i];
+        json_array_append_new(list, json_pack("{ss ss ss ss}", "method", r->method, "path", r->pattern, "name",
+                                              r->name, "role",
+                                              r->role == JF_AUTH_NONE ? "none" : jf_role_name((jf_role)r->role)));
+    }
+    char *text = json_dumps(list, JSON_INDENT(2));
+    json_decref(list);
+    if (text) {
+        fputs(text, out);
+        fputc('\n', out);
+        free(text);
+    }
+}

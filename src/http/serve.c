@@ -1,0 +1,159 @@
+/*
+ * serve.c — `jifen serve`: options and environment, the demo tenant, then
+ * the server (server.c).
+ */
+#include "http/serve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/keys.h"
+#include "engine/ledger.h"
+#include "http/http.h"
+#include "util/tz.h"
+
+static int usage(const char *msg, const char *arg) {
+    fprintf(stderr, "jifen serve: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+    fprintf(stderr, "usage: jifen serve --db PATH --listen HOST:PORT [--threads N] [--test-clock]\n"
+                    "                   [--no-access-log] [--demo] [--routes]\n"
+                    "env:   JIFEN_DB, JIFEN_LISTEN, JIFEN_THREADS, JIFEN_TEST_CLOCK=1, JIFEN_ACCESS_LOG=0\n");
+    return 2;
+}
+
+/* "HOST:PORT", "[v6]:PORT" or ":PORT" (all interfaces). */
+static bool parse_listen(const char *text, jf_serve_config *cfg) {
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL) return false;
+    size_t host_len = (size_t)(colon - text);
+    const char *host = text;
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    if (host_len >= sizeof cfg->listen_host) return false;
+    memcpy(cfg->listen_host, host, host_len);
+    cfg->listen_host[host_len] = '\0';
+    if (host_len == 0) snprintf(cfg->listen_host, sizeof cfg->listen_host, "0.0.0.0");
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || port < 0 || port > 65535) return false;
+    cfg->listen_port = (uint16_t)port;
+    return true;
+}
+
+static bool parse_threads(const char *text, int *out) {
+    char *end = NULL;
+    long n = strtol(text, &end, 10);
+    if (end == text || *end || n < 1 || n > JF_HTTP_THREADS_MAX) return false;
+    *out = (int)n;
+    return true;
+}
+
+typedef struct {
+    jf_tenant tenant;
+    char key[JF_KEY_TEXT_LEN + 1];
+    bool created;
+    int64_t now_ms;
+} demo_arg;
+
+static jf_code demo_tx(jf_store *s, void *arg, jf_error *err) {
+    demo_arg *a = arg;
+    jf_tenant first;
+    size_t n = 0;
+    jf_code rc = s->ops->tenant_list(s, 0, &first, 1, &n, err);
+    if (rc != JF_OK) return rc;
+    if (n > 0) {
+        a->tenant = first;
+        return JF_OK;
+    }
+    jf_tenant_defaults(&a->tenant);
+    snprintf(a->tenant.slug, sizeof a->tenant.slug, "demo");
+    snprintf(a->tenant.name, sizeof a->tenant.name, "Demo shop");
+    rc = jf_tenant_create(s, &a->tenant, a->now_ms, err);
+    if (rc != JF_OK) return rc;
+    a->created = true;
+    return jf_key_create(s, a->tenant.id, JF_ROLE_ADMIN, "demo-admin", a->now_ms, a->key, sizeof a->key, NULL, err);
+}
+
+/* --demo: make sure there is a tenant to play with, and say how. */
+static int demo(const jf_serve_config *cfg) {
+    jf_store *s = NULL;
+    jf_error err;
+    jf_error_clear(&err);
+    if (jf_store_open(cfg->db_path, &s, &err) != JF_OK) {
+        fprintf(stderr, "jifen serve: cannot open %s: %s\n", cfg->db_path, err.detail);
+        return 1;
+    }
+    demo_arg a;
+    memset(&a, 0, sizeof a);
+    a.now_ms = jf_now_ms();
+    jf_code rc = jf_tx_run(s, demo_tx, &a, &err);
+    jf_store_close(s);
+    if (rc != JF_OK) {
+        fprintf(stderr, "jifen serve: cannot create the demo tenant: %s\n", err.detail);
+        return 1;
+    }
+    const char *host = strcmp(cfg->listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->listen_host;
+    if (a.created) {
+        printf("\n  Demo tenant \"demo\" created.  Its admin key (shown once, only its hash is stored):\n\n"
+               "    export JIFEN_KEY=%s\n\n"
+               "  Try:\n\n"
+               "    curl -s -X POST http://%s:%u/v1/members/alice/earn \\\n"
+               "      -H \"Authorization: Bearer $JIFEN_KEY\" -H 'Content-Type: application/json' \\\n"
+               "      -d '{\"points\": 100, \"biz_no\": \"order-1001\"}'\n"
+               "    curl -s http://%s:%u/v1/members/alice -H \"Authorization: Bearer $JIFEN_KEY\"\n\n",
+               a.key, host, (unsigned)cfg->listen_port, host, (unsigned)cfg->listen_port);
+        memset(a.key, 0, sizeof a.key);
+    } else {
+        printf("\n  This database already has tenant \"%s\"; its key was printed when it was created.\n"
+               "  A new one:  jifen key create --db %s --tenant %s --role admin --name me\n\n",
+               a.tenant.slug, cfg->db_path, a.tenant.slug);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static void config_from_env(jf_serve_config *cfg, const char **listen, const char **threads) {
+    const char *v;
+    if ((v = getenv("JIFEN_DB")) && *v) cfg->db_path = v;
+    if ((v = getenv("JIFEN_LISTEN")) && *v) *listen = v;
+    if ((v = getenv("JIFEN_THREADS")) && *v) *threads = v;
+    if ((v = getenv("JIFEN_TEST_CLOCK")) && strcmp(v, "1") == 0) cfg->test_clock = true;
+    if ((v = getenv("JIFEN_ACCESS_LOG")) && strcmp(v, "0") == 0) cfg->access_log = false;
+}
+
+int jf_serve_main(int argc, char **argv) {
+    jf_serve_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.access_log = true;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg.threads = cores < 1 ? 1 : cores > JF_HTTP_THREADS_MAX ? JF_HTTP_THREADS_MAX : (int)cores;
+    const char *listen = "127.0.0.1:8080", *threads = NULL;
+    config_from_env(&cfg, &listen, &threads);
+    bool routes = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(a, "--db") == 0 && has_value) cfg.db_path = argv[++i];
+        else if (strcmp(a, "--listen") == 0 && has_value) listen = argv[++i];
+        else if (strcmp(a, "--threads") == 0 && has_value) threads = argv[++i];
+        else if (strcmp(a, "--test-clock") == 0) cfg.test_clock = true;
+        else if (strcmp(a, "--no-access-log") == 0) cfg.access_log = false;
+        else if (strcmp(a, "--demo") == 0) cfg.demo = true;
+        else if (strcmp(a, "--routes") == 0) routes = true;
+        else return usage("unknown or incomplete option", a);
+    }
+    if (routes) {
+        jf_routes_print_json(stdout);
+        return 0;
+    }
+    if (cfg.db_path == NULL) return usage("--db PATH (or JIFEN_DB) is required", NULL);
+    if (!parse_listen(listen, &cfg)) return usage("--listen must be HOST:PORT, not", listen);
+    if (threads && !parse_threads(threads, &cfg.threads)) return usage("--threads must be 1..64, not", threads);
+    if (cfg.demo && demo(&cfg) != 0) return 1;
+    return jf_server_run(&cfg);
+}
