@@ -76,6 +76,8 @@ test: deps
 	JIFEN_BIN=$(CURDIR)/$(REL)/jifen $(REL)/unit-tests $(CRITERION_FLAGS)
 	@echo "== unit tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
 	JIFEN_BIN=$(CURDIR)/$(SAN)/jifen $(SAN)/unit-tests $(CRITERION_FLAGS)
+	@echo "== fuzz smoke: condition language (libFuzzer, fixed seed)"
+	$(MAKE) --no-print-directory fuzz-expr-smoke
 	@if [ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1; then \
 	  echo "== API tests (release build)"; \
 	  JIFEN_BIN=$(CURDIR)/$(REL)/jifen node --test --test-concurrency=2 tests/api/; \
@@ -92,7 +94,30 @@ bench: $(REL)/jifen $(REL)/bench-ledger
 	@scripts/deps.sh --bench
 	$(REL)/bench-ledger
 
+# Fuzzing the rule condition language (libFuzzer).  Built with clang from the
+# sources it needs, not from the gcc-built libjifen.a.  fuzz-expr-smoke runs
+# briefly with a fixed seed from a fresh corpus directory (plus the committed
+# seeds); fuzz-expr runs until stopped and keeps what it finds.
+FUZZ_CC        ?= clang
+FUZZ_FLAGS     := -std=c17 -D_GNU_SOURCE -Isrc $(WARN) -g -O1 -fno-omit-frame-pointer \
+                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_EXPR_SRC  := tests/fuzz/fuzz_expr.c src/engine/expr.c src/util/errors.c
+FUZZ_EXPR_ARGS := -max_len=4200 -dict=tests/fuzz/expr.dict
+
+$(REL)/fuzz-expr: $(FUZZ_EXPR_SRC) src/engine/expr.h src/util/errors.h src/util/tz.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_EXPR_SRC)
+
+fuzz-expr-smoke: $(REL)/fuzz-expr
+	rm -rf $(REL)/fuzz/expr-smoke && mkdir -p $(REL)/fuzz/expr-smoke
+	$(REL)/fuzz-expr $(FUZZ_EXPR_ARGS) -seed=1 -runs=200000 -max_total_time=20 -print_final_stats=1 \
+	  $(REL)/fuzz/expr-smoke tests/fuzz/corpus/expr
+
+fuzz-expr: $(REL)/fuzz-expr
+	@mkdir -p $(REL)/fuzz/expr
+	$(REL)/fuzz-expr $(FUZZ_EXPR_ARGS) $(REL)/fuzz/expr tests/fuzz/corpus/expr
+
 clean:
 	rm -rf build
 
-.PHONY: all deps test unit run bench clean
+.PHONY: all deps test unit run bench clean fuzz-expr-smoke fuzz-expr
