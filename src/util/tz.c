@@ -1,26 +1,33 @@
 /*
  * tz.c — civil time in an IANA zone, through ICU's calendar (see tz.h).
  *
- * ICU knows the zones; this file only asks it two questions — "which civil
- * fields does this instant have here?" and "which instant do these civil
- * fields name here?" — and builds days, months and periods from them.  The
- * only arithmetic done by hand is the proleptic Gregorian calendar in UTC
- * (RFC 3339 parsing and printing), which needs no zone data.
+ * ICU knows the zones; this file asks it only for a zone's offset from UTC
+ * at an instant (and the span of instants that share it) and for the
+ * instant of a local time near a transition.  Days, months, weeks and
+ * periods are then proleptic Gregorian arithmetic on local milliseconds,
+ * which needs no zone data — no zone table is written here.
  *
  * A UCalendar is expensive to open (it loads the zone's rules) and is not
  * thread-safe, so each thread keeps the few it used last in a _Thread_local
- * cache; a pthread key closes them when the thread exits.  Every calendar is
- * Gregorian, lenient (day 32 rolls into the next month), proleptic (no Julian
- * cutover in 1582), resolves a wall time repeated by a DST fall-back to its
- * first occurrence, and one skipped by a spring-forward to the instant the
- * wall time would have had under the offset before the gap (i.e. it moves
- * forward by the length of the gap: 02:30 on a New York spring-forward day is
- * 03:30 EDT) — the behaviour of java.time and of Temporal's "compatible".
+ * cache; a pthread key closes them when the thread exits.
+ *
+ * The hot path (an expiry on every earn) avoids ICU's field computation,
+ * which costs far more than the arithmetic around it.  A zone's offset is
+ * constant between two transitions, so each cached zone remembers a few
+ * such spans [from, to) with their offset (asked once from ICU, bounded by
+ * ucal_getTimeZoneTransitionDate).  UTC → local is then an addition; local →
+ * UTC is a subtraction when the result lies two days or more inside a span
+ * (no offset differs by 48 h, so no other span can hold a second answer);
+ * anything nearer a transition asks ICU (ucal_getTimeZoneOffsetFromLocal),
+ * which resolves a wall time repeated by a DST fall-back to its first
+ * occurrence, and one skipped by a spring-forward with the offset before the
+ * gap (so it moves forward by the length of the gap: 02:30 on a New York
+ * spring-forward day is 03:30 EDT) — the behaviour of java.time and of
+ * Temporal's "compatible".  Dates are proleptic Gregorian throughout.
  */
 #include "util/tz.h"
 
 #include <assert.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,10 +41,6 @@
 #define MS_PER_MINUTE 60000LL
 #define MS_PER_DAY 86400000LL
 
-/* ICU's own lower bound for a calendar's time; as the Gregorian change date
- * it makes the calendar Gregorian all the way back. */
-#define ICU_MILLIS_MIN (-184303902528000000.0)
-
 /* Bounds on field arguments, so that sums such as day + n can never
  * overflow an int32 and ICU never sees absurd values: 10 000 000 days is
  * 27 000 years, far beyond the supported instants. */
@@ -49,9 +52,21 @@
  * zone at a time; four covers a few tenants interleaving. */
 enum { CACHE_SLOTS = 4 };
 
+/* Spans of constant offset a zone remembers: the instants near "now" and
+ * those an expiry reaches (a month, a quarter, a year ahead). */
+enum { SPANS = 4 };
+
+/* [from_ms, to_ms) in UTC during which the zone's offset is offset_ms. */
+typedef struct {
+    int64_t from_ms, to_ms;
+    int32_t offset_ms;
+} offset_span;
+
 typedef struct {
     char name[JF_TIMEZONE_LEN_MAX + 1]; /* "" = free slot */
     UCalendar *cal;
+    offset_span spans[SPANS];
+    int32_t span_count, span_next; /* filled, and the one replaced next */
 } cache_slot;
 
 /* Slots in most-recently-used order: slot 0 was used last. */
@@ -118,20 +133,12 @@ static UCalendar *calendar_open(const char *name) {
         if (cal != NULL) ucal_close(cal);
         return NULL;
     }
-    ucal_setAttribute(cal, UCAL_LENIENT, 1);
-    ucal_setAttribute(cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
-    ucal_setAttribute(cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_LAST);
-    ucal_setGregorianChange(cal, ICU_MILLIS_MIN, &st);
-    if (U_FAILURE(st)) {
-        ucal_close(cal);
-        return NULL;
-    }
     return cal;
 }
 
-/* The calendar of zone `name` for this thread, or NULL if the zone is
- * unknown.  The caller may change its time and fields but not keep it. */
-static UCalendar *calendar_get(const char *name) {
+/* The cached zone `name` for this thread, opening it if needed; NULL if the
+ * zone is unknown.  Valid until the next call (slots move). */
+static cache_slot *zone_get(const char *name) {
     tz_cache *c = &thread_cache;
     if (name == NULL) return NULL;
     for (int i = 0; i < CACHE_SLOTS; i++) {
@@ -142,7 +149,7 @@ static UCalendar *calendar_get(const char *name) {
             memmove(&c->slots[1], &c->slots[0], (size_t)i * sizeof c->slots[0]);
             c->slots[0] = hit;
         }
-        return c->slots[0].cal;
+        return &c->slots[0];
     }
     UCalendar *cal = calendar_open(name);
     if (cal == NULL) return NULL;
@@ -153,9 +160,10 @@ static UCalendar *calendar_get(const char *name) {
     cache_slot *last = &c->slots[CACHE_SLOTS - 1];
     if (last->cal != NULL) ucal_close(last->cal);
     memmove(&c->slots[1], &c->slots[0], (CACHE_SLOTS - 1) * sizeof c->slots[0]);
+    memset(&c->slots[0], 0, sizeof c->slots[0]);
     c->slots[0].cal = cal;
     snprintf(c->slots[0].name, sizeof c->slots[0].name, "%s", name);
-    return cal;
+    return &c->slots[0];
 }
 
 /* ---- proleptic Gregorian arithmetic (UTC, no zone) ---- */
@@ -180,9 +188,9 @@ static int64_t floor_div(int64_t a, int64_t b) {
 static int64_t days_from_civil(int64_t y, int32_t m, int32_t d) {
     int64_t y_march = m <= 2 ? y - 1 : y;
     int64_t era = floor_div(y_march, 400);
-    int64_t year_of_era = y_march - era * 400;                        /* 0..399 */
-    int64_t month_from_march = m > 2 ? m - 3 : m + 9;                 /* 0..11 */
-    int64_t day_of_year = (153 * month_from_march + 2) / 5 + d - 1;   /* 0..365 */
+    int64_t year_of_era = y_march - era * 400;                      /* 0..399 */
+    int64_t month_from_march = m > 2 ? m - 3 : m + 9;               /* 0..11 */
+    int64_t day_of_year = (153 * month_from_march + 2) / 5 + d - 1; /* 0..365 */
     int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     return era * 146097 + day_of_era - 719468;
 }
@@ -190,7 +198,7 @@ static int64_t days_from_civil(int64_t y, int32_t m, int32_t d) {
 static void civil_from_days(int64_t days, int64_t *y, int32_t *m, int32_t *d) {
     int64_t z = days + 719468;
     int64_t era = floor_div(z, 146097);
-    int64_t day_of_era = z - era * 146097;                                                     /* 0..146096 */
+    int64_t day_of_era = z - era * 146097; /* 0..146096 */
     int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
     int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     int64_t mp = (5 * day_of_year + 2) / 153;
@@ -199,49 +207,127 @@ static void civil_from_days(int64_t days, int64_t *y, int32_t *m, int32_t *d) {
     *y = year_of_era + era * 400 + (*m <= 2 ? 1 : 0);
 }
 
+/* Civil fields of a local (zone-less) millisecond count. */
+static void fields_from_local(int64_t local_ms, jf_civil *c) {
+    int64_t days = floor_div(local_ms, MS_PER_DAY);
+    int64_t in_day = local_ms - days * MS_PER_DAY;
+    int64_t year;
+    civil_from_days(days, &year, &c->month, &c->day);
+    c->year = (int32_t)year;
+    c->hour = (int32_t)(in_day / 3600000);
+    c->minute = (int32_t)(in_day / MS_PER_MINUTE % 60);
+    c->second = (int32_t)(in_day / MS_PER_SECOND % 60);
+    c->millis = (int32_t)(in_day % MS_PER_SECOND);
+    int64_t days_since_monday = days + 3; /* 1970-01-01 was a Thursday */
+    c->weekday = (int32_t)(days_since_monday - floor_div(days_since_monday, 7) * 7) + 1;
+}
+
+/* The local millisecond count of civil fields, normalised the way a lenient
+ * calendar does (month 13 is January of the next year, day 0 the last day of
+ * the previous month, hour 24 the next day). */
+static int64_t local_from_fields(int32_t year, int32_t month, int32_t day, int32_t hour, int32_t minute,
+                                 int32_t second, int32_t millis) {
+    int64_t months = (int64_t)year * 12 + (month - 1);
+    int64_t y = floor_div(months, 12);
+    int32_t m = (int32_t)(months - y * 12) + 1;
+    int64_t days = days_from_civil(y, m, 1) + (day - 1);
+    return days * MS_PER_DAY + hour * 3600000LL + minute * MS_PER_MINUTE + second * MS_PER_SECOND + millis;
+}
+
 static bool ms_supported(int64_t ms) {
     return ms >= JF_TZ_MS_MIN && ms <= JF_TZ_MS_MAX;
 }
 
-/* ---- the two questions asked of ICU ---- */
+/* ---- offsets: ICU, remembered per span ---- */
 
-static bool civil_of(UCalendar *cal, int64_t ms, jf_civil *out) {
-    if (!ms_supported(ms)) return false;
+/* Bounds for a span with no transition before / after it: far outside the
+ * supported instants, and far from overflowing when a margin is added. */
+#define SPAN_OPEN_MIN (JF_TZ_MS_MIN - 100 * MS_PER_DAY)
+#define SPAN_OPEN_MAX (JF_TZ_MS_MAX + 100 * MS_PER_DAY)
+
+/* A local time this far inside a span has exactly one instant (offsets of a
+ * zone never differ by 48 hours). */
+#define SPAN_MARGIN_MS (2 * MS_PER_DAY)
+
+/* Ask ICU for the offset at ms and the span around it; remember the span. */
+static bool span_learn(cache_slot *z, int64_t ms, int32_t *offset_ms) {
     UErrorCode st = U_ZERO_ERROR;
-    ucal_setMillis(cal, (UDate)ms, &st);
-    jf_civil c;
-    c.year = ucal_get(cal, UCAL_EXTENDED_YEAR, &st);
-    c.month = ucal_get(cal, UCAL_MONTH, &st) + 1;
-    c.day = ucal_get(cal, UCAL_DATE, &st);
-    c.hour = ucal_get(cal, UCAL_HOUR_OF_DAY, &st);
-    c.minute = ucal_get(cal, UCAL_MINUTE, &st);
-    c.second = ucal_get(cal, UCAL_SECOND, &st);
-    c.millis = ucal_get(cal, UCAL_MILLISECOND, &st);
-    int32_t dow = ucal_get(cal, UCAL_DAY_OF_WEEK, &st); /* ICU: Sunday = 1 */
-    c.weekday = (dow + 5) % 7 + 1;
-    c.offset_ms = ucal_get(cal, UCAL_ZONE_OFFSET, &st) + ucal_get(cal, UCAL_DST_OFFSET, &st);
+    ucal_setMillis(z->cal, (UDate)ms, &st);
+    int32_t offset = ucal_get(z->cal, UCAL_ZONE_OFFSET, &st) + ucal_get(z->cal, UCAL_DST_OFFSET, &st);
     if (U_FAILURE(st)) return false;
-    *out = c;
+    offset_span span = {SPAN_OPEN_MIN, SPAN_OPEN_MAX, offset};
+    UDate t = 0;
+    if (ucal_getTimeZoneTransitionDate(z->cal, UCAL_TZ_TRANSITION_PREVIOUS_INCLUSIVE, &t, &st) && U_SUCCESS(st) &&
+        t > (UDate)SPAN_OPEN_MIN)
+        span.from_ms = (int64_t)t;
+    st = U_ZERO_ERROR;
+    if (ucal_getTimeZoneTransitionDate(z->cal, UCAL_TZ_TRANSITION_NEXT, &t, &st) && U_SUCCESS(st) &&
+        t < (UDate)SPAN_OPEN_MAX)
+        span.to_ms = (int64_t)t;
+    /* Keep only a span that does hold ms (it always should). */
+    if (span.from_ms <= ms && ms < span.to_ms) {
+        z->spans[z->span_next] = span;
+        z->span_next = (z->span_next + 1) % SPANS;
+        if (z->span_count < SPANS) z->span_count++;
+    }
+    *offset_ms = offset;
     return true;
 }
 
-/* Fields are not range-checked here beyond FIELD_ABS_MAX (callers do); the
- * lenient calendar normalises them. */
-static bool instant_of(UCalendar *cal, int32_t year, int32_t month, int32_t day, int32_t hour, int32_t minute,
+static bool utc_offset(cache_slot *z, int64_t ms, int32_t *offset_ms) {
+    for (int32_t i = 0; i < z->span_count; i++) {
+        const offset_span *s = &z->spans[i];
+        if (s->from_ms <= ms && ms < s->to_ms) {
+            *offset_ms = s->offset_ms;
+            return true;
+        }
+    }
+    return span_learn(z, ms, offset_ms);
+}
+
+/* The instant of a local millisecond count: skipped → offset before the
+ * gap, repeated → the first. */
+static bool utc_of_local(cache_slot *z, int64_t local_ms, int64_t *out_ms) {
+    for (int32_t i = 0; i < z->span_count; i++) {
+        const offset_span *s = &z->spans[i];
+        int64_t u = local_ms - s->offset_ms;
+        if (s->from_ms + SPAN_MARGIN_MS <= u && u < s->to_ms - SPAN_MARGIN_MS) {
+            *out_ms = u;
+            return true;
+        }
+    }
+    if (local_ms < JF_TZ_MS_MIN - MS_PER_DAY || local_ms > JF_TZ_MS_MAX + MS_PER_DAY) return false;
+    UErrorCode st = U_ZERO_ERROR;
+    int32_t raw = 0, dst = 0;
+    ucal_setMillis(z->cal, (UDate)local_ms, &st);
+    ucal_getTimeZoneOffsetFromLocal(z->cal, UCAL_TZ_LOCAL_FORMER, UCAL_TZ_LOCAL_FORMER, &raw, &dst, &st);
+    if (U_FAILURE(st)) return false;
+    int64_t u = local_ms - raw - dst;
+    int32_t ignored;
+    if (ms_supported(u)) utc_offset(z, u, &ignored); /* remember the span for next time */
+    *out_ms = u;
+    return true;
+}
+
+/* ---- the two questions: civil fields of an instant, instant of fields ---- */
+
+static bool civil_of(cache_slot *z, int64_t ms, jf_civil *out) {
+    int32_t offset = 0;
+    if (!ms_supported(ms) || !utc_offset(z, ms, &offset)) return false;
+    fields_from_local(ms + offset, out);
+    out->offset_ms = offset;
+    return true;
+}
+
+/* Fields are bounded by the callers (FIELD_ABS_MAX, years) so that the sums
+ * cannot overflow. */
+static bool instant_of(cache_slot *z, int32_t year, int32_t month, int32_t day, int32_t hour, int32_t minute,
                        int32_t second, int32_t millis, int64_t *out_ms) {
     if (year < YEAR_MIN - 1 || year > YEAR_MAX + 1) return false;
-    UErrorCode st = U_ZERO_ERROR;
-    ucal_clear(cal);
-    ucal_set(cal, UCAL_EXTENDED_YEAR, year);
-    ucal_set(cal, UCAL_MONTH, month - 1);
-    ucal_set(cal, UCAL_DATE, day);
-    ucal_set(cal, UCAL_HOUR_OF_DAY, hour);
-    ucal_set(cal, UCAL_MINUTE, minute);
-    ucal_set(cal, UCAL_SECOND, second);
-    ucal_set(cal, UCAL_MILLISECOND, millis);
-    UDate t = ucal_getMillis(cal, &st);
-    if (U_FAILURE(st) || !isfinite(t) || t < (UDate)JF_TZ_MS_MIN || t > (UDate)JF_TZ_MS_MAX) return false;
-    *out_ms = (int64_t)t;
+    int64_t u = 0;
+    if (!utc_of_local(z, local_from_fields(year, month, day, hour, minute, second, millis), &u)) return false;
+    if (!ms_supported(u)) return false;
+    *out_ms = u;
     return true;
 }
 
@@ -252,13 +338,13 @@ static bool field_ok(int32_t v) {
 /* ---- public ---- */
 
 bool jf_tz_valid(const char *name) {
-    return calendar_get(name) != NULL;
+    return zone_get(name) != NULL;
 }
 
 bool jf_tz_civil(const char *tz, int64_t ms, jf_civil *out) {
     assert(out != NULL);
-    UCalendar *cal = calendar_get(tz);
-    return cal != NULL && civil_of(cal, ms, out);
+    cache_slot *z = zone_get(tz);
+    return z != NULL && civil_of(z, ms, out);
 }
 
 bool jf_tz_instant(const char *tz, int32_t year, int32_t month, int32_t day, int32_t hour, int32_t minute,
@@ -266,27 +352,27 @@ bool jf_tz_instant(const char *tz, int32_t year, int32_t month, int32_t day, int
     assert(out_ms != NULL);
     if (year < YEAR_MIN || year > YEAR_MAX) return false;
     if (!field_ok(month) || !field_ok(day) || !field_ok(hour) || !field_ok(minute) || !field_ok(second)) return false;
-    UCalendar *cal = calendar_get(tz);
-    return cal != NULL && instant_of(cal, year, month, day, hour, minute, second, 0, out_ms);
+    cache_slot *z = zone_get(tz);
+    return z != NULL && instant_of(z, year, month, day, hour, minute, second, 0, out_ms);
 }
 
 bool jf_tz_add_days(const char *tz, int64_t ms, int32_t n, int64_t *out_ms) {
     assert(out_ms != NULL);
-    UCalendar *cal = calendar_get(tz);
+    cache_slot *z = zone_get(tz);
     jf_civil c;
-    if (cal == NULL || !field_ok(n) || !civil_of(cal, ms, &c)) return false;
+    if (z == NULL || !field_ok(n) || !civil_of(z, ms, &c)) return false;
     if (n == 0) { /* keep the instant even inside a repeated hour */
         *out_ms = ms;
         return true;
     }
-    return instant_of(cal, c.year, c.month, c.day + n, c.hour, c.minute, c.second, c.millis, out_ms);
+    return instant_of(z, c.year, c.month, c.day + n, c.hour, c.minute, c.second, c.millis, out_ms);
 }
 
 bool jf_tz_add_months(const char *tz, int64_t ms, int32_t n, int64_t *out_ms) {
     assert(out_ms != NULL);
-    UCalendar *cal = calendar_get(tz);
+    cache_slot *z = zone_get(tz);
     jf_civil c;
-    if (cal == NULL || !field_ok(n) || !civil_of(cal, ms, &c)) return false;
+    if (z == NULL || !field_ok(n) || !civil_of(z, ms, &c)) return false;
     if (n == 0) {
         *out_ms = ms;
         return true;
@@ -297,7 +383,7 @@ bool jf_tz_add_months(const char *tz, int64_t ms, int32_t n, int64_t *out_ms) {
     if (year < YEAR_MIN || year > YEAR_MAX) return false;
     int32_t dim = days_in_month(year, month);
     int32_t day = c.day > dim ? dim : c.day;
-    return instant_of(cal, (int32_t)year, month, day, c.hour, c.minute, c.second, c.millis, out_ms);
+    return instant_of(z, (int32_t)year, month, day, c.hour, c.minute, c.second, c.millis, out_ms);
 }
 
 /* First day (as y, m, d fields, possibly denormalised) of the period that
@@ -333,15 +419,15 @@ static void period_days(const jf_civil *c, jf_period p, int32_t first[3], int32_
 static bool period_bound(const char *tz, int64_t ms, jf_period p, bool want_next, int64_t *out_ms) {
     assert(out_ms != NULL);
     assert(p >= JF_PERIOD_DAY && p <= JF_PERIOD_YEAR);
-    UCalendar *cal = calendar_get(tz);
+    cache_slot *z = zone_get(tz);
     jf_civil c;
-    if (cal == NULL || !civil_of(cal, ms, &c)) return false;
+    if (z == NULL || !civil_of(z, ms, &c)) return false;
     int32_t first[3], next[3];
     period_days(&c, p, first, next);
     const int32_t *f = want_next ? next : first;
-    /* Midnight may fall in a DST gap (some zones switch at 00:00); the
-     * skipped-wall-time rule then yields the first instant of the day. */
-    return instant_of(cal, f[0], f[1], f[2], 0, 0, 0, 0, out_ms);
+    /* Midnight may fall in a DST gap (Havana switches at 00:00); read with
+     * the offset before the gap it is the transition, the day's first instant. */
+    return instant_of(z, f[0], f[1], f[2], 0, 0, 0, 0, out_ms);
 }
 
 bool jf_tz_period_start(const char *tz, int64_t ms, jf_period p, int64_t *out_ms) {
@@ -361,21 +447,14 @@ bool jf_tz_format_rfc3339(const char *tz, int64_t ms, char *buf, size_t cap) {
      * the local time that goes with that offset, so it still names the
      * same instant. */
     int64_t offset_min = floor_div(c.offset_ms + MS_PER_MINUTE / 2, MS_PER_MINUTE);
-    int64_t local = ms + offset_min * MS_PER_MINUTE;
-    int64_t days = floor_div(local, MS_PER_DAY);
-    int64_t in_day = local - days * MS_PER_DAY;
-    int64_t year;
-    int32_t month, day;
-    civil_from_days(days, &year, &month, &day);
-    if (year < 0 || year > YEAR_MAX) return false;
-    int hour = (int)(in_day / 3600000), minute = (int)(in_day / 60000 % 60), second = (int)(in_day / 1000 % 60);
-    int millis = (int)(in_day % 1000);
+    if (offset_min * MS_PER_MINUTE != c.offset_ms) fields_from_local(ms + offset_min * MS_PER_MINUTE, &c);
+    if (c.year < 0 || c.year > YEAR_MAX) return false;
     char frac[8] = "";
-    if (millis != 0) snprintf(frac, sizeof frac, ".%03d", millis);
+    if (c.millis != 0) snprintf(frac, sizeof frac, ".%03d", (int)c.millis);
     char sign = offset_min < 0 ? '-' : '+';
-    int64_t off = offset_min < 0 ? -offset_min : offset_min;
-    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", (int)year, month, day, hour, minute,
-                     second, frac, sign, (int)(off / 60), (int)(off % 60));
+    int off = (int)(offset_min < 0 ? -offset_min : offset_min);
+    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", (int)c.year, (int)c.month, (int)c.day,
+                     (int)c.hour, (int)c.minute, (int)c.second, frac, sign, off / 60, off % 60);
     return n > 0 && (size_t)n < cap;
 }
 

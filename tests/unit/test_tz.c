@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -510,5 +511,81 @@ Test(tz, threads_each_use_their_own_calendars) {
         void *result = (void *)2;
         cr_assert_eq(pthread_join(threads[i], &result), 0);
         cr_expect_null(result, "thread %d got a wrong answer", i);
+    }
+}
+
+/* One instant against the C library (TZ must name the zone): every field,
+ * and the instant of those fields is the instant again or, in a repeated
+ * hour, the first of the two. */
+static void check_against_libc(const char *zone, int64_t ms) {
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    cr_assert(localtime_r(&secs, &tm) != NULL);
+    jf_civil c;
+    cr_assert(jf_tz_civil(zone, ms, &c));
+    bool same = c.year == tm.tm_year + 1900 && c.month == tm.tm_mon + 1 && c.day == tm.tm_mday &&
+                c.hour == tm.tm_hour && c.minute == tm.tm_min && c.second == tm.tm_sec &&
+                c.weekday == (tm.tm_wday == 0 ? 7 : tm.tm_wday) && c.offset_ms == tm.tm_gmtoff * 1000;
+    cr_assert(same,
+              "%s at %lld: ICU %04d-%02d-%02d %02d:%02d:%02d wd %d off %d, libc %04d-%02d-%02d "
+              "%02d:%02d:%02d wd %d off %ld",
+              zone, (long long)ms, c.year, c.month, c.day, c.hour, c.minute, c.second, c.weekday, c.offset_ms,
+              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_wday,
+              tm.tm_gmtoff * 1000);
+    int64_t back = 0;
+    cr_assert(jf_tz_instant(zone, c.year, c.month, c.day, c.hour, c.minute, c.second, &back));
+    back += c.millis;
+    if (back != ms) {
+        jf_civil again;
+        cr_assert(jf_tz_civil(zone, back, &again));
+        cr_assert(back < ms && again.day == c.day && again.hour == c.hour && again.minute == c.minute &&
+                      again.second == c.second,
+                  "%s: %lld came back as %lld", zone, (long long)ms, (long long)back);
+    }
+}
+
+static void use_libc_zone(const char *zone) {
+    cr_assert_eq(setenv("TZ", zone, 1), 0);
+    tzset();
+}
+
+/* ICU against the C library's own zone database (/usr/share/zoneinfo), an
+ * independent source: thousands of instants from 2000 to 2100 in zones with
+ * DST, half-hour offsets, a 30-minute DST and Samoa's jump across the date
+ * line, visited in an order that jumps back and forth so that both the
+ * remembered spans and ICU's own answers are used. */
+Test(tz, agrees_with_the_c_library_zone_database) {
+    const char *zones[] = {SH,           NY,          "Europe/London",   "Australia/Lord_Howe", "Asia/Kolkata",
+                           "America/St_Johns", "Pacific/Auckland", "Pacific/Apia", "America/Sao_Paulo", "UTC"};
+    const int64_t first_ms = 946684800000LL, last_ms = 4102444800000LL; /* 2000-01-01 .. 2100-01-01 UTC */
+    const int64_t step_ms = 6 * 86400000LL + 4033007LL;                /* 6 days 1h 7m 13.007s */
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        use_libc_zone(zones[z]);
+        int64_t count = (last_ms - first_ms) / step_ms;
+        /* k-th in a shuffled order: 7919 is prime and does not divide count */
+        for (int64_t k = 0; k < count; k++) check_against_libc(zones[z], first_ms + (k * 7919 % count) * step_ms);
+    }
+}
+
+/* Every quarter hour (and the millisecond before it) for two years: each
+ * transition instant and its neighbours, where spans begin and end. */
+Test(tz, agrees_with_the_c_library_at_every_transition) {
+    const struct {
+        const char *zone;
+        int64_t from_ms;
+    } cases[] = {
+        {NY, 1767225600000LL},                    /* 2026-01-01Z */
+        {"Australia/Lord_Howe", 1767225600000LL}, /* DST of 30 minutes */
+        {"America/St_Johns", 1767225600000LL},
+        {"Pacific/Apia", 1293840000000LL}, /* 2011-01-01Z: 2011-12-30 never happened */
+        {"America/Havana", 1767225600000LL},     /* DST at midnight */
+    };
+    const int64_t quarter_hour_ms = 15 * 60000LL, span_ms = 2 * 366 * 86400000LL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        use_libc_zone(cases[i].zone);
+        for (int64_t ms = cases[i].from_ms; ms < cases[i].from_ms + span_ms; ms += quarter_hour_ms) {
+            check_against_libc(cases[i].zone, ms);
+            check_against_libc(cases[i].zone, ms - 1);
+        }
     }
 }
