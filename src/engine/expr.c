@@ -51,7 +51,7 @@ typedef enum {
     OP_NOT,
     OP_AND_JUMP,   /* top false: jump to arg keeping it; else pop */
     OP_OR_JUMP,    /* top true: jump to arg keeping it; else pop */
-    OP_CHECK_BOOL, /* top must be a bool (the right side of and/or) */
+    OP_CHECK_BOOL, /* top must be a bool (the right side of and: arg 0, or: arg 1) */
     OP_WEEKDAY,
     OP_HOUR,
     OP_DAY,
@@ -593,7 +593,7 @@ static jf_expr_type parse_logic(compiler *c, token_kind kind, jf_expr_type (*ope
         if (!is_bool_like(right))
             return fail(c, JF_EXPR_ERR_TYPE, pos, "right side of '%s' is %s, expected bool", word,
                         jf_expr_type_name(right));
-        if (right == JF_EXPR_DYNAMIC) emit(c, OP_CHECK_BOOL, 0, pos, 0);
+        if (right == JF_EXPR_DYNAMIC) emit(c, OP_CHECK_BOOL, kind == T_OR, pos, 0);
         if (c->failed) return JF_EXPR_NONE;
         c->code[jump].arg = c->code_count; /* forward: after the right side */
         left = JF_EXPR_BOOL;
@@ -1088,7 +1088,7 @@ static const char *op_symbol(opcode op) {
         [OP_NEG] = "-",     [OP_ADD] = "+",     [OP_SUB] = "-",     [OP_MUL] = "*",        [OP_DIV] = "/",
         [OP_MOD] = "%",     [OP_EQ] = "==",     [OP_NE] = "!=",     [OP_LT] = "<",         [OP_LE] = "<=",
         [OP_GT] = ">",      [OP_GE] = ">=",     [OP_IN] = "in",     [OP_NOT_IN] = "not in", [OP_NOT] = "not",
-        [OP_AND_JUMP] = "and", [OP_OR_JUMP] = "or", [OP_CHECK_BOOL] = "and/or", [OP_FLOOR] = "floor()",
+        [OP_AND_JUMP] = "and", [OP_OR_JUMP] = "or", [OP_FLOOR] = "floor()",
         [OP_MIN] = "min()", [OP_MAX] = "max()", [OP_LEN] = "len()",
     };
     return (size_t)op < sizeof symbols / sizeof symbols[0] && symbols[op] != NULL ? symbols[op] : "?";
@@ -1112,7 +1112,10 @@ __attribute__((cold)) static bool type_fail(const jf_expr_program *p, jf_expr_er
     if (op >= OP_EQ && op <= OP_GE) return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "cannot compare %s with %s", sa, sb);
     if (op == OP_IN || op == OP_NOT_IN)
         return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "cannot look for %s in %s", sa, sb);
-    if (b == NULL) return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "'%s' cannot take %s", op_symbol(op), sa);
+    if (op == OP_NEG) return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "unary '-' needs an int, got %s", sa);
+    if (op == OP_LEN) return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "len() needs a string or list, got %s", sa);
+    if (op == OP_CHECK_BOOL) op = in->arg ? OP_OR_JUMP : OP_AND_JUMP;
+    if (b == NULL) return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "'%s' needs a bool, got %s", op_symbol(op), sa);
     return eval_fail(p, err, in->pos, JF_EXPR_ERR_TYPE, "'%s' needs int operands, got %s and %s", op_symbol(op), sa, sb);
 }
 

@@ -313,7 +313,7 @@ Test(expr, floor_min_max_len) {
     TRUE("len(attributes.colors) == 2 and len(attributes.store) == 5");
     EVAL_ERROR("floor(1, 0) == 0", JF_EXPR_ERR_DIVISION, "division by zero in 'floor()' at 1:1");
     EVAL_ERROR("floor(-9223372036854775808, -1) == 0", JF_EXPR_ERR_OVERFLOW, "integer overflow in 'floor()' at 1:1");
-    EVAL_ERROR("len(attributes.level) == 1", JF_EXPR_ERR_TYPE, "'len()' cannot take int at 1:1");
+    EVAL_ERROR("len(attributes.level) == 1", JF_EXPR_ERR_TYPE, "len() needs a string or list, got int at 1:1");
 }
 
 /* ---- strings ---------------------------------------------------------------- */
@@ -502,11 +502,12 @@ Test(expr, attribute_type_mismatch) {
     EVAL_ERROR("attributes.level == \"3\"", JF_EXPR_ERR_TYPE, "cannot compare int with string at 1:18");
     EVAL_ERROR("amount_fen > 0 and attributes.store > 5", JF_EXPR_ERR_TYPE, "cannot compare string with int at 1:37");
     EVAL_ERROR("attributes.store + 1 > 0", JF_EXPR_ERR_TYPE, "'+' needs int operands, got string and int at 1:18");
-    EVAL_ERROR("-attributes.store > 0", JF_EXPR_ERR_TYPE, "'-' cannot take string at 1:1");
+    EVAL_ERROR("-attributes.store > 0", JF_EXPR_ERR_TYPE, "unary '-' needs an int, got string at 1:1");
     EVAL_ERROR("attributes.level", JF_EXPR_ERR_TYPE, "the condition is int, expected bool at 1:1");
-    EVAL_ERROR("true and attributes.level", JF_EXPR_ERR_TYPE, "'and/or' cannot take int at 1:6");
-    EVAL_ERROR("attributes.level or true", JF_EXPR_ERR_TYPE, "'or' cannot take int at 1:18");
-    EVAL_ERROR("not attributes.store", JF_EXPR_ERR_TYPE, "'not' cannot take string at 1:1");
+    EVAL_ERROR("true and attributes.level", JF_EXPR_ERR_TYPE, "'and' needs a bool, got int at 1:6");
+    EVAL_ERROR("attributes.level or true", JF_EXPR_ERR_TYPE, "'or' needs a bool, got int at 1:18");
+    EVAL_ERROR("false or attributes.store", JF_EXPR_ERR_TYPE, "'or' needs a bool, got string at 1:7");
+    EVAL_ERROR("not attributes.store", JF_EXPR_ERR_TYPE, "'not' needs a bool, got string at 1:1");
     EVAL_ERROR("attributes.level in attributes.colors", JF_EXPR_ERR_TYPE, "cannot look for int in list<string> at 1:18");
     EVAL_ERROR("attributes.colors == attributes.colors", JF_EXPR_ERR_TYPE,
                "cannot compare list<string> with list<string> at 1:19");
