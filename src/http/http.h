@@ -179,7 +179,7 @@ int jf_server_run(const jf_serve_config *cfg);
 /* ---- routes.c ---- */
 extern const jf_route jf_routes[];
 extern const int jf_routes_n;
-/* The route table as JSON [{"method","path","name","role"}] (for tests). */
+/* The route table as JSON [{"method","path","name","role","body"}] (for tests). */
 void jf_routes_print_json(FILE *out);
 /* h2o's on_req for every request. */
 int jf_dispatch(h2o_handler_t *self, h2o_req_t *req);

@@ -257,9 +257,10 @@ void jf_routes_print_json(FILE *out) {
     json_t *list = json_array();
     for (int i = 0; i < jf_routes_n; i++) {
         const jf_route *r = &jf_routes[i];
-        json_array_append_new(list, json_pack("{ss ss ss ss}", "method", r->method, "path", r->pattern, "name",
+        json_array_append_new(list, json_pack("{ss ss ss ss sb}", "method", r->method, "path", r->pattern, "name",
                                               r->name, "role",
-                                              r->role == JF_AUTH_NONE ? "none" : jf_role_name((jf_role)r->role)));
+                                              r->role == JF_AUTH_NONE ? "none" : jf_role_name((jf_role)r->role),
+                                              "body", (r->flags & JF_ROUTE_BODY) != 0));
     }
     char *text = json_dumps(list, JSON_INDENT(2));
     json_decref(list);

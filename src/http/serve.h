@@ -17,7 +17,7 @@
 /* argv[0] is "serve". */
 int jf_serve_main(int argc, char **argv);
 
-/* The route table as JSON: [{"method","path","name","role"}, …]. */
+/* The route table as JSON: [{"method","path","name","role","body"}, …]. */
 void jf_routes_print_json(FILE *out);
 
 #endif
