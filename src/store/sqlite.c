@@ -30,6 +30,12 @@
  * up with SQLITE_BUSY (then JF_RETRY). */
 #define SQ_BUSY_TIMEOUT_MS 5000
 
+/* Checkpoint the WAL into the database after this many pages (64 MiB of
+ * 4 KiB pages) rather than SQLite's 1000: a 256-earn commit writes more than
+ * 1000 pages, and checkpointing less often lets pages that many commits
+ * touched (a hot member, an index's upper levels) reach the database once. */
+#define SQ_WAL_AUTOCHECKPOINT_PAGES 16384
+
 /* Page cache per connection (negative: KiB).  32 MiB keeps the hot index
  * pages of a million members in memory. */
 #define SQ_CACHE_SIZE_KIB 32768
@@ -108,11 +114,15 @@
       "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, " \
       "?23)")                                                                                         \
     X(ENTRY_GET, "SELECT " ENTRY_COLS " FROM entries WHERE id = ?1")                                  \
-    /* ?3: kinds bit mask (all bits: any kind); ?4: scene ('' = any). */                             \
+    /* Newest first by seq, which is id order within a member (entries are     \
+     * appended under the member's lock), so the (member_id, seq) index serves \
+     * it; the cursor id becomes a seq bound by one primary-key lookup.  ?3:   \
+     * kinds bit mask (all bits: any kind); ?4: scene ('' = any). */           \
     X(ENTRY_LIST,                                                                                     \
-      "SELECT " ENTRY_COLS " FROM entries WHERE member_id = ?1 AND id < ?2 "                          \
+      "SELECT " ENTRY_COLS " FROM entries WHERE member_id = ?1 AND id < ?2 AND seq < coalesce("     \
+      "(SELECT seq FROM entries WHERE id = ?2 AND member_id = ?1), 9223372036854775807) "            \
       "AND ((?3 >> kind) & 1) = 1 AND (?4 = '' OR scene = ?4) "                                       \
-      "AND created_at_ms >= ?5 AND created_at_ms < ?6 ORDER BY id DESC LIMIT ?7")                     \
+      "AND created_at_ms >= ?5 AND created_at_ms < ?6 ORDER BY seq DESC LIMIT ?7")                    \
     X(ENTRY_CHAIN,                                                                                    \
       "SELECT " ENTRY_COLS " FROM entries WHERE member_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")  \
     /* "ref_entry_id > 0" lets the partial index entries_ref serve it. */                            \
@@ -1069,10 +1079,11 @@ static jf_code sq_configure(sq_store *q, jf_error *err) {
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW) return sq_fail(q, rc, err, "journal_mode");
     if (!wal) return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: cannot switch the database to WAL mode");
-    char sql[160];
+    char sql[256];
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
-             "PRAGMA temp_store = MEMORY;", SQ_CACHE_SIZE_KIB);
+             "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = %d;",
+             SQ_CACHE_SIZE_KIB, SQ_WAL_AUTOCHECKPOINT_PAGES);
     return sq_exec(q, sql, err, "pragma");
 }
 

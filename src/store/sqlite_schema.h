@@ -19,6 +19,12 @@
  * - Entries and lot moves are append-only: triggers make UPDATE and DELETE
  *   fail.  The triggers have fixed names (entries_no_update, …) because the
  *   tamper test drops them on purpose.
+ * - Indexes are few on purpose: an earn picks a member at random, so every
+ *   index keyed by member costs one more random page written (to the WAL and
+ *   again at checkpoint) per operation, and pages written is what bounds
+ *   durable throughput.  History (newest first) therefore walks the unique
+ *   (member_id, seq) index: a member's entries are appended under its lock,
+ *   so seq order is id order.
  * - Partial indexes serve the job queries, so that "is anything due?" reads
  *   a few index pages even with millions of lots.
  */
@@ -89,8 +95,6 @@ static const char *const jf_sqlite_migrations[] = {
     "  hash BLOB NOT NULL CHECK (length(hash) = 32),"
     "  UNIQUE (member_id, seq)"
     ");"
-    /* History newest first per member; the cursor is id < before_id. */
-    "CREATE INDEX entries_member ON entries(member_id, id);"
     "CREATE INDEX entries_ref ON entries(ref_entry_id) WHERE ref_entry_id > 0;"
     "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries"
     "  BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END;"
