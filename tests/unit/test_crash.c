@@ -146,7 +146,7 @@ Test(crash, sigkill_while_writing, .timeout = 600) {
         }
         close(fds[1]);
         FILE *in = fdopen(fds[0], "r");
-        char line[80];
+        char line[64];
         size_t before = nreported;
         /* Wait for its first commit (start-up takes a while on a loaded
          * machine), then let it write for 20..200 ms more and kill it. */
