@@ -93,6 +93,7 @@ run: deps $(REL)/jifen
 bench: $(REL)/jifen $(REL)/bench-ledger
 	@scripts/deps.sh --bench
 	$(REL)/bench-ledger
+	bench/http_bench.sh
 
 # Fuzzing the rule condition language (libFuzzer).  Built with clang from the
 # sources it needs, not from the gcc-built libjifen.a.  fuzz-expr-smoke runs

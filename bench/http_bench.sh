@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# http_bench.sh — HTTP throughput and latency of `jifen serve` with wrk.
+#
+#   bench/http_bench.sh [DURATION_S]     (default 10; JIFEN_BIN, WRK_THREADS,
+#                                         WRK_CONNECTIONS override)
+# (a) GET /healthz  (b) GET /v1/members/{id}  (c) POST earn, unique biz_no
+# (d) POST spend.  Prints req/s, p50, p99 per case, the ratios b/a and c/a,
+# and the committer's mean batch size from /metrics.  Never asserts: the
+# numbers depend on the machine; docs/architecture.md says how to read them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${JIFEN_BIN:-build/jifen}
+DUR=${1:-10}
+THREADS=${WRK_THREADS:-2}
+CONNS=${WRK_CONNECTIONS:-64}
+MEMBERS=1000
+command -v wrk >/dev/null || { echo "wrk is not installed (scripts/deps.sh --bench)"; exit 1; }
+
+dir=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+db="$dir/bench.db"
+key=$("$BIN" init --db "$db" --tenant bench | sed -n 's/.*"admin_key":"\([^"]*\)".*/\1/p')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" serve --db "$db" --listen "127.0.0.1:$port" --no-access-log >"$dir/out" 2>"$dir/err" &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+base="http://127.0.0.1:$port"
+export JIFEN_KEY=$key JIFEN_BENCH_MEMBERS=$MEMBERS
+
+# Seed: every member gets points so that spends succeed (32 parallel clients).
+python3 - "$port" "$key" "$MEMBERS" <<'PY'
+import http.client, json, sys
+from concurrent.futures import ThreadPoolExecutor
+port, key, members = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def seed(chunk):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for i in chunk:
+        body = json.dumps({"points": 1000000, "biz_no": f"seed-{i}"})
+        conn.request("POST", f"/v1/members/m{i}/earn", body,
+                     {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        r = conn.getresponse(); r.read()
+        assert r.status == 201, r.status
+with ThreadPoolExecutor(32) as ex:
+    list(ex.map(seed, [range(k, members, 32) for k in range(32)]))
+PY
+
+# run NAME URL [LUA] → "rps p50_ms p99_ms"
+run() {
+  local name=$1 url=$2 lua=${3:-}
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency ${lua:+-s "$lua"} "$url")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  local non2xx
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  printf '%-28s %10s req/s   p50 %8s   p99 %8s%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+   non-2xx: $non2xx}" >&2
+  echo "$rps"
+}
+metric() { curl -s "$base/metrics" | awk -v m="$1" '$1==m {print $2}'; }
+
+echo "== HTTP (wrk -t$THREADS -c$CONNS, ${DUR}s each, $(nproc) cores)" >&2
+a=$(run "(a) GET /healthz" "$base/healthz")
+b=$(run "(b) GET /v1/members/{id}" "$base/v1/members/m1" bench/http_get.lua)
+s0=$(metric jifen_committer_batch_size_sum); c0=$(metric jifen_committer_batch_size_count)
+c=$(run "(c) POST earn (unique biz_no)" "$base" bench/http_earn.lua)
+s1=$(metric jifen_committer_batch_size_sum); c1=$(metric jifen_committer_batch_size_count)
+d=$(run "(d) POST spend" "$base" bench/http_spend.lua)
+python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" >&2 <<'PY'
+import sys
+a, b, c, s0, c0, s1, c1 = (float(x) for x in sys.argv[1:])
+print(f"ratio b/a (GET member / healthz): {b / a:.2f}   (target >= 0.70)")
+print(f"ratio c/a (durable earn / healthz): {c / a:.2f}")
+print(f"earns/s: {c:.0f}   (target >= 15000 with p99 < 15 ms)")
+print(f"committer mean batch size during (c): {(s1 - s0) / max(c1 - c0, 1):.1f} requests per commit (one fsync each)")
+PY
+kill -TERM "$pid"; wait "$pid" || true
+"$BIN" verify --db "$db" >/dev/null && echo "verify after the bench: ok" >&2
