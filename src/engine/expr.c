@@ -1285,6 +1285,44 @@ static bool eval_len(const jf_expr_program *p, const insn *in, jf_expr_value *a,
     return true;
 }
 
+static inline void eval_constant(const jf_expr_program *p, const insn *in, jf_expr_value *out) {
+    switch ((opcode)in->op) {
+    case OP_PUSH_INT: set_int(out, p->ints[in->arg]); break;
+    case OP_PUSH_STR: set_string(out, p->strs[in->arg].ptr, p->strs[in->arg].len); break;
+    case OP_PUSH_BOOL: set_bool(out, in->arg != 0); break;
+    case OP_PUSH_LIST_INT:
+        out->type = JF_EXPR_LIST_INT;
+        out->as.ints.items = p->ints + p->lists[in->arg].start;
+        out->as.ints.count = p->lists[in->arg].count;
+        break;
+    default:
+        assert(in->op == OP_PUSH_LIST_STR);
+        out->type = JF_EXPR_LIST_STRING;
+        out->as.strs.items = p->strs + p->lists[in->arg].start;
+        out->as.strs.count = p->lists[in->arg].count;
+        break;
+    }
+}
+
+/* - not len() and the bool check of and/or's right side, on the top value. */
+static inline bool eval_unary(const jf_expr_program *p, const insn *in, jf_expr_value *a, jf_expr_error *err) {
+    switch ((opcode)in->op) {
+    case OP_NEG:
+        if (a->type != JF_EXPR_INT) return type_fail(p, err, in, a, NULL);
+        if (a->as.i == INT64_MIN) return eval_fail(p, err, in->pos, JF_EXPR_ERR_OVERFLOW, "integer overflow in '-'");
+        a->as.i = -a->as.i;
+        return true;
+    case OP_LEN: return eval_len(p, in, a, err);
+    case OP_NOT:
+        if (a->type != JF_EXPR_BOOL) return type_fail(p, err, in, a, NULL);
+        a->as.b = !a->as.b;
+        return true;
+    default:
+        assert(in->op == OP_CHECK_BOOL);
+        return a->type == JF_EXPR_BOOL || type_fail(p, err, in, a, NULL);
+    }
+}
+
 /* Jumps only go forward (check_program), so the loop runs at most
  * insn_count steps: pc strictly increases. */
 bool jf_expr_eval(const jf_expr_program *p, const jf_expr_env *env, bool *result, jf_expr_error *err) {
@@ -1304,19 +1342,11 @@ bool jf_expr_eval(const jf_expr_program *p, const jf_expr_env *env, bool *result
         if (sp >= 2) a = &stack[sp - 2];
         bool ok = true;
         switch ((opcode)in->op) {
-        case OP_PUSH_INT: set_int(&stack[sp++], p->ints[in->arg]); break;
-        case OP_PUSH_STR: set_string(&stack[sp++], p->strs[in->arg].ptr, p->strs[in->arg].len); break;
-        case OP_PUSH_BOOL: set_bool(&stack[sp++], in->arg != 0); break;
+        case OP_PUSH_INT:
+        case OP_PUSH_STR:
+        case OP_PUSH_BOOL:
         case OP_PUSH_LIST_INT:
-            stack[sp].type = JF_EXPR_LIST_INT;
-            stack[sp].as.ints.items = p->ints + p->lists[in->arg].start;
-            stack[sp++].as.ints.count = p->lists[in->arg].count;
-            break;
-        case OP_PUSH_LIST_STR:
-            stack[sp].type = JF_EXPR_LIST_STRING;
-            stack[sp].as.strs.items = p->strs + p->lists[in->arg].start;
-            stack[sp++].as.strs.count = p->lists[in->arg].count;
-            break;
+        case OP_PUSH_LIST_STR: eval_constant(p, in, &stack[sp++]); break;
         case OP_FIELD: ok = eval_field(p, env, in, &stack[sp++], err); break;
         case OP_ATTR:
         case OP_HAS_ATTR: ok = eval_attribute(p, env, in, &stack[sp++], err); break;
@@ -1327,18 +1357,9 @@ bool jf_expr_eval(const jf_expr_program *p, const jf_expr_env *env, bool *result
         case OP_YEAR:
         case OP_DATE: ok = eval_time(p, env, in, &stack[sp++], date_text, err); break;
         case OP_NEG:
-            if (b->type != JF_EXPR_INT) ok = type_fail(p, err, in, b, NULL);
-            else if (b->as.i == INT64_MIN) ok = eval_fail(p, err, in->pos, JF_EXPR_ERR_OVERFLOW, "integer overflow in '-'");
-            else b->as.i = -b->as.i;
-            break;
-        case OP_LEN: ok = eval_len(p, in, b, err); break;
+        case OP_LEN:
         case OP_NOT:
-            if (b->type != JF_EXPR_BOOL) ok = type_fail(p, err, in, b, NULL);
-            else b->as.b = !b->as.b;
-            break;
-        case OP_CHECK_BOOL:
-            if (b->type != JF_EXPR_BOOL) ok = type_fail(p, err, in, b, NULL);
-            break;
+        case OP_CHECK_BOOL: ok = eval_unary(p, in, b, err); break;
         case OP_AND_JUMP:
         case OP_OR_JUMP:
             if (b->type != JF_EXPR_BOOL) {
