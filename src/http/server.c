@@ -219,6 +219,8 @@ int jf_server_run(const jf_serve_config *cfg) {
      * (disposing a context with live connections aborts).  The process
      * exits; the kernel closes the sockets.  Everything durable is closed. */
     for (int i = 0; i < srv->loops_n; i++) jf_store_close(srv->loops[i].store);
+    free(srv->loops);
+    free(srv);
     fprintf(stderr, "jifen: stopped\n");
     return 0;
 }

@@ -39,7 +39,10 @@ export function spawnServer(db, { testClock = false, threads = 2, env = {} } = {
   const args = ['serve', '--db', db, '--listen', '127.0.0.1:0', '--threads', String(threads)];
   if (testClock) args.push('--test-clock');
   if (!process.env.JIFEN_TEST_ACCESS_LOG) args.push('--no-access-log');
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  // Under the sanitizer build: h2o's per-connection memory is left to the
+  // exit on purpose (see lsan.supp); everything else is still checked.
+  const lsan = { LSAN_OPTIONS: `suppressions=${resolve(import.meta.dirname, '../lsan.supp')}:print_suppressions=0` };
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...lsan, ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   return new Promise((resolveP, reject) => {
