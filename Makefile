@@ -81,6 +81,8 @@ test: deps
 	@if [ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1; then \
 	  echo "== API tests (release build)"; \
 	  JIFEN_BIN=$(CURDIR)/$(REL)/jifen node --test --test-concurrency=2 tests/api/; \
+	  echo "== API tests (AddressSanitizer + UndefinedBehaviorSanitizer server)"; \
+	  JIFEN_BIN=$(CURDIR)/$(SAN)/jifen node --test --test-concurrency=2 tests/api/; \
 	fi
 
 unit: $(REL)/unit-tests
