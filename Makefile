@@ -74,8 +74,9 @@ test: deps
 	$(MAKE) --no-print-directory $(REL)/jifen $(REL)/unit-tests $(SAN)/jifen $(SAN)/unit-tests
 	@echo "== unit tests (release build)"
 	JIFEN_BIN=$(CURDIR)/$(REL)/jifen $(REL)/unit-tests $(CRITERION_FLAGS)
-	@echo "== unit tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
-	JIFEN_BIN=$(CURDIR)/$(SAN)/jifen $(SAN)/unit-tests $(CRITERION_FLAGS)
+	@echo "== unit tests (AddressSanitizer + UndefinedBehaviorSanitizer; model test at 25,000 steps a run)"
+	JIFEN_BIN=$(CURDIR)/$(SAN)/jifen JIFEN_MODEL_STEPS=25000 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp $(SAN)/unit-tests $(CRITERION_FLAGS)
 	@echo "== fuzz smoke: condition language (libFuzzer, fixed seed)"
 	$(MAKE) --no-print-directory fuzz-expr-smoke
 	@if [ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1; then \

@@ -15,10 +15,7 @@
 #include "engine/expiry.h"
 #include "engine/keys.h"
 #include "engine/ledger.h"
-#if __has_include("http/serve.h")
 #include "http/serve.h"
-#define HAVE_SERVE 1
-#endif
 #include "util/tz.h"
 
 #define JIFEN_VERSION "0.1.0"
@@ -588,6 +585,7 @@ static int cmd_help(void) {
          "  jifen init    --db PATH --tenant SLUG [--timezone TZ] [--name NAME]\n"
          "                create the database (if new) and a tenant; prints its first admin key once\n"
          "  jifen serve   --db PATH --listen HOST:PORT [--threads N] [--test-clock] [--demo]\n"
+         "                [--no-access-log] [--routes]   (see README: configuration)\n"
          "  jifen verify  --db PATH          check every member's books; exit 1 on any finding\n"
          "  jifen backup  --db PATH --to FILE  consistent online copy while writes go on\n"
          "  jifen tenant  --db PATH --tenant SLUG [--timezone TZ] [--name N]\n"
@@ -621,9 +619,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof write_cmds / sizeof write_cmds[0]; i++)
         if (strcmp(cmd, write_cmds[i].name) == 0) return cmd_write((int)i, n, rest);
     if (strcmp(cmd, "init") == 0) return cmd_init(n, rest);
-#ifdef HAVE_SERVE
     if (strcmp(cmd, "serve") == 0) return jf_serve_main(argc - 1, argv + 1);
-#endif
     if (strcmp(cmd, "verify") == 0) return cmd_verify(n, rest);
     if (strcmp(cmd, "backup") == 0) return cmd_backup(n, rest);
     if (strcmp(cmd, "tenant") == 0) return cmd_tenant(n, rest);
