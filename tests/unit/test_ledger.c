@@ -493,6 +493,29 @@ Test(ledger, release_onto_an_expired_lot_expires_its_points) {
     fx_verify_clean(&fx);
 }
 
+Test(ledger, partial_capture_after_the_lots_expiry_expires_the_remainder) {
+    jf_result a = earn_exp(T0, "m1", 50, "a", T0 + DAY);
+    jf_result h = fx_hold_ok(&fx, T0, "m1", 50, 2 * 86400, "h1");
+    /* The lot expired while held; the capture keeps 20, the 30 returned
+     * expire at once. */
+    jf_result c = fx_capture_ok(&fx, T0 + DAY + 1, h.hold.id, 20, "c1");
+    FX_ASSERT_ENTRY(c.entry, JF_ENTRY_CAPTURE, -20, 0);
+    cr_assert(c.has_extra);
+    FX_ASSERT_ENTRY(c.extra, JF_ENTRY_RELEASE, 30, 30);
+    jf_entry e[6];
+    cr_assert_eq(fx_entries(&fx, "m1", e, 6), 5);
+    FX_ASSERT_ENTRY(e[4], JF_ENTRY_EXPIRE, -30, 0);
+    FX_ASSERT_ACCT(c.member.acct, 0, 0, 0, 0, 50, 20, 30);
+    FX_ASSERT_LOT(fx_lot(&fx, a.entry.lot_id), 0, JF_LOT_EXPIRED);
+    /* Reversing the capture gives its 20 back to the expired lot: they
+     * expire again at once. */
+    jf_result r = fx_reverse_ok(&fx, T0 + DAY + 2, "m1", "c1", 0, "r1");
+    FX_ASSERT_ENTRY(r.entry, JF_ENTRY_REVERSE, 20, 20);
+    FX_ASSERT_ACCT(fx_member(&fx, "m1").acct, 0, 0, 0, 0, 50, 0, 50);
+    FX_ASSERT_LOT(fx_lot(&fx, a.entry.lot_id), 0, JF_LOT_EXPIRED);
+    fx_verify_clean(&fx);
+}
+
 /* ---- adjust ---- */
 
 Test(ledger, adjust_plus_and_minus) {
