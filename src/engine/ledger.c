@@ -232,8 +232,12 @@ static jf_code debit_fifo(jf_mop *op, jf_entry *e, int64_t points, jf_error *err
     return rc;
 }
 
+/* Callers have validated src against the field's limit; a longer one is cut. */
 static void copy_text(char *dst, size_t cap, const char *src) {
-    snprintf(dst, cap, "%s", src ? src : "");
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
 }
 #define COPY(dst, src) copy_text((dst), sizeof(dst), (src))
 

@@ -14,26 +14,25 @@
 
 #include "engine/internal.h"
 
+/* Written by hand rather than with json_pack: this runs on every write and
+ * json_pack's format parsing and allocations were 15% of an earn. */
 jf_code jf_result_encode(const jf_result *r, char *buf, size_t cap) {
     const jf_account *a = &r->member.acct;
-    json_t *o = json_pack("{s:i, s:I, s:i, s:[I,I,I,I,I,I,I], s:I, s:I, s:[I,I,I]}", "v", 1, "m",
-                          (json_int_t)r->member.id, "st", (int)r->member.status, "a", (json_int_t)a->available,
-                          (json_int_t)a->frozen, (json_int_t)a->pending, (json_int_t)a->debt,
-                          (json_int_t)a->earned, (json_int_t)a->spent, (json_int_t)a->expired, "e",
-                          (json_int_t)r->entry.id, "x", (json_int_t)(r->has_extra ? r->extra.id : 0), "r",
-                          (json_int_t)r->reversed_points, (json_int_t)r->debt_points,
-                          (json_int_t)r->clamped_points);
-    if (o == NULL) return JF_INTERNAL;
-    if (r->has_hold) {
-        const jf_hold *h = &r->hold;
-        json_object_set_new(o, "h",
-                            json_pack("[I,I,i,I]", (json_int_t)h->id, (json_int_t)h->captured, (int)h->state,
-                                      (json_int_t)h->closed_at_ms));
-    }
-    size_t n = json_dumpb(o, buf, cap - 1, JSON_COMPACT);
-    json_decref(o);
-    if (n == 0 || n >= cap - 1) return JF_INTERNAL;
-    buf[n] = '\0';
+    int n = snprintf(buf, cap,
+                     "{\"v\":1,\"m\":%lld,\"st\":%d,\"a\":[%lld,%lld,%lld,%lld,%lld,%lld,%lld],\"e\":%lld,"
+                     "\"x\":%lld,\"r\":[%lld,%lld,%lld]",
+                     (long long)r->member.id, (int)r->member.status, (long long)a->available, (long long)a->frozen,
+                     (long long)a->pending, (long long)a->debt, (long long)a->earned, (long long)a->spent,
+                     (long long)a->expired, (long long)r->entry.id, (long long)(r->has_extra ? r->extra.id : 0),
+                     (long long)r->reversed_points, (long long)r->debt_points, (long long)r->clamped_points);
+    if (n < 0 || (size_t)n >= cap) return JF_INTERNAL;
+    int m;
+    if (r->has_hold)
+        m = snprintf(buf + n, cap - (size_t)n, ",\"h\":[%lld,%lld,%d,%lld]}", (long long)r->hold.id,
+                     (long long)r->hold.captured, (int)r->hold.state, (long long)r->hold.closed_at_ms);
+    else
+        m = snprintf(buf + n, cap - (size_t)n, "}");
+    if (m < 0 || (size_t)(n + m) >= cap) return JF_INTERNAL;
     return JF_OK;
 }
 

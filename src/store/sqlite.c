@@ -147,7 +147,7 @@
       "ORDER BY id LIMIT ?3")                                                                         \
     X(LOT_LIST_EXPIRABLE,                                                                             \
       "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND state = 1 AND remaining > 0 "          \
-      "AND expires_at_ms <= ?2 ORDER BY id LIMIT ?3")                                                 \
+      "AND expires_at_ms <= ?2 ORDER BY expires_at_ms, id LIMIT ?3")                                  \
     X(MOVE_INSERT, "INSERT INTO lot_moves (entry_id, lot_id, points) VALUES (?1, ?2, ?3)")            \
     X(MOVE_LIST_BY_ENTRY,                                                                             \
       "SELECT " MOVE_COLS " FROM lot_moves WHERE entry_id = ?1 ORDER BY id LIMIT ?2")                 \

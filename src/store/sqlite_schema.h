@@ -117,7 +117,9 @@ static const char *const jf_sqlite_migrations[] = {
     /* Spending order; also the per-member expiry scan. */
     "CREATE INDEX lots_spendable ON lots(member_id, expires_at_ms, id)"
     "  WHERE state = 1 AND remaining > 0;"
-    "CREATE INDEX lots_pending ON lots(member_id, available_at_ms) WHERE state = 0;"
+    /* A member's pending lots in id order (few per member; the time is a
+     * filter), so activation needs no sort. */
+    "CREATE INDEX lots_pending ON lots(member_id, id) WHERE state = 0;"
     /* The jobs: who has something due, per tenant. */
     "CREATE INDEX lots_due_expiry ON lots(tenant_id, expires_at_ms, member_id)"
     "  WHERE state = 1 AND remaining > 0;"
@@ -148,7 +150,8 @@ static const char *const jf_sqlite_migrations[] = {
     "  created_at_ms INTEGER NOT NULL,"
     "  closed_at_ms INTEGER NOT NULL DEFAULT 0"
     ");"
-    "CREATE INDEX holds_open ON holds(member_id, expires_at_ms) WHERE state = 0;"
+    /* A member's open holds in id order (few; the time is a filter). */
+    "CREATE INDEX holds_open ON holds(member_id, id) WHERE state = 0;"
     "CREATE INDEX holds_due ON holds(tenant_id, expires_at_ms, member_id) WHERE state = 0;"
     /* One row per (tenant, biz_no); WITHOUT ROWID keeps it one B-tree. */
     "CREATE TABLE idempotency ("

@@ -118,7 +118,8 @@ typedef struct {
     /* Pending lots with available_at_ms <= now, id ascending. */
     jf_code (*lot_list_activatable)(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
                                     size_t *n, jf_error *err);
-    /* Active lots with remaining > 0 and expires_at_ms <= now, id ascending. */
+    /* Active lots with remaining > 0 and expires_at_ms <= now, in spending
+     * order (expires_at_ms, id) — the order of the index, so no sort. */
     jf_code (*lot_list_expirable)(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
                                   size_t *n, jf_error *err);
 
