@@ -93,9 +93,10 @@ run: deps $(REL)/jifen
 	@mkdir -p data
 	$(REL)/jifen serve --db data/jifen.db --listen 127.0.0.1:8080 --demo
 
+# make bench BENCH_LEDGER_ARGS="--members 200000" to shrink the ledger benchmark.
 bench: $(REL)/jifen $(REL)/bench-ledger
 	@scripts/deps.sh --bench
-	$(REL)/bench-ledger
+	$(REL)/bench-ledger $(BENCH_LEDGER_ARGS)
 	bench/http_bench.sh
 
 # Fuzzing the rule condition language (libFuzzer).  Built with clang from the

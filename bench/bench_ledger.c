@@ -1,0 +1,780 @@
+/*
+ * bench_ledger.c — in-process benchmark of the ledger engine on SQLite.
+ *
+ *   build/bench-ledger [--members N] [--seconds S] [--max-ops N] [--batch N]
+ *                      [--dir DIR] [--seed N] [--keep]
+ *
+ * 1. Populates N members (default 1,000,000), one earn each, in big
+ *    transactions, and reports how long that took.
+ * 2. Measures durable earns and spends on random members at 1 and at 256
+ *    operations per transaction, each operation in its own savepoint exactly
+ *    as the HTTP committer runs a batch: begin; per op savepoint → op →
+ *    release (rollback-to on failure); commit.
+ * 3. Measures, in the same run, a baseline: bare SQLite with the same
+ *    transaction shape (savepoint → one INSERT → release, 1 and 256 per
+ *    transaction) on its own file with the same pragmas (WAL,
+ *    synchronous=FULL, the same page cache), so the table shows the engine's
+ *    cost next to the database's, and the fsync-bound floor.
+ *
+ * fsyncs are counted exactly: a thin SQLite VFS shim, registered as the
+ * default before any database is opened, forwards every call to the real
+ * ("unix") VFS and counts xSync calls per file kind (WAL / main database).
+ * Durable commits are counted as well.
+ *
+ * The database lives in DIR (default $TMPDIR or /tmp), never in /dev/shm:
+ * on tmpfs an fsync costs nothing and the figures would mean nothing.  The
+ * benchmark warns when DIR is on tmpfs.  Nothing here is asserted: the
+ * target (>= 30,000 durable earns/s at 256 per transaction) is reported.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/ledger.h"
+#include "store/store.h"
+
+#define TARGET_EARNS_PER_S 30000.0
+#define TMPFS_MAGIC_ 0x01021994
+#define POPULATE_POINTS 1000
+#define MAX_TX_SAMPLES 400000 /* per scenario */
+#define ROUNDS 5
+
+/* ---- options ---------------------------------------------------------- */
+
+typedef struct {
+    long members;
+    double seconds;
+    long max_ops;
+    long batch;
+    const char *dir;
+    uint64_t seed;
+    bool keep;
+} options;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench-ledger [--members N] [--seconds S] [--max-ops N] [--batch N] [--dir DIR] [--seed N] "
+            "[--keep]\n"
+            "  --members N   members to populate, one earn each (default 1000000)\n"
+            "  --seconds S   duration of each measured scenario, in 5 interleaved slices (default 5)\n"
+            "  --max-ops N   stop a scenario after N operations (default 1000000)\n"
+            "  --batch N     earns per transaction while populating (default 10000)\n"
+            "  --dir DIR     where the database files go (default $TMPDIR or /tmp; not tmpfs)\n"
+            "  --seed N      random seed (default 1)\n"
+            "  --keep        keep the database files\n");
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static int parse_options(int argc, char **argv, options *o) {
+    *o = (options){.members = 1000000, .seconds = 5.0, .max_ops = 1000000, .batch = 10000, .seed = 1};
+    const char *t = getenv("TMPDIR");
+    o->dir = (t != NULL && t[0] != '\0') ? t : "/tmp";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strcmp(a, "--keep") == 0) {
+            o->keep = true;
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[++i] : NULL;
+        long n = 0;
+        bool ok = v != NULL;
+        if (!ok) {
+        } else if (strcmp(a, "--members") == 0) {
+            ok = parse_long(v, 1, 100000000, &n);
+            o->members = n;
+        } else if (strcmp(a, "--seconds") == 0) {
+            char *end = NULL;
+            double d = strtod(v, &end);
+            ok = end != v && *end == '\0' && d > 0.0 && d <= 3600.0;
+            o->seconds = d;
+        } else if (strcmp(a, "--max-ops") == 0) {
+            ok = parse_long(v, 1, 1000000000, &n);
+            o->max_ops = n;
+        } else if (strcmp(a, "--batch") == 0) {
+            ok = parse_long(v, 1, 10000000, &n);
+            o->batch = n;
+        } else if (strcmp(a, "--dir") == 0) {
+            o->dir = v;
+        } else if (strcmp(a, "--seed") == 0) {
+            ok = parse_long(v, 0, 0x7fffffffL, &n);
+            o->seed = (uint64_t)n;
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            fprintf(stderr, "bench-ledger: bad argument: %s%s%s\n", a, v ? " " : "", v ? v : "");
+            usage(stderr);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- clocks, random numbers ------------------------------------------ */
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void) { /* xorshift64* */
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ---- fsync counting VFS shim ------------------------------------------ */
+
+enum { KIND_DB, KIND_WAL, KIND_OTHER, KIND_N };
+
+typedef struct {
+    uint64_t sync[KIND_N];
+    uint64_t bytes[KIND_N]; /* written */
+    uint64_t dir_sync;      /* xDelete with syncDir */
+} sync_counts;
+
+static sync_counts g_sync;
+static sqlite3_vfs *g_real_vfs;
+static sqlite3_vfs g_count_vfs;
+
+typedef struct {
+    sqlite3_file base; /* base.pMethods = &cs_io */
+    sqlite3_file *real;
+    int kind;
+} cs_file;
+
+#define REAL(f) (((cs_file *)(f))->real)
+
+static int cs_close(sqlite3_file *f) {
+    sqlite3_file *r = REAL(f);
+    return r->pMethods != NULL ? r->pMethods->xClose(r) : SQLITE_OK;
+}
+static int cs_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) {
+    return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
+static int cs_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off) {
+    g_sync.bytes[((cs_file *)f)->kind] += (uint64_t)n;
+    return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+}
+static int cs_truncate(sqlite3_file *f, sqlite3_int64 size) {
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int cs_sync(sqlite3_file *f, int flags) {
+    g_sync.sync[((cs_file *)f)->kind]++;
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int cs_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int cs_lock(sqlite3_file *f, int lock) { return REAL(f)->pMethods->xLock(REAL(f), lock); }
+static int cs_unlock(sqlite3_file *f, int lock) { return REAL(f)->pMethods->xUnlock(REAL(f), lock); }
+static int cs_check_reserved(sqlite3_file *f, int *out) {
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int cs_file_control(sqlite3_file *f, int op, void *arg) {
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int cs_sector_size(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int cs_device_chars(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int cs_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **pp) {
+    sqlite3_file *r = REAL(f);
+    if (r->pMethods->iVersion < 2 || r->pMethods->xShmMap == NULL) return SQLITE_IOERR_SHMMAP;
+    return r->pMethods->xShmMap(r, region, size, extend, pp);
+}
+static int cs_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+    return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+static void cs_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int cs_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+static int cs_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp) {
+    sqlite3_file *r = REAL(f);
+    if (r->pMethods->iVersion < 3 || r->pMethods->xFetch == NULL) {
+        *pp = NULL;
+        return SQLITE_OK;
+    }
+    return r->pMethods->xFetch(r, off, n, pp);
+}
+static int cs_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p) {
+    sqlite3_file *r = REAL(f);
+    if (r->pMethods->iVersion < 3 || r->pMethods->xUnfetch == NULL) return SQLITE_OK;
+    return r->pMethods->xUnfetch(r, off, p);
+}
+
+static const sqlite3_io_methods cs_io = {
+    .iVersion = 3,
+    .xClose = cs_close,
+    .xRead = cs_read,
+    .xWrite = cs_write,
+    .xTruncate = cs_truncate,
+    .xSync = cs_sync,
+    .xFileSize = cs_file_size,
+    .xLock = cs_lock,
+    .xUnlock = cs_unlock,
+    .xCheckReservedLock = cs_check_reserved,
+    .xFileControl = cs_file_control,
+    .xSectorSize = cs_sector_size,
+    .xDeviceCharacteristics = cs_device_chars,
+    .xShmMap = cs_shm_map,
+    .xShmLock = cs_shm_lock,
+    .xShmBarrier = cs_shm_barrier,
+    .xShmUnmap = cs_shm_unmap,
+    .xFetch = cs_fetch,
+    .xUnfetch = cs_unfetch,
+};
+
+static int cs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags) {
+    (void)vfs;
+    cs_file *c = (cs_file *)f;
+    c->real = (sqlite3_file *)(c + 1);
+    memset(c->real, 0, (size_t)g_real_vfs->szOsFile);
+    c->kind = (flags & SQLITE_OPEN_MAIN_DB) ? KIND_DB : (flags & SQLITE_OPEN_WAL) ? KIND_WAL : KIND_OTHER;
+    int rc = g_real_vfs->xOpen(g_real_vfs, name, c->real, flags, out_flags);
+    /* SQLite calls xClose whenever pMethods is set, even after a failure. */
+    c->base.pMethods = c->real->pMethods != NULL ? &cs_io : NULL;
+    return rc;
+}
+static int cs_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
+    (void)vfs;
+    if (sync_dir) g_sync.dir_sync++;
+    return g_real_vfs->xDelete(g_real_vfs, name, sync_dir);
+}
+static int cs_access(sqlite3_vfs *vfs, const char *name, int flags, int *out) {
+    (void)vfs;
+    return g_real_vfs->xAccess(g_real_vfs, name, flags, out);
+}
+static int cs_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out) {
+    (void)vfs;
+    return g_real_vfs->xFullPathname(g_real_vfs, name, n, out);
+}
+static int cs_randomness(sqlite3_vfs *vfs, int n, char *out) {
+    (void)vfs;
+    return g_real_vfs->xRandomness(g_real_vfs, n, out);
+}
+static int cs_sleep(sqlite3_vfs *vfs, int us) {
+    (void)vfs;
+    return g_real_vfs->xSleep(g_real_vfs, us);
+}
+static int cs_current_time(sqlite3_vfs *vfs, double *out) {
+    (void)vfs;
+    return g_real_vfs->xCurrentTime(g_real_vfs, out);
+}
+static int cs_last_error(sqlite3_vfs *vfs, int n, char *out) {
+    (void)vfs;
+    return g_real_vfs->xGetLastError ? g_real_vfs->xGetLastError(g_real_vfs, n, out) : 0;
+}
+static int cs_current_time64(sqlite3_vfs *vfs, sqlite3_int64 *out) {
+    (void)vfs;
+    return g_real_vfs->xCurrentTimeInt64(g_real_vfs, out);
+}
+
+/* Register the counting VFS as the default; every sqlite3_open after this
+ * (the store's and the baseline's) goes through it. */
+static bool install_counting_vfs(void) {
+    g_real_vfs = sqlite3_vfs_find(NULL);
+    if (g_real_vfs == NULL || g_real_vfs->iVersion < 2) return false;
+    g_count_vfs = (sqlite3_vfs){
+        .iVersion = 2,
+        .szOsFile = (int)sizeof(cs_file) + g_real_vfs->szOsFile,
+        .mxPathname = g_real_vfs->mxPathname,
+        .zName = "jifen-bench-count",
+        .xOpen = cs_open,
+        .xDelete = cs_delete,
+        .xAccess = cs_access,
+        .xFullPathname = cs_full_pathname,
+        /* Extension loading is not used by the store or the baseline. */
+        .xRandomness = cs_randomness,
+        .xSleep = cs_sleep,
+        .xCurrentTime = cs_current_time,
+        .xGetLastError = cs_last_error,
+        .xCurrentTimeInt64 = cs_current_time64,
+    };
+    return sqlite3_vfs_register(&g_count_vfs, 1) == SQLITE_OK;
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+typedef struct {
+    char name[40];
+    int per_tx;
+    long ops;       /* operations that succeeded */
+    long failed;    /* operations rolled back to their savepoint */
+    long txs;       /* durable commits */
+    double secs;
+    double lat_mean_ms, lat_p50_ms, lat_p99_ms, lat_max_ms;
+    uint64_t fsync_wal, fsync_db, fsync_other;
+    uint64_t wal_bytes, db_bytes;
+    double commit_s; /* wall time inside commit (write-out + fsync) */
+    double cpu_s;    /* process CPU time, user + system */
+    double *lat;     /* per-transaction latency samples, seconds */
+    size_t nlat;
+} result;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void result_init(result *r, const char *name, int per_tx) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->per_tx = per_tx;
+    r->lat = malloc(sizeof(double) * MAX_TX_SAMPLES);
+    if (r->lat == NULL) {
+        fprintf(stderr, "bench-ledger: out of memory\n");
+        exit(1);
+    }
+}
+
+static void add_latency(result *r, double s) {
+    if (r->nlat < MAX_TX_SAMPLES) r->lat[r->nlat++] = s;
+}
+
+static void finish_latency(result *r) {
+    size_t n = r->nlat;
+    if (n == 0) return;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += r->lat[i];
+    qsort(r->lat, n, sizeof r->lat[0], cmp_double);
+    r->lat_mean_ms = sum / (double)n * 1e3;
+    r->lat_p50_ms = r->lat[(n - 1) / 2] * 1e3;
+    size_t i99 = (size_t)((double)(n - 1) * 0.99 + 0.5);
+    r->lat_p99_ms = r->lat[i99] * 1e3;
+    r->lat_max_ms = r->lat[n - 1] * 1e3;
+    free(r->lat);
+    r->lat = NULL;
+}
+
+static void sync_begin(sync_counts *snap) { *snap = g_sync; }
+
+/* Add what happened since snap to r (scenarios run in several slices). */
+static void sync_end(result *r, const sync_counts *snap) {
+    r->fsync_wal += g_sync.sync[KIND_WAL] - snap->sync[KIND_WAL];
+    r->fsync_db += g_sync.sync[KIND_DB] - snap->sync[KIND_DB];
+    r->fsync_other += g_sync.sync[KIND_OTHER] - snap->sync[KIND_OTHER] + (g_sync.dir_sync - snap->dir_sync);
+    r->wal_bytes += g_sync.bytes[KIND_WAL] - snap->bytes[KIND_WAL];
+    r->db_bytes += g_sync.bytes[KIND_DB] - snap->bytes[KIND_DB];
+}
+
+static void die_store(const char *what, jf_code rc, const jf_error *err) {
+    fprintf(stderr, "bench-ledger: %s: %s: %s\n", what, jf_code_name(rc), err->detail);
+    exit(1);
+}
+
+/* ---- the engine: populate ---------------------------------------------- */
+
+typedef struct {
+    jf_store *store;
+    jf_tenant tenant;
+    long members;
+    long earn_seq, spend_seq;
+} engine;
+
+static jf_code create_tenant_tx(jf_store *s, void *arg, jf_error *err) {
+    return jf_tenant_create(s, arg, wall_ms(), err);
+}
+
+static void populate(engine *e, long batch) {
+    jf_error err = {0};
+    char member[32], biz[48];
+    jf_result res;
+    double t0 = mono_s(), last = t0;
+    long done = 0;
+    while (done < e->members) {
+        jf_code rc = e->store->ops->begin(e->store, &err);
+        if (rc != JF_OK) die_store("populate begin", rc, &err);
+        jf_ctx c = {.store = e->store, .tenant = &e->tenant, .now_ms = wall_ms()};
+        long end = done + batch < e->members ? done + batch : e->members;
+        for (long i = done; i < end; i++) {
+            snprintf(member, sizeof member, "m%ld", i);
+            snprintf(biz, sizeof biz, "pop-%ld", i);
+            jf_earn_req r = {.member_id = member, .points = POPULATE_POINTS, .biz_no = biz};
+            rc = jf_earn(&c, &r, &res, &err);
+            if (rc != JF_OK) die_store("populate earn", rc, &err);
+        }
+        rc = e->store->ops->commit(e->store, &err);
+        if (rc != JF_OK) die_store("populate commit", rc, &err);
+        done = end;
+        double now = mono_s();
+        if (now - last >= 10.0 || done == e->members) {
+            printf("  populated %8ld / %ld members  %6.1f s  %8.0f earns/s\n", done, e->members, now - t0,
+                   (double)done / (now - t0));
+            fflush(stdout);
+            last = now;
+        }
+    }
+}
+
+/* ---- the engine: measured scenarios ------------------------------------ */
+
+typedef enum { OP_EARN, OP_SPEND } op_kind;
+
+static jf_code engine_op(engine *e, const jf_ctx *c, op_kind kind, jf_error *err) {
+    char member[32], biz[48];
+    jf_result res;
+    snprintf(member, sizeof member, "m%" PRIu64, rng_next() % (uint64_t)e->members);
+    if (kind == OP_EARN) {
+        snprintf(biz, sizeof biz, "earn-%ld", ++e->earn_seq);
+        jf_earn_req r = {.member_id = member, .points = 10, .biz_no = biz, .reason = "bench"};
+        return jf_earn(c, &r, &res, err);
+    }
+    snprintf(biz, sizeof biz, "spend-%ld", ++e->spend_seq);
+    jf_spend_req r = {.member_id = member, .points = 1, .biz_no = biz, .reason = "bench"};
+    return jf_spend(c, &r, &res, err);
+}
+
+/* One slice of a scenario: run transactions of r->per_tx operations for
+ * `seconds` (or until the scenario has done max_ops), adding to r. */
+static void run_engine(engine *e, op_kind kind, double seconds, long max_ops, result *r) {
+    int per_tx = r->per_tx;
+    jf_store *s = e->store;
+    jf_error err = {0};
+    sync_counts snap;
+    sync_begin(&snap);
+    double c0 = cpu_s(), t0 = mono_s(), deadline = t0 + seconds;
+    while (r->ops + r->failed < max_ops) {
+        double tx0 = mono_s();
+        if (tx0 >= deadline) break;
+        jf_code rc = s->ops->begin(s, &err);
+        if (rc != JF_OK) die_store("begin", rc, &err);
+        jf_ctx c = {.store = s, .tenant = &e->tenant, .now_ms = wall_ms()};
+        for (int i = 0; i < per_tx; i++) {
+            rc = s->ops->savepoint(s, &err);
+            if (rc != JF_OK) die_store("savepoint", rc, &err);
+            rc = engine_op(e, &c, kind, &err);
+            if (rc == JF_OK) {
+                rc = s->ops->savepoint_release(s, &err);
+                if (rc != JF_OK) die_store("release", rc, &err);
+                r->ops++;
+            } else if (rc == JF_INSUFFICIENT_POINTS) {
+                s->ops->savepoint_rollback(s);
+                r->failed++;
+            } else {
+                die_store("operation", rc, &err);
+            }
+        }
+        double cm0 = mono_s();
+        rc = s->ops->commit(s, &err);
+        if (rc != JF_OK) die_store("commit", rc, &err);
+        r->commit_s += mono_s() - cm0;
+        r->txs++;
+        add_latency(r, mono_s() - tx0);
+    }
+    r->secs += mono_s() - t0;
+    r->cpu_s += cpu_s() - c0;
+    sync_end(r, &snap);
+}
+
+/* ---- the baseline: bare SQLite ----------------------------------------- */
+
+static void die_sqlite(sqlite3 *db, const char *what) {
+    fprintf(stderr, "bench-ledger: baseline %s: %s\n", what, sqlite3_errmsg(db));
+    exit(1);
+}
+
+static void exec_or_die(sqlite3 *db, const char *sql) {
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "bench-ledger: baseline: %s: %s\n", sql, msg ? msg : "?");
+        exit(1);
+    }
+}
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *begin, *commit, *sp, *release, *insert;
+    long members;
+    long seq;
+} baseline;
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) die_sqlite(db, sql);
+    return st;
+}
+
+static void step_or_die(sqlite3 *db, sqlite3_stmt *st) {
+    if (sqlite3_step(st) != SQLITE_DONE) die_sqlite(db, sqlite3_sql(st));
+    sqlite3_reset(st);
+}
+
+static void baseline_open(baseline *b, const char *path, long members) {
+    memset(b, 0, sizeof *b);
+    b->members = members;
+    if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK)
+        die_sqlite(b->db, "open");
+    /* The store's pragmas (src/store/sqlite.c), so only the engine differs. */
+    exec_or_die(b->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -32768; "
+                       "PRAGMA temp_store = MEMORY;");
+    exec_or_die(b->db, "CREATE TABLE ops (id INTEGER PRIMARY KEY, member INTEGER NOT NULL, "
+                       "points INTEGER NOT NULL, biz_no TEXT NOT NULL)");
+    b->begin = prep(b->db, "BEGIN IMMEDIATE");
+    b->commit = prep(b->db, "COMMIT");
+    b->sp = prep(b->db, "SAVEPOINT op");
+    b->release = prep(b->db, "RELEASE op");
+    b->insert = prep(b->db, "INSERT INTO ops (member, points, biz_no) VALUES (?, ?, ?)");
+}
+
+static void baseline_close(baseline *b) {
+    sqlite3_stmt *all[] = {b->begin, b->commit, b->sp, b->release, b->insert};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sqlite3_finalize(all[i]);
+    sqlite3_close(b->db);
+}
+
+static void run_baseline(baseline *b, double seconds, long max_ops, result *r) {
+    int per_tx = r->per_tx;
+    char biz[48];
+    sync_counts snap;
+    sync_begin(&snap);
+    double c0 = cpu_s(), t0 = mono_s(), deadline = t0 + seconds;
+    while (r->ops < max_ops) {
+        double tx0 = mono_s();
+        if (tx0 >= deadline) break;
+        step_or_die(b->db, b->begin);
+        for (int i = 0; i < per_tx; i++) {
+            step_or_die(b->db, b->sp);
+            int n = snprintf(biz, sizeof biz, "base-%ld", ++b->seq);
+            sqlite3_bind_int64(b->insert, 1, (sqlite3_int64)(rng_next() % (uint64_t)b->members));
+            sqlite3_bind_int64(b->insert, 2, 10);
+            sqlite3_bind_text(b->insert, 3, biz, n, SQLITE_STATIC);
+            step_or_die(b->db, b->insert);
+            step_or_die(b->db, b->release);
+            r->ops++;
+        }
+        double cm0 = mono_s();
+        step_or_die(b->db, b->commit);
+        r->commit_s += mono_s() - cm0;
+        r->txs++;
+        add_latency(r, mono_s() - tx0);
+    }
+    r->secs += mono_s() - t0;
+    r->cpu_s += cpu_s() - c0;
+    sync_end(r, &snap);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static void print_header(void) {
+    printf("%-24s %6s %8s %6s %7s %9s %8s %8s %8s %8s %8s %7s %7s\n", "scenario", "ops/tx", "ops", "failed",
+           "secs", "ops/s", "tx mean", "tx p50", "tx p99", "tx max", "commits", "fsync", "fsync");
+    printf("%-24s %6s %8s %6s %7s %9s %8s %8s %8s %8s %8s %7s %7s\n", "", "", "", "", "", "", "ms", "ms", "ms",
+           "ms", "durable", "WAL", "db");
+}
+
+static void print_row(const result *r, const result *base) {
+    double rate = r->secs > 0 ? (double)r->ops / r->secs : 0;
+    printf("%-24s %6d %8ld %6ld %7.2f %9.0f %8.3f %8.3f %8.3f %8.3f %8ld %7" PRIu64 " %7" PRIu64, r->name, r->per_tx,
+           r->ops, r->failed, r->secs, rate, r->lat_mean_ms, r->lat_p50_ms, r->lat_p99_ms, r->lat_max_ms, r->txs,
+           r->fsync_wal, r->fsync_db);
+    if (base != NULL && base != r && base->ops > 0 && r->ops > 0) {
+        double brate = (double)base->ops / base->secs;
+        printf("   %.1f%% of baseline", 100.0 * rate / brate);
+    }
+    printf("\n");
+}
+
+static void print_detail_header(void) {
+    printf("%-24s %6s %9s %9s %9s %10s %10s %9s\n", "scenario", "ops/tx", "CPU busy", "CPU/op", "commit",
+           "WAL write", "WAL write", "db write");
+    printf("%-24s %6s %9s %9s %9s %10s %10s %9s\n", "", "", "%", "us", "ms/tx", "KiB/tx", "KiB/op", "MiB");
+}
+
+static void print_detail(const result *r) {
+    double ops = r->ops + r->failed > 0 ? (double)(r->ops + r->failed) : 1.0;
+    double txs = r->txs > 0 ? (double)r->txs : 1.0;
+    printf("%-24s %6d %9.1f %9.1f %9.3f %10.1f %10.2f %9.1f\n", r->name, r->per_tx,
+           r->secs > 0 ? 100.0 * r->cpu_s / r->secs : 0, r->cpu_s / ops * 1e6, r->commit_s / txs * 1e3,
+           (double)r->wal_bytes / 1024.0 / txs, (double)r->wal_bytes / 1024.0 / ops,
+           (double)r->db_bytes / (1024.0 * 1024.0));
+}
+
+static double rate_of(const result *r) { return r->secs > 0 ? (double)r->ops / r->secs : 0; }
+
+/* The 1-minute load average: other work on the machine skews every figure. */
+static double loadavg1(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+static void remove_db(const char *path) {
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char name[4200];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+        unlink(name);
+    }
+}
+
+static long long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    int prc = parse_options(argc, argv, &o);
+    if (prc != 0) return prc;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    rng_state = o.seed * 0x9E3779B97F4A7C15ULL + 0x1234567ULL;
+    if (rng_state == 0) rng_state = 1;
+
+    if (!install_counting_vfs()) {
+        fprintf(stderr, "bench-ledger: could not install the fsync-counting VFS\n");
+        return 1;
+    }
+
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/jifen-bench-XXXXXX", o.dir);
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "bench-ledger: mkdtemp %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char db_path[4200], base_path[4200];
+    snprintf(db_path, sizeof db_path, "%s/ledger.db", dir);
+    snprintf(base_path, sizeof base_path, "%s/baseline.db", dir);
+
+    struct statfs sfs;
+    bool tmpfs = statfs(dir, &sfs) == 0 && (unsigned long)sfs.f_type == TMPFS_MAGIC_;
+
+    printf("jifen ledger benchmark (in-process, SQLite store)\n");
+    printf("  machine:  %ld CPUs online (nproc)\n", sysconf(_SC_NPROCESSORS_ONLN));
+    printf("  SQLite:   %s (library), WAL, synchronous=FULL, cache 32 MiB\n", sqlite3_libversion());
+    printf("  database: %s%s\n", dir, tmpfs ? "   WARNING: tmpfs, fsync is free here; figures are not durable ones"
+                                            : "");
+    printf("  members:  %ld%s\n", o.members,
+           o.members == 1000000 ? "" : "   NOTE: reduced with --members; the reference figure is 1,000,000");
+    printf("  scenarios: %.1f s each (or %ld ops) in %d interleaved slices, random members, each op in its own"
+           " savepoint\n", o.seconds, o.max_ops, ROUNDS);
+    printf("  load:     %.2f (1-minute load average at start; above ~0.5 other work is competing)\n", loadavg1());
+    printf("  fsync:    counted exactly by a VFS shim (xSync calls on the WAL and on the database file)\n\n");
+
+    /* The store. */
+    engine e = {.members = o.members};
+    jf_error err = {0};
+    jf_code rc = jf_store_open(db_path, &e.store, &err);
+    if (rc != JF_OK) die_store("open", rc, &err);
+    jf_tenant_defaults(&e.tenant);
+    snprintf(e.tenant.slug, sizeof e.tenant.slug, "bench");
+    snprintf(e.tenant.name, sizeof e.tenant.name, "Benchmark");
+    rc = jf_tx_run(e.store, create_tenant_tx, &e.tenant, &err);
+    if (rc != JF_OK) die_store("tenant", rc, &err);
+
+    printf("== populate: %ld members, one earn each, %ld earns per transaction\n", o.members, o.batch);
+    sync_counts snap;
+    sync_begin(&snap);
+    double t0 = mono_s();
+    populate(&e, o.batch);
+    double pop_s = mono_s() - t0;
+    result pop = {0};
+    sync_end(&pop, &snap);
+    t0 = mono_s();
+    rc = jf_sqlite_exec_raw(e.store, "PRAGMA wal_checkpoint(TRUNCATE)", &err);
+    if (rc != JF_OK) die_store("checkpoint", rc, &err);
+    double ckpt_s = mono_s() - t0;
+    printf("  populate: %.1f s, %.0f earns/s (%" PRIu64 " WAL + %" PRIu64 " db fsyncs); checkpoint(TRUNCATE) %.1f s;"
+           " database %.1f MiB\n\n",
+           pop_s, (double)o.members / pop_s, pop.fsync_wal, pop.fsync_db, ckpt_s,
+           (double)file_size(db_path) / (1024.0 * 1024.0));
+
+    baseline b;
+    baseline_open(&b, base_path, o.members);
+
+    static const int shapes[] = {1, 256};
+    result rs[2][3];
+    for (size_t k = 0; k < 2; k++) {
+        int per_tx = shapes[k];
+        printf("== measuring %d op%s per transaction: %d rounds of baseline, earn, spend ...\n", per_tx,
+               per_tx == 1 ? "" : "s", ROUNDS);
+        result_init(&rs[k][0], "baseline: SQLite INSERT", per_tx);
+        result_init(&rs[k][1], "jifen earn", per_tx);
+        result_init(&rs[k][2], "jifen spend", per_tx);
+        /* Interleaved slices, so that drift in the disk's fsync latency
+         * (a shared virtual disk varies minute to minute) hits the baseline
+         * and the engine alike. */
+        double slice = o.seconds / ROUNDS;
+        for (int round = 0; round < ROUNDS; round++) {
+            run_baseline(&b, slice, o.max_ops, &rs[k][0]);
+            run_engine(&e, OP_EARN, slice, o.max_ops, &rs[k][1]);
+            run_engine(&e, OP_SPEND, slice, o.max_ops, &rs[k][2]);
+        }
+        for (size_t j = 0; j < 3; j++) finish_latency(&rs[k][j]);
+    }
+    printf("  load: %.2f (1-minute load average after measuring)\n\n", loadavg1());
+    print_header();
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t j = 0; j < 3; j++) print_row(&rs[k][j], &rs[k][0]);
+    }
+
+    printf("\nwhere the time goes (CPU busy: process CPU time / wall time; commit: wall time inside COMMIT,\n"
+           "i.e. writing the dirty pages to the WAL and fsyncing it; WAL write: bytes written to the WAL)\n");
+    print_detail_header();
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t j = 0; j < 3; j++) print_detail(&rs[k][j]);
+    }
+
+    double earn256 = rate_of(&rs[1][1]);
+    printf("\n  fsync floor (baseline, 1 op/tx): %.3f ms per durable commit\n", rs[0][0].lat_mean_ms);
+    printf("  wall time per op at 256/tx (earn): %.1f us; (spend): %.1f us; bare INSERT: %.1f us\n",
+           rs[1][1].ops ? rs[1][1].secs / (double)rs[1][1].ops * 1e6 : 0,
+           rs[1][2].ops ? rs[1][2].secs / (double)rs[1][2].ops * 1e6 : 0,
+           rs[1][0].ops ? rs[1][0].secs / (double)rs[1][0].ops * 1e6 : 0);
+    printf("  target: >= %.0f durable earns/s at 256 per transaction: %.0f -> %s\n", TARGET_EARNS_PER_S, earn256,
+           earn256 >= TARGET_EARNS_PER_S ? "MET" : "NOT MET");
+    if (o.members != 1000000) printf("  NOTE: run with %ld members, not the reference 1,000,000\n", o.members);
+
+    baseline_close(&b);
+    jf_store_close(e.store);
+    if (!o.keep) {
+        remove_db(db_path);
+        remove_db(base_path);
+        rmdir(dir);
+    } else {
+        printf("  kept: %s\n", dir);
+    }
+    return 0;
+}
