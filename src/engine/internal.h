@@ -105,6 +105,10 @@ jf_code jf_mop_lock_ext(jf_mop *op, const jf_ctx *c, const char *ext_id, bool cr
 /* Take points from spendable lots, first-expiring-first; lots are updated at
  * once, the changes kept for the moves. */
 jf_code jf_mop_take_fifo(jf_mop *op, int64_t points, jf_changes *ch, jf_error *err);
+/* Points just returned to lots (ch: the returns, points > 0) pay off debt
+ * first, as new points do: from each returned amount in order, skipping
+ * lots already past their expiry.  Appends the paydown moves to ch. */
+jf_code jf_mop_pay_debt(jf_mop *op, jf_changes *ch, int64_t *paid, jf_error *err);
 /* Insert the moves of ch for entry_id (lots were already updated). */
 jf_code jf_changes_moves(jf_store *s, const jf_changes *ch, int64_t entry_id, jf_error *err);
 

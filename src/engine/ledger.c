@@ -67,6 +67,24 @@ jf_code jf_changes_moves(jf_store *s, const jf_changes *ch, int64_t entry_id, jf
     return JF_OK;
 }
 
+jf_code jf_mop_pay_debt(jf_mop *op, jf_changes *ch, int64_t *paid, jf_error *err) {
+    int64_t debt = op->m.acct.debt;
+    size_t returned = ch->n;
+    *paid = 0;
+    for (size_t i = 0; i < returned && debt > 0; i++) {
+        jf_lot lot = ch->v[i].lot; /* a copy: the push below may move ch->v */
+        int64_t back = ch->v[i].points;
+        if (back <= 0 || lot.expires_at_ms <= op->c->now_ms) continue;
+        int64_t pay = back < debt ? back : debt;
+        lot.remaining -= pay;
+        TRY(ST(op->c->store, lot_update, &lot, err));
+        TRY(jf_changes_push(ch, &lot, -pay, err));
+        debt -= pay;
+        *paid += pay;
+    }
+    return JF_OK;
+}
+
 /* ---- the member inside an operation ---- */
 
 jf_code jf_mop_lock_id(jf_mop *op, const jf_ctx *c, int64_t member_id, jf_error *err) {
@@ -464,9 +482,12 @@ jf_code jf_mop_release_hold(jf_mop *op, jf_hold *h, int64_t points, jf_hold_stat
     free(moves);
     if (rc == JF_OK && need != 0)
         rc = jf_fail(err, JF_INTERNAL, "", "hold %lld: its lot moves cover less than its points", (long long)h->id);
+    int64_t paid = 0;
+    if (rc == JF_OK) rc = jf_mop_pay_debt(op, &ch, &paid, err);
     jf_entry e = {.kind = JF_ENTRY_RELEASE, .points = points, .ref_entry_id = h->entry_id, .hold_id = h->id};
     e.delta.frozen = -points;
-    e.delta.available = points;
+    e.delta.available = points - paid;
+    e.delta.debt = -paid;
     COPY(e.scene, "checkout");
     COPY(e.biz_no, biz_no);
     COPY(e.reason, reason);

@@ -3,8 +3,11 @@
  *
  * Reversing an EARN of x points (an order refunded):
  *   1. from the earn's own lot, what is left of it (pending or active);
- *   2. then from the member's other spendable lots, first-expiring-first;
- *   3. what still is not covered is the shortfall: under the tenant's "debt"
+ *   2. then what of its own lot has expired (not reversed yet): those points
+ *      are already gone, so they move from `expired` back out of `earned`
+ *      instead of being taken twice;
+ *   3. then from the member's other spendable lots, first-expiring-first;
+ *   4. what still is not covered is the shortfall: under the tenant's "debt"
  *      policy it becomes debt (paid off by the next points that arrive),
  *      under "clamp" it is forgiven.  The result reports both parts.
  *   The reverse entry's `points` is -x, the requested amount, so that the
@@ -13,6 +16,7 @@
  *   the points go back to exactly the lots they came from, latest-taken
  *   first; a lot that has expired meanwhile gets its points back and expires
  *   again at once (an expire entry follows), so nothing outlives its expiry.
+ *   Returned points pay off debt first, like any points that arrive.
  * Reversals of one original add up and can never exceed it.
  */
 #include <stdlib.h>
@@ -20,23 +24,29 @@
 
 #include "engine/internal.h"
 
-/* How much of target has been reversed already (sum over reverse entries). */
-static jf_code reversed_so_far(jf_store *s, const jf_entry *target, int64_t *sum, jf_error *err) {
+/* How much of target has been reversed already (sum over its reverse
+ * entries), and how much of that came out of `expired`. */
+static jf_code reversed_so_far(jf_store *s, const jf_entry *target, int64_t *sum, int64_t *from_expired,
+                               jf_error *err) {
     jf_entry *refs = NULL;
     size_t n = 0;
     TRY(jf_entries_by_ref(s, target->id, JF_ENTRY_REVERSE, &refs, &n, err));
     *sum = 0;
-    for (size_t i = 0; i < n; i++) *sum += refs[i].points < 0 ? -refs[i].points : refs[i].points;
+    *from_expired = 0;
+    for (size_t i = 0; i < n; i++) {
+        *sum += refs[i].points < 0 ? -refs[i].points : refs[i].points;
+        *from_expired -= refs[i].delta.expired;
+    }
     free(refs);
     return JF_OK;
 }
 
-static jf_code reverse_earn(jf_mop *op, const jf_entry *target, int64_t x, jf_entry *e, jf_result *out,
-                            jf_error *err) {
+static jf_code reverse_earn(jf_mop *op, const jf_entry *target, int64_t x, int64_t expired_done, jf_entry *e,
+                            jf_result *out, jf_error *err) {
     jf_store *s = op->c->store;
     jf_changes ch = {0};
     jf_code rc = JF_OK;
-    int64_t from_own = 0, from_pending = 0, from_others = 0;
+    int64_t from_own = 0, from_pending = 0, from_expired = 0, from_others = 0;
 
     jf_lot own;
     rc = ST(s, lot_get, target->lot_id, &own, err);
@@ -50,6 +60,13 @@ static jf_code reverse_earn(jf_mop *op, const jf_entry *target, int64_t x, jf_en
     }
     int64_t rest = x - from_own - from_pending;
     if (rc == JF_OK && rest > 0) {
+        int64_t expired_moves = 0;
+        rc = ST(s, move_sum_by_lot_kind, own.id, JF_ENTRY_EXPIRE, &expired_moves, err);
+        int64_t left = -expired_moves - expired_done;
+        from_expired = left < rest ? (left > 0 ? left : 0) : rest;
+        rest -= from_expired;
+    }
+    if (rc == JF_OK && rest > 0) {
         /* The own lot was taken first, so what is left in available is
          * all in other lots. */
         int64_t avail = op->m.acct.available - from_own;
@@ -61,12 +78,13 @@ static jf_code reverse_earn(jf_mop *op, const jf_entry *target, int64_t x, jf_en
     e->points = -x;
     e->delta.pending = -from_pending;
     e->delta.available = -(from_own + from_others);
+    e->delta.expired = -from_expired;
     e->delta.debt = debt ? shortfall : 0;
     e->delta.earned = -(debt ? x : x - shortfall);
     if (rc == JF_OK) rc = jf_mop_append(op, e, err);
     if (rc == JF_OK) rc = jf_changes_moves(s, &ch, e->id, err);
     jf_changes_free(&ch);
-    out->reversed_points = from_own + from_pending + from_others;
+    out->reversed_points = from_own + from_pending + from_expired + from_others;
     out->debt_points = debt ? shortfall : 0;
     out->clamped_points = debt ? 0 : shortfall;
     return rc;
@@ -99,7 +117,7 @@ static jf_code restorable_lots(jf_store *s, const jf_entry *target, jf_changes *
         for (size_t r = 0; r < nr && rc == JF_OK; r++) {
             rc = jf_moves_of_entry(s, refs[r].id, &mv, &n, err);
             for (size_t i = 0; i < n && rc == JF_OK; i++)
-                for (size_t k = 0; k < ch->n; k++)
+                for (size_t k = 0; k < ch->n && mv[i].points > 0; k++) /* returns, not debt paydowns */
                     if (ch->v[k].lot.id == mv[i].lot_id) {
                         int64_t back = mv[i].points < ch->v[k].points ? mv[i].points : ch->v[k].points;
                         ch->v[k].points -= back;
@@ -135,8 +153,11 @@ static jf_code reverse_spend(jf_mop *op, const jf_entry *target, int64_t x, jf_e
     }
     if (rc == JF_OK && need != 0)
         rc = jf_fail(err, JF_INTERNAL, "", "entry %lld: its lot moves cover less than it took", (long long)target->id);
+    int64_t paid = 0;
+    if (rc == JF_OK) rc = jf_mop_pay_debt(op, &done, &paid, err);
     e->points = x;
-    e->delta.available = x;
+    e->delta.available = x - paid;
+    e->delta.debt = -paid;
     e->delta.spent = -x;
     if (rc == JF_OK) rc = jf_mop_append(op, e, err);
     if (rc == JF_OK) rc = jf_changes_moves(s, &done, e->id, err);
@@ -188,8 +209,8 @@ jf_code jf_reverse(const jf_ctx *c, const jf_reverse_req *r, jf_result *out, jf_
     jf_entry target;
     TRY(ST(s, entry_get, orig.entry_id, &target, err));
     int64_t original = target.points < 0 ? -target.points : target.points;
-    int64_t done = 0;
-    TRY(reversed_so_far(s, &target, &done, err));
+    int64_t done = 0, expired_done = 0;
+    TRY(reversed_so_far(s, &target, &done, &expired_done, err));
     int64_t left = original - done;
     int64_t x = r->points ? r->points : left;
     if (left == 0)
@@ -203,7 +224,7 @@ jf_code jf_reverse(const jf_ctx *c, const jf_reverse_req *r, jf_result *out, jf_
     snprintf(e.scene, sizeof e.scene, "%s", target.scene);
     snprintf(e.biz_no, sizeof e.biz_no, "%s", r->biz_no);
     snprintf(e.reason, sizeof e.reason, "%s", r->reason ? r->reason : "");
-    if (target.kind == JF_ENTRY_EARN) TRY(reverse_earn(&op, &target, x, &e, out, err));
+    if (target.kind == JF_ENTRY_EARN) TRY(reverse_earn(&op, &target, x, expired_done, &e, out, err));
     else TRY(reverse_spend(&op, &target, x, &e, out, err));
     out->entry = e;
     TRY(jf_mop_flush(&op, err));

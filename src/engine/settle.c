@@ -61,7 +61,9 @@ static jf_code activate_due(jf_mop *op, jf_job_stats *stats, jf_error *err) {
         }
         if (rc != JF_OK || n < JF_LOT_BATCH) break;
     }
-    if (rc == JF_OK && lots > 0) {
+    /* A pending lot emptied by a reversal becomes active with nothing: no
+     * entry for zero points. */
+    if (rc == JF_OK && activated > 0) {
         jf_entry e = {.kind = JF_ENTRY_ACTIVATE, .points = activated};
         e.delta.pending = -activated;
         e.delta.available = activated - paid;

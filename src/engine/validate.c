@@ -74,9 +74,14 @@ jf_code jf_check_text(const char *s, const char *field, size_t max_bytes, bool r
     if (n == 0) return required ? jf_fail(err, JF_INVALID_FIELD, field, "is required") : JF_OK;
     if (n > max_bytes) return jf_fail(err, JF_INVALID_FIELD, field, "must be at most %zu bytes of UTF-8", max_bytes);
     if (!jf_utf8_valid(s, n)) return jf_fail(err, JF_INVALID_FIELD, field, "is not valid UTF-8");
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        /* C0, DEL, and C1 (U+0080..U+009F, encoded C2 80..C2 9F): terminals
+         * and log readers act on all of them. */
+        bool c1 = c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f;
+        if (c < 0x20 || c == 0x7f || c1)
             return jf_fail(err, JF_INVALID_FIELD, field, "must not contain control characters");
+    }
     return JF_OK;
 }
 

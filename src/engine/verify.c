@@ -12,7 +12,9 @@
  *   - every lot: remaining == amount + sum(moves), 0 <= remaining <= amount,
  *     expired lots hold nothing; available == sum over active lots,
  *     pending == sum over pending lots;
- *   - frozen == sum over open holds of (points - captured).
+ *   - frozen == sum over open holds of (points - captured);
+ *   - debt > 0 only while available == 0: every way points arrive pays debt
+ *     first, so a member never owes and holds spendable points at once.
  * Each broken invariant is reported with the member's id; verification goes
  * on to the next member so one run lists everything.
  */
@@ -133,6 +135,8 @@ static void verify_account(const jf_member *m, reporter *rep) {
     if (a->available < 0 || a->frozen < 0 || a->pending < 0 || a->debt < 0 || a->earned < 0 || a->spent < 0 ||
         a->expired < 0)
         find(rep, m, "an account field is negative");
+    if (a->debt > 0 && a->available > 0)
+        find(rep, m, "owes %lld while %lld are available", (long long)a->debt, (long long)a->available);
     if (a->available + a->frozen + a->pending - a->debt != a->earned - a->spent - a->expired)
         find(rep, m, "available+frozen+pending-debt (%lld) != earned-spent-expired (%lld)",
              (long long)(a->available + a->frozen + a->pending - a->debt),

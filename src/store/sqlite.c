@@ -152,6 +152,9 @@
     X(MOVE_LIST_BY_ENTRY,                                                                             \
       "SELECT " MOVE_COLS " FROM lot_moves WHERE entry_id = ?1 ORDER BY id LIMIT ?2")                 \
     X(MOVE_SUM_BY_LOT, "SELECT coalesce(sum(points), 0) FROM lot_moves WHERE lot_id = ?1")            \
+    X(MOVE_SUM_BY_LOT_KIND,                                                                           \
+      "SELECT coalesce(sum(m.points), 0) FROM lot_moves m JOIN entries e ON e.id = m.entry_id "       \
+      "WHERE m.lot_id = ?1 AND e.kind = ?2")                                                          \
     X(HOLD_INSERT,                                                                                    \
       "INSERT INTO holds (tenant_id, member_id, entry_id, points, captured, state, biz_no, "         \
       "expires_at_ms, created_at_ms, closed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")\
@@ -841,6 +844,15 @@ static jf_code sq_move_sum_by_lot(jf_store *s, int64_t lot_id, int64_t *sum, jf_
     return sq_get(q, st, sqlite3_bind_int64(st, 1, lot_id), read_id, sum, err, "lot move sum");
 }
 
+static jf_code sq_move_sum_by_lot_kind(jf_store *s, int64_t lot_id, jf_entry_kind kind, int64_t *sum,
+                                       jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(sum != NULL);
+    STMT_OR_FAIL(q, SQ_MOVE_SUM_BY_LOT_KIND, err);
+    int rc = sqlite3_bind_int64(st, 1, lot_id) | sqlite3_bind_int64(st, 2, (int64_t)kind);
+    return sq_get(q, st, rc, read_id, sum, err, "lot move sum by kind");
+}
+
 /* ---- holds ------------------------------------------------------------- */
 
 static void read_hold(sqlite3_stmt *st, void *out) {
@@ -1243,6 +1255,7 @@ static const jf_store_ops sq_ops = {
     .move_insert = sq_move_insert,
     .move_list_by_entry = sq_move_list_by_entry,
     .move_sum_by_lot = sq_move_sum_by_lot,
+    .move_sum_by_lot_kind = sq_move_sum_by_lot_kind,
     .hold_insert = sq_hold_insert,
     .hold_get = sq_hold_get,
     .hold_update = sq_hold_update,

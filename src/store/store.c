@@ -20,9 +20,14 @@ jf_code jf_store_open(const char *location, jf_store **out, jf_error *err) {
     *out = NULL;
     if (location == NULL || location[0] == '\0')
         return jf_fail(err, JF_INVALID_FIELD, "db", "a database path or postgres:// URL is required");
-    if (is_postgres_url(location))
-        return jf_fail(err, JF_UNAVAILABLE, "db", "PostgreSQL support is not built yet");
+    if (is_postgres_url(location)) return jf_pg_open(location, out, err);
     return jf_sqlite_open(location, out, err);
+}
+
+jf_code jf_store_exec_raw(jf_store *s, const char *sql, jf_error *err) {
+    assert(s != NULL);
+    if (strcmp(s->ops->name, "postgres") == 0) return jf_pg_exec_raw(s, sql, err);
+    return jf_sqlite_exec_raw(s, sql, err);
 }
 
 void jf_store_close(jf_store *s) {

@@ -130,6 +130,9 @@ typedef struct {
                                   jf_error *err);
     /* Sum of all moves of one lot (for verify). */
     jf_code (*move_sum_by_lot)(jf_store *s, int64_t lot_id, int64_t *sum, jf_error *err);
+    /* Sum of the moves of one lot made by entries of one kind (how much of
+     * a lot expired: kind JF_ENTRY_EXPIRE). */
+    jf_code (*move_sum_by_lot_kind)(jf_store *s, int64_t lot_id, jf_entry_kind kind, int64_t *sum, jf_error *err);
 
     /* Holds.  hold_update writes entry_id, captured, state and closed_at
      * (inserted before its hold entry, then linked, like lots). */
@@ -171,5 +174,12 @@ jf_code jf_sqlite_open(const char *path, jf_store **out, jf_error *err);
 jf_code jf_sqlite_backup(const char *src_path, const char *dest_path, jf_error *err);
 /* Test hook: run raw SQL on a SQLite store (the tamper test uses it). */
 jf_code jf_sqlite_exec_raw(jf_store *s, const char *sql, jf_error *err);
+/* PostgreSQL (libpq): url is postgres://… or postgresql://….  Backups of a
+ * PostgreSQL store are taken with pg_dump (docs/scaling.md). */
+jf_code jf_pg_open(const char *url, jf_store **out, jf_error *err);
+/* Test hook: run raw SQL on a PostgreSQL store. */
+jf_code jf_pg_exec_raw(jf_store *s, const char *sql, jf_error *err);
+/* Test hook: raw SQL on either backend (the store's own dialect). */
+jf_code jf_store_exec_raw(jf_store *s, const char *sql, jf_error *err);
 
 #endif

@@ -298,11 +298,7 @@ Test(refund, fully_reversed_pending_earn_activates_without_a_zero_entry) {
     fx_jobs_ok(&fx, T0 + DAY);
     jf_entry all[4];
     size_t n = fx_entries(&fx, "m1", all, 4);
-    /* BUG: activate_due (settle.c) activates an empty pending lot (all of it
-     * reversed) and writes an "activate 0 points" entry; jobs also count the
-     * member as due for it.  Expected: no entry for zero points (expiry skips
-     * empty lots: lot_list_expirable requires remaining > 0). */
-    if (n != 2) cr_skip("BUG: an empty pending lot activates with a zero-point activate entry (%zu entries)", n);
+    cr_assert_eq(n, 2, "regression: an empty pending lot must activate without a zero-point entry (%zu entries)", n);
     FX_ASSERT_LOT(fx_lot(&fx, e.entry.lot_id), 0, JF_LOT_ACTIVE);
     fx_verify_clean(&fx);
 }
@@ -452,14 +448,7 @@ Test(refund, spend_reversal_while_in_debt_pays_the_debt_first) {
     jf_result r = fx_reverse_ok(&fx, T0 + 3, "m1", "s1", 0, "r2");
     fx_verify_clean(&fx);
     jf_member m = fx_member(&fx, "m1");
-    /* BUG: the restored points become available while the member still owes
-     * the same 100 as debt (available 100, debt 100): the member can spend
-     * points that the refund took back.  Every other way points arrive
-     * (earn, adjust, activation) pays debt first.  Expected: available 0,
-     * debt 0, earned 0, spent 0. */
-    if (m.acct.debt != 0)
-        cr_skip("BUG: spend reversal while in debt: available %lld and debt %lld at once",
-                (long long)m.acct.available, (long long)m.acct.debt);
+    /* Regression: returned points pay the debt first. */
     FX_ASSERT_ACCT(m.acct, 0, 0, 0, 0, 0, 0, 0);
     (void)r;
 }
@@ -475,12 +464,7 @@ Test(refund, released_hold_while_in_debt_pays_the_debt_first) {
     fx_release_ok(&fx, T0 + 3, h.hold.id, "rl1");
     fx_verify_clean(&fx);
     jf_member m = fx_member(&fx, "m1");
-    /* BUG: same as above — the released points are spendable while the
-     * member owes 100 (available 100, debt 100).  Expected: the release pays
-     * the debt first: available 0, debt 0. */
-    if (m.acct.debt != 0)
-        cr_skip("BUG: hold release while in debt: available %lld and debt %lld at once",
-                (long long)m.acct.available, (long long)m.acct.debt);
+    /* Regression: released points pay the debt first. */
     FX_ASSERT_ACCT(m.acct, 0, 0, 0, 0, 0, 0, 0);
 }
 
@@ -493,13 +477,8 @@ Test(refund, reversing_an_expired_earn_does_not_take_other_points) {
     jf_result r = fx_reverse_ok(&fx, T0 + 11 * DAY, "m1", "e1", 0, "r1");
     fx_verify_clean(&fx);
     jf_member m = fx_member(&fx, "m1");
-    /* BUG: reverse_earn skips the expired own lot and takes the whole 100
-     * from the member's other points (e2's 50) and books 50 as debt, so the
-     * member loses the same 100 points twice (once expired, once reversed).
-     * Expected: the member keeps e2's 50 and owes nothing; the expired part
-     * is taken back from `expired`, not from the balance. */
-    if (m.acct.available != 50 || m.acct.debt != 0)
-        cr_skip("BUG: reversing an expired earn took %lld from other lots and booked %lld debt",
-                (long long)r.reversed_points, (long long)r.debt_points);
+    /* Regression: the expired part comes back out of `expired`. */
+    FX_ASSERT_ACCT(m.acct, 50, 0, 0, 0, 50, 0, 0);
     cr_assert_eq(r.debt_points, 0);
+    cr_assert_eq(r.reversed_points, 100);
 }

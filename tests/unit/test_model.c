@@ -36,6 +36,7 @@ typedef struct {
     int64_t amount, remaining;
     int64_t state; /* jf_lot_state */
     int64_t available_at, expires_at;
+    int64_t expired; /* all points this lot ever expired */
 } mlot;
 
 typedef struct {
@@ -75,6 +76,7 @@ typedef struct {
     mmoves taken;    /* spend/capture: lots taken (capture: net of the released remainder) */
     mmoves restored; /* reversals of this op so far, per lot */
     int64_t reversed;
+    int64_t expired_done; /* earn: reversed out of its lot's expired points */
     int64_t entry_id;
     jf_account after;
     int64_t expires_req, available_req; /* earn: as requested */
@@ -151,6 +153,7 @@ static void m_expire_due(int64_t mi) {
         if (l->state == JF_LOT_ACTIVE && l->remaining > 0 && l->expires_at <= NOW) {
             ADD(&S.m[mi].a.available, -l->remaining);
             ADD(&S.m[mi].a.expired, l->remaining);
+            ADD(&l->expired, l->remaining);
             SETV(&l->remaining, 0);
             SETV(&l->state, JF_LOT_EXPIRED);
         }
@@ -171,10 +174,28 @@ static void m_restore(const mmoves *from, int64_t amount, mmoves *record) {
     cr_assert_eq(amount, 0, "model: restore short");
 }
 
+/* Returned points pay debt first, from each return in order, skipping lots
+ * already past their expiry. */
+static void m_pay_debt(int64_t mi, const mmoves *returned) {
+    jf_account *a = &S.m[mi].a;
+    for (int i = 0; i < returned->n && a->debt > 0; i++) {
+        mlot *l = &S.lots[returned->v[i].lot];
+        if (l->expires_at <= NOW) continue;
+        int64_t pay = returned->v[i].taken < a->debt ? returned->v[i].taken : a->debt;
+        ADD(&l->remaining, -pay);
+        ADD(&a->available, -pay);
+        ADD(&a->debt, -pay);
+    }
+}
+
 static void m_release_hold(mhold *h, int64_t amount, int64_t final_state, mmoves *record) {
-    m_restore(&h->moves, amount, record);
+    mmoves back = {0};
+    m_restore(&h->moves, amount, &back);
     ADD(&S.m[h->member].a.frozen, -amount);
     ADD(&S.m[h->member].a.available, amount);
+    m_pay_debt(h->member, &back);
+    for (int i = 0; record && i < back.n; i++) moves_push(record, back.v[i].lot, back.v[i].taken);
+    free(back.v);
     SETV(&h->state, final_state);
 }
 
@@ -228,7 +249,7 @@ static int m_new_lot(int64_t mi, int64_t points, int64_t available_at, int64_t e
     ML[mi][NML[mi]] = li;
     ADD(&NML[mi], 1);
     S.lots[li] = (mlot){0, mi, points, points - pay, pending ? JF_LOT_PENDING : JF_LOT_ACTIVE,
-                        pending ? available_at : NOW, expires_at};
+                        pending ? available_at : NOW, expires_at, 0};
     ADD(&a->earned, points);
     if (pending) ADD(&a->pending, points);
     else ADD(&a->available, points - pay), ADD(&a->debt, -pay);
@@ -466,6 +487,7 @@ static void step_reverse(int step) {
     jf_code want = JF_OK;
     int64_t left = original - t->reversed;
     int64_t x = req ? req : left;
+    int64_t from_expired = 0;
     mmoves restored = {0};
     if (t->op != JF_OP_EARN && t->op != JF_OP_SPEND && t->op != JF_OP_CAPTURE) want = JF_NOT_REVERSIBLE;
     else if (left == 0 || x > left) want = JF_REVERSAL_EXCEEDED;
@@ -482,6 +504,10 @@ static void step_reverse(int step) {
                 else from_own = take;
             }
             int64_t rest = x - from_own - from_pending;
+            int64_t exp_left = own->expired - t->expired_done;
+            from_expired = exp_left < rest ? exp_left : rest;
+            rest -= from_expired;
+            ADD(&a->expired, -from_expired);
             if (rest > 0) {
                 int64_t avail = a->available - from_own;
                 from_others = avail < rest ? avail : rest;
@@ -492,6 +518,7 @@ static void step_reverse(int step) {
             ADD(&a->available, -(from_own + from_others));
             if (T.refund == JF_REFUND_DEBT) ADD(&a->debt, shortfall), ADD(&a->earned, -x);
             else ADD(&a->earned, -(x - shortfall));
+            (void)from_others;
         } else {
             /* Restorable: what t took minus what earlier reversals gave back. */
             mmoves can = moves_copy(&t->taken);
@@ -508,6 +535,7 @@ static void step_reverse(int step) {
             free(can.v);
             ADD(&a->available, x);
             ADD(&a->spent, -x);
+            m_pay_debt(mi, &restored);
             m_expire_due(mi);
         }
     }
@@ -518,6 +546,7 @@ static void step_reverse(int step) {
     o->points = x;
     if (settle_op(o, rc, want, &r, &err, step, "reverse")) {
         t->reversed += x;
+        t->expired_done += from_expired;
         for (int k = 0; k < restored.n; k++) moves_push(&t->restored, restored.v[k].lot, restored.v[k].taken);
     }
     free(restored.v);

@@ -1,0 +1,1460 @@
+/*
+ * pg.c — the PostgreSQL store backend (libpq).
+ *
+ * One connection per jf_store, used by one thread at a time, like sqlite.c.
+ * Several jifen servers may share one database: correctness between them
+ * comes from the database, never from this process —
+ *   - a write transaction runs at READ COMMITTED and the engine locks the
+ *     member row first (member_get … for_update = SELECT … FOR UPDATE); every
+ *     later statement takes a fresh snapshot, so it sees whatever the previous
+ *     holder of the lock committed;
+ *   - uniqueness (one member per (tenant, ext_id), one answer per (tenant,
+ *     biz_no), one entry per (member, seq)) is a unique index; an insert that
+ *     meets an existing key does nothing (ON CONFLICT DO NOTHING) and answers
+ *     JF_ALREADY_EXISTS, so the transaction stays usable, as on SQLite;
+ *   - a read transaction is REPEATABLE READ READ ONLY: one snapshot for
+ *     verify and for the reads of a request.
+ *
+ * Statements are registered once in the table below, prepared lazily once
+ * per connection (PQprepare) and run with PQexecPrepared.  Parameters and
+ * results travel as text (integers in decimal, hashes as bytea hex), which
+ * keeps the conversions obvious; every parameter carries an explicit cast.
+ *
+ * Errors (see store.h): unique_violation → JF_ALREADY_EXISTS;
+ * serialization_failure, deadlock_detected, lock_not_available → JF_RETRY;
+ * a lost connection (no SQLSTATE, class 08, 57P01..57P03) → JF_UNAVAILABLE
+ * and the connection is marked broken: the transaction is gone, nothing of it
+ * was written.  The next begin (or a read outside a transaction) tries
+ * PQreset once and answers JF_UNAVAILABLE if the server is still away, so a
+ * server rides out a PostgreSQL restart without being restarted itself.  A
+ * COMMIT whose answer is lost is the one ambiguous case: it may have
+ * committed; the client's retry with the same biz_no replays it.
+ *
+ * Schema migrations are applied on open in one transaction that first takes
+ * pg_advisory_xact_lock, so servers starting together do not race; a
+ * database newer than this binary is refused.
+ *
+ * Citus (distributed PostgreSQL): every per-tenant table carries tenant_id,
+ * the distribution column; see the schema comments and docs/scaling.md.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+
+/* Seconds libpq waits to connect (open, and PQreset after a lost
+ * connection); a URL's own connect_timeout wins. */
+#define PG_CONNECT_TIMEOUT_S "10"
+
+/* How long a statement waits for another transaction's row lock before it
+ * fails with lock_not_available (then JF_RETRY): the same bound as SQLite's
+ * busy timeout, so a stuck holder costs a request seconds, not forever. */
+#define PG_LOCK_TIMEOUT "5s"
+
+/* Key of the advisory lock that serialises migrations across servers
+ * ("jifen" in ASCII). */
+#define PG_MIGRATION_LOCK_KEY "439788414318"
+
+/* The most parameters one statement takes (entry insert: 23). */
+#define PG_PARAMS_MAX 24
+
+/* ---- schema -------------------------------------------------------------- */
+
+/*
+ * Migration N (1-based) is pg_migrations[N - 1]; never edit one that has
+ * shipped, append.  The same tables, columns and index shapes as SQLite's
+ * (src/store/sqlite_schema.h), in PostgreSQL's words:
+ * - Ids are BIGINT GENERATED ALWAYS AS IDENTITY; every integer is BIGINT, so
+ *   JF_NEVER (9223372036854775807) fits expires_at_ms and "expires_at_ms
+ *   ascending" puts never-expiring lots last.
+ * - Hashes are BYTEA of 32 bytes.
+ * - Optional references are 0 when absent and carry no foreign key (an earn
+ *   entry and its lot refer to each other).
+ * - tenant_id has no foreign key on the hot tables (entries, lots, lot_moves,
+ *   holds, idempotency): PostgreSQL checks a foreign key by taking FOR KEY
+ *   SHARE on the referenced row, and every concurrent writer of a tenant
+ *   sharing-locking the one tenant row creates a multixact per insert.  The
+ *   member foreign keys stay: that row is already locked by the writer.
+ * - Entries and lot moves are append-only: row triggers refuse UPDATE and
+ *   DELETE, a statement trigger refuses TRUNCATE.  The triggers have the
+ *   SQLite names (entries_no_update, …) because the tamper test drops them.
+ * - Partial indexes serve the job queries, as on SQLite.
+ *
+ * Citus: tenants and api_keys would be reference tables (small, read by every
+ * shard; api_keys is looked up by secret hash before the tenant is known);
+ * members, entries, lots, lot_moves, holds and idempotency would be
+ * distributed by tenant_id and co-located, so one operation touches one
+ * shard.  lot_moves therefore carries tenant_id too (filled from its lot).
+ */
+static const char *const pg_migrations[] = {
+    /* 1: the ledger. */
+    "CREATE TABLE tenants (" /* Citus: reference table */
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  slug TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  timezone TEXT NOT NULL DEFAULT '',"
+    "  expiry_kind BIGINT NOT NULL DEFAULT 0,"
+    "  expiry_n BIGINT NOT NULL DEFAULT 0,"
+    "  expiry_unit BIGINT NOT NULL DEFAULT 0,"
+    "  expiry_round BIGINT NOT NULL DEFAULT 0,"
+    "  clear_month BIGINT NOT NULL DEFAULT 0,"
+    "  clear_day BIGINT NOT NULL DEFAULT 0,"
+    "  expiry_years BIGINT NOT NULL DEFAULT 0,"
+    "  refund_policy BIGINT NOT NULL DEFAULT 0,"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  updated_at_ms BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE members (" /* Citus: distributed by tenant_id */
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  tenant_id BIGINT NOT NULL REFERENCES tenants(id),"
+    "  ext_id TEXT NOT NULL,"
+    "  status BIGINT NOT NULL DEFAULT 0,"
+    "  available BIGINT NOT NULL DEFAULT 0,"
+    "  frozen BIGINT NOT NULL DEFAULT 0,"
+    "  pending BIGINT NOT NULL DEFAULT 0,"
+    "  debt BIGINT NOT NULL DEFAULT 0,"
+    "  earned BIGINT NOT NULL DEFAULT 0,"
+    "  spent BIGINT NOT NULL DEFAULT 0,"
+    "  expired BIGINT NOT NULL DEFAULT 0,"
+    "  entry_seq BIGINT NOT NULL DEFAULT 0,"
+    "  last_hash BYTEA NOT NULL CHECK (octet_length(last_hash) = 32),"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  updated_at_ms BIGINT NOT NULL,"
+    "  UNIQUE (tenant_id, ext_id)"
+    ");"
+    "CREATE INDEX members_tenant ON members(tenant_id, id);"
+    "CREATE TABLE entries (" /* Citus: distributed by tenant_id */
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  member_id BIGINT NOT NULL REFERENCES members(id),"
+    "  seq BIGINT NOT NULL,"
+    "  kind BIGINT NOT NULL,"
+    "  points BIGINT NOT NULL,"
+    "  d_available BIGINT NOT NULL,"
+    "  d_frozen BIGINT NOT NULL,"
+    "  d_pending BIGINT NOT NULL,"
+    "  d_debt BIGINT NOT NULL,"
+    "  d_earned BIGINT NOT NULL,"
+    "  d_spent BIGINT NOT NULL,"
+    "  d_expired BIGINT NOT NULL,"
+    "  available_after BIGINT NOT NULL,"
+    "  scene TEXT NOT NULL DEFAULT '',"
+    "  biz_no TEXT NOT NULL DEFAULT '',"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  operator_id TEXT NOT NULL DEFAULT '',"
+    "  ref_entry_id BIGINT NOT NULL DEFAULT 0,"
+    "  lot_id BIGINT NOT NULL DEFAULT 0,"
+    "  hold_id BIGINT NOT NULL DEFAULT 0,"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  prev_hash BYTEA NOT NULL CHECK (octet_length(prev_hash) = 32),"
+    "  hash BYTEA NOT NULL CHECK (octet_length(hash) = 32),"
+    "  UNIQUE (member_id, seq)"
+    ");"
+    "CREATE INDEX entries_ref ON entries(ref_entry_id) WHERE ref_entry_id > 0;"
+    "CREATE FUNCTION jf_append_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  BEGIN RAISE EXCEPTION '%', TG_ARGV[0]; END $$;"
+    "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries"
+    "  FOR EACH ROW EXECUTE FUNCTION jf_append_only('entries are append-only');"
+    "CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries"
+    "  FOR EACH ROW EXECUTE FUNCTION jf_append_only('entries are append-only');"
+    "CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION jf_append_only('entries are append-only');"
+    "CREATE TABLE lots (" /* Citus: distributed by tenant_id */
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  member_id BIGINT NOT NULL REFERENCES members(id),"
+    "  entry_id BIGINT NOT NULL DEFAULT 0,"
+    "  amount BIGINT NOT NULL,"
+    "  remaining BIGINT NOT NULL,"
+    "  state BIGINT NOT NULL,"
+    "  available_at_ms BIGINT NOT NULL,"
+    "  expires_at_ms BIGINT NOT NULL,"
+    "  created_at_ms BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX lots_member ON lots(member_id, expires_at_ms, id);"
+    "CREATE INDEX lots_spendable ON lots(member_id, expires_at_ms, id) WHERE state = 1 AND remaining > 0;"
+    "CREATE INDEX lots_pending ON lots(member_id, available_at_ms) WHERE state = 0;"
+    "CREATE INDEX lots_due_expiry ON lots(tenant_id, expires_at_ms, member_id) WHERE state = 1 AND remaining > 0;"
+    "CREATE INDEX lots_due_activation ON lots(tenant_id, available_at_ms, member_id) WHERE state = 0;"
+    "CREATE TABLE lot_moves (" /* Citus: distributed by tenant_id */
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  entry_id BIGINT NOT NULL REFERENCES entries(id),"
+    "  lot_id BIGINT NOT NULL REFERENCES lots(id),"
+    "  points BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX lot_moves_entry ON lot_moves(entry_id);"
+    "CREATE INDEX lot_moves_lot ON lot_moves(lot_id, points);"
+    "CREATE TRIGGER lot_moves_no_update BEFORE UPDATE ON lot_moves"
+    "  FOR EACH ROW EXECUTE FUNCTION jf_append_only('lot moves are append-only');"
+    "CREATE TRIGGER lot_moves_no_delete BEFORE DELETE ON lot_moves"
+    "  FOR EACH ROW EXECUTE FUNCTION jf_append_only('lot moves are append-only');"
+    "CREATE TRIGGER lot_moves_no_truncate BEFORE TRUNCATE ON lot_moves"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION jf_append_only('lot moves are append-only');"
+    "CREATE TABLE holds (" /* Citus: distributed by tenant_id */
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  member_id BIGINT NOT NULL REFERENCES members(id),"
+    "  entry_id BIGINT NOT NULL DEFAULT 0,"
+    "  points BIGINT NOT NULL,"
+    "  captured BIGINT NOT NULL DEFAULT 0,"
+    "  state BIGINT NOT NULL,"
+    "  biz_no TEXT NOT NULL DEFAULT '',"
+    "  expires_at_ms BIGINT NOT NULL,"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  closed_at_ms BIGINT NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX holds_open ON holds(member_id, expires_at_ms) WHERE state = 0;"
+    "CREATE INDEX holds_due ON holds(tenant_id, expires_at_ms, member_id) WHERE state = 0;"
+    "CREATE TABLE idempotency (" /* Citus: distributed by tenant_id (the key starts with it) */
+    "  tenant_id BIGINT NOT NULL,"
+    "  biz_no TEXT NOT NULL,"
+    "  op BIGINT NOT NULL,"
+    "  fingerprint BYTEA NOT NULL CHECK (octet_length(fingerprint) = 32),"
+    "  member_id BIGINT NOT NULL DEFAULT 0,"
+    "  entry_id BIGINT NOT NULL DEFAULT 0,"
+    "  result TEXT NOT NULL DEFAULT '',"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, biz_no)"
+    ");"
+    "CREATE TABLE api_keys (" /* Citus: reference table */
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  tenant_id BIGINT NOT NULL REFERENCES tenants(id),"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  prefix TEXT NOT NULL DEFAULT '',"
+    "  secret_hash BYTEA NOT NULL UNIQUE CHECK (octet_length(secret_hash) = 32),"
+    "  role BIGINT NOT NULL,"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  revoked_at_ms BIGINT NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX api_keys_tenant ON api_keys(tenant_id, id);",
+};
+
+#define PG_SCHEMA_LATEST ((int64_t)(sizeof pg_migrations / sizeof pg_migrations[0]))
+
+/* ---- statements ---------------------------------------------------------- */
+
+#define TENANT_COLS                                                                                   \
+    "id, slug, name, timezone, expiry_kind, expiry_n, expiry_unit, expiry_round, clear_month, "      \
+    "clear_day, expiry_years, refund_policy, created_at_ms, updated_at_ms"
+#define MEMBER_COLS                                                                                   \
+    "id, tenant_id, ext_id, status, available, frozen, pending, debt, earned, spent, expired, "      \
+    "entry_seq, last_hash, created_at_ms, updated_at_ms"
+#define ENTRY_COLS                                                                                    \
+    "id, tenant_id, member_id, seq, kind, points, d_available, d_frozen, d_pending, d_debt, "        \
+    "d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, operator_id, "            \
+    "ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash"
+#define LOT_COLS                                                                                      \
+    "id, tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, expires_at_ms, " \
+    "created_at_ms"
+#define MOVE_COLS "id, entry_id, lot_id, points"
+#define HOLD_COLS                                                                                     \
+    "id, tenant_id, member_id, entry_id, points, captured, state, biz_no, expires_at_ms, "           \
+    "created_at_ms, closed_at_ms"
+#define IDEM_COLS "tenant_id, biz_no, op, fingerprint, member_id, entry_id, result, created_at_ms"
+#define KEY_COLS "id, tenant_id, name, prefix, secret_hash, role, created_at_ms, revoked_at_ms"
+
+/* Casts, so that no parameter's type is left to inference. */
+#define B(n) "$" #n "::bigint"
+#define T(n) "$" #n "::text"
+#define H(n) "$" #n "::bytea"
+
+/* Every statement this backend runs.  X(name, sql). */
+#define PG_STATEMENTS(X)                                                                              \
+    X(BEGIN_WRITE, "BEGIN ISOLATION LEVEL READ COMMITTED")                                            \
+    X(BEGIN_READ, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")                                  \
+    X(COMMIT, "COMMIT")                                                                               \
+    X(ROLLBACK, "ROLLBACK")                                                                           \
+    X(SAVEPOINT, "SAVEPOINT jf_op")                                                                   \
+    X(RELEASE, "RELEASE SAVEPOINT jf_op")                                                             \
+    X(ROLLBACK_TO, "ROLLBACK TO SAVEPOINT jf_op")                                                     \
+    X(TENANT_INSERT,                                                                                  \
+      "INSERT INTO tenants (slug, name, timezone, expiry_kind, expiry_n, expiry_unit, expiry_round, " \
+      "clear_month, clear_day, expiry_years, refund_policy, created_at_ms, updated_at_ms) "          \
+      "VALUES (" T(1) ", " T(2) ", " T(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", "      \
+      B(9) ", " B(10) ", " B(11) ", " B(12) ", " B(13) ") ON CONFLICT DO NOTHING RETURNING id")       \
+    X(TENANT_UPDATE,                                                                                  \
+      "UPDATE tenants SET slug = " T(1) ", name = " T(2) ", timezone = " T(3) ", expiry_kind = " B(4) \
+      ", expiry_n = " B(5) ", expiry_unit = " B(6) ", expiry_round = " B(7) ", clear_month = " B(8)   \
+      ", clear_day = " B(9) ", expiry_years = " B(10) ", refund_policy = " B(11)                      \
+      ", created_at_ms = " B(12) ", updated_at_ms = " B(13) " WHERE id = " B(14))                     \
+    X(TENANT_GET, "SELECT " TENANT_COLS " FROM tenants WHERE id = " B(1))                             \
+    X(TENANT_GET_BY_SLUG, "SELECT " TENANT_COLS " FROM tenants WHERE slug = " T(1))                   \
+    X(TENANT_LIST, "SELECT " TENANT_COLS " FROM tenants WHERE id > " B(1) " ORDER BY id LIMIT " B(2)) \
+    X(MEMBER_INSERT,                                                                                  \
+      "INSERT INTO members (tenant_id, ext_id, status, available, frozen, pending, debt, earned, "    \
+      "spent, expired, entry_seq, last_hash, created_at_ms, updated_at_ms) VALUES (" B(1) ", " T(2)   \
+      ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9) ", " B(10) ", " B(11)     \
+      ", " H(12) ", " B(13) ", " B(14) ") ON CONFLICT DO NOTHING RETURNING id")                       \
+    X(MEMBER_GET, "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = " B(1) " AND ext_id = " T(2)) \
+    X(MEMBER_GET_LOCK,                                                                                \
+      "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = " B(1) " AND ext_id = " T(2)             \
+      " FOR UPDATE")                                                                                  \
+    X(MEMBER_GET_BY_ID, "SELECT " MEMBER_COLS " FROM members WHERE id = " B(1))                       \
+    X(MEMBER_GET_BY_ID_LOCK, "SELECT " MEMBER_COLS " FROM members WHERE id = " B(1) " FOR UPDATE")    \
+    X(MEMBER_UPDATE,                                                                                  \
+      "UPDATE members SET status = " B(1) ", available = " B(2) ", frozen = " B(3) ", pending = "     \
+      B(4) ", debt = " B(5) ", earned = " B(6) ", spent = " B(7) ", expired = " B(8)                  \
+      ", entry_seq = " B(9) ", last_hash = " H(10) ", updated_at_ms = " B(11) " WHERE id = " B(12))   \
+    X(MEMBER_LIST,                                                                                    \
+      "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = " B(1) " AND id > " B(2)                 \
+      " ORDER BY id LIMIT " B(3))                                                                     \
+    X(MEMBERS_DUE,                                                                                    \
+      "SELECT member_id FROM lots WHERE tenant_id = " B(1) " AND state = 0 AND available_at_ms <= "   \
+      B(2) " AND member_id > " B(3) " UNION SELECT member_id FROM lots WHERE tenant_id = " B(1)       \
+      " AND state = 1 AND remaining > 0 AND expires_at_ms <= " B(2) " AND member_id > " B(3)          \
+      " UNION SELECT member_id FROM holds WHERE tenant_id = " B(1) " AND state = 0 AND "              \
+      "expires_at_ms <= " B(2) " AND member_id > " B(3) " ORDER BY 1 LIMIT " B(4))                    \
+    X(ENTRY_INSERT,                                                                                   \
+      "INSERT INTO entries (tenant_id, member_id, seq, kind, points, d_available, d_frozen, "        \
+      "d_pending, d_debt, d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, "    \
+      "operator_id, ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash) VALUES (" B(1)    \
+      ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9) ", " B(10)      \
+      ", " B(11) ", " B(12) ", " B(13) ", " T(14) ", " T(15) ", " T(16) ", " T(17) ", " B(18) ", "    \
+      B(19) ", " B(20) ", " B(21) ", " H(22) ", " H(23) ") ON CONFLICT DO NOTHING RETURNING id")      \
+    X(ENTRY_GET, "SELECT " ENTRY_COLS " FROM entries WHERE id = " B(1))                               \
+    /* Newest first by seq (id order within a member: entries are appended     \
+     * under the member's lock), served by the (member_id, seq) index; the     \
+     * cursor id becomes a seq bound.  $3: kinds mask; $4: scene ('' = any). */ \
+    X(ENTRY_LIST,                                                                                     \
+      "SELECT " ENTRY_COLS " FROM entries WHERE member_id = " B(1) " AND id < " B(2)                  \
+      " AND seq < coalesce((SELECT seq FROM entries WHERE id = " B(2) " AND member_id = " B(1)        \
+      "), 9223372036854775807) AND ((" B(3) " >> kind::int) & 1) = 1 AND (" T(4) " = '' OR scene = "  \
+      T(4) ") AND created_at_ms >= " B(5) " AND created_at_ms < " B(6) " ORDER BY seq DESC LIMIT "    \
+      B(7))                                                                                           \
+    X(ENTRY_CHAIN,                                                                                    \
+      "SELECT " ENTRY_COLS " FROM entries WHERE member_id = " B(1) " AND seq > " B(2)                 \
+      " ORDER BY seq LIMIT " B(3))                                                                    \
+    X(ENTRY_LIST_BY_REF,                                                                              \
+      "SELECT " ENTRY_COLS " FROM entries WHERE ref_entry_id = " B(1) " AND ref_entry_id > 0 "       \
+      "ORDER BY id LIMIT " B(2))                                                                      \
+    X(LOT_INSERT,                                                                                     \
+      "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, " \
+      "expires_at_ms, created_at_ms) VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) \
+      ", " B(7) ", " B(8) ", " B(9) ") RETURNING id")                                                 \
+    X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = " B(1))                                      \
+    X(LOT_UPDATE,                                                                                     \
+      "UPDATE lots SET remaining = " B(1) ", state = " B(2) ", entry_id = " B(3) " WHERE id = " B(4))  \
+    /* $2: state or -1; $3: only remaining > 0; $4: expires_at_ms bound (inclusive). */              \
+    X(LOT_LIST,                                                                                       \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = " B(1) " AND (" B(2) " < 0 OR state = " B(2)   \
+      ") AND (" B(3) " = 0 OR remaining > 0) AND expires_at_ms <= " B(4) " AND (expires_at_ms, id) > (" \
+      B(5) ", " B(6) ") ORDER BY expires_at_ms, id LIMIT " B(7))                                      \
+    X(LOT_LIST_SPENDABLE,                                                                             \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = " B(1) " AND state = 1 AND remaining > 0 "    \
+      "AND (expires_at_ms, id) > (" B(2) ", " B(3) ") ORDER BY expires_at_ms, id LIMIT " B(4))        \
+    X(LOT_LIST_ACTIVATABLE,                                                                           \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = " B(1) " AND state = 0 AND available_at_ms <= " \
+      B(2) " ORDER BY id LIMIT " B(3))                                                                \
+    X(LOT_LIST_EXPIRABLE,                                                                             \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = " B(1) " AND state = 1 AND remaining > 0 "    \
+      "AND expires_at_ms <= " B(2) " ORDER BY id LIMIT " B(3))                                        \
+    /* tenant_id (the distribution column) comes from the lot. */                                    \
+    X(MOVE_INSERT,                                                                                    \
+      "INSERT INTO lot_moves (tenant_id, entry_id, lot_id, points) SELECT tenant_id, " B(1) ", " B(2) \
+      ", " B(3) " FROM lots WHERE id = " B(2) " RETURNING id")                                        \
+    X(MOVE_LIST_BY_ENTRY,                                                                             \
+      "SELECT " MOVE_COLS " FROM lot_moves WHERE entry_id = " B(1) " ORDER BY id LIMIT " B(2))        \
+    X(MOVE_SUM_BY_LOT, "SELECT coalesce(sum(points), 0)::bigint FROM lot_moves WHERE lot_id = " B(1)) \
+    X(HOLD_INSERT,                                                                                    \
+      "INSERT INTO holds (tenant_id, member_id, entry_id, points, captured, state, biz_no, "         \
+      "expires_at_ms, created_at_ms, closed_at_ms) VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", "  \
+      B(5) ", " B(6) ", " T(7) ", " B(8) ", " B(9) ", " B(10) ") RETURNING id")                       \
+    X(HOLD_GET, "SELECT " HOLD_COLS " FROM holds WHERE id = " B(1))                                   \
+    X(HOLD_UPDATE,                                                                                    \
+      "UPDATE holds SET captured = " B(1) ", state = " B(2) ", closed_at_ms = " B(3)                  \
+      ", entry_id = " B(4) " WHERE id = " B(5))                                                       \
+    X(HOLD_LIST_OPEN,                                                                                 \
+      "SELECT " HOLD_COLS " FROM holds WHERE member_id = " B(1) " AND state = 0 AND expires_at_ms <= " \
+      B(2) " ORDER BY id LIMIT " B(3))                                                                \
+    X(IDEM_GET, "SELECT " IDEM_COLS " FROM idempotency WHERE tenant_id = " B(1) " AND biz_no = " T(2)) \
+    X(IDEM_INSERT,                                                                                    \
+      "INSERT INTO idempotency (" IDEM_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " H(4) ", " B(5) \
+      ", " B(6) ", " T(7) ", " B(8) ") ON CONFLICT DO NOTHING RETURNING 1")                           \
+    X(KEY_INSERT,                                                                                     \
+      "INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, role, created_at_ms, "            \
+      "revoked_at_ms) VALUES (" B(1) ", " T(2) ", " T(3) ", " H(4) ", " B(5) ", " B(6) ", " B(7)      \
+      ") ON CONFLICT DO NOTHING RETURNING id")                                                        \
+    X(KEY_GET_BY_HASH, "SELECT " KEY_COLS " FROM api_keys WHERE secret_hash = " H(1))                 \
+    X(KEY_GET, "SELECT " KEY_COLS " FROM api_keys WHERE id = " B(1))                                  \
+    X(KEY_LIST,                                                                                       \
+      "SELECT " KEY_COLS " FROM api_keys WHERE tenant_id = " B(1) " AND id > " B(2)                   \
+      " ORDER BY id LIMIT " B(3))                                                                     \
+    X(KEY_REVOKE, "UPDATE api_keys SET revoked_at_ms = " B(1) " WHERE id = " B(2))                    \
+    X(SCHEMA_VERSION, "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations")              \
+    X(SCHEMA_RECORD, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (" B(1) ", " B(2) ")")
+
+typedef enum {
+#define PG_X(name, sql) PG_##name,
+    PG_STATEMENTS(PG_X)
+#undef PG_X
+        PG__COUNT
+} pg_id;
+
+static const char *const pg_sql[PG__COUNT] = {
+#define PG_X(name, sql) [PG_##name] = sql,
+    PG_STATEMENTS(PG_X)
+#undef PG_X
+};
+
+/* Prepared statement names: the enum's names. */
+static const char *const pg_names[PG__COUNT] = {
+#define PG_X(name, sql) [PG_##name] = "jf_" #name,
+    PG_STATEMENTS(PG_X)
+#undef PG_X
+};
+
+#undef B
+#undef T
+#undef H
+
+typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } pg_tx;
+
+typedef struct {
+    jf_store base; /* base.impl points back here */
+    PGconn *conn;
+    pg_tx tx;
+    bool in_savepoint; /* one level: the committer's per-request savepoint */
+    /* The connection was lost: the open transaction (if any) is gone, and the
+     * next begin reconnects first. */
+    bool broken;
+    bool prepared[PG__COUNT]; /* on this connection */
+} pg_store;
+
+static const jf_store_ops pg_ops;
+
+static pg_store *pg_of(jf_store *s) {
+    assert(s != NULL);
+    assert(s->ops == &pg_ops);
+    return s->impl;
+}
+
+static int64_t pg_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Whether a failure means the connection is gone (rather than the
+ * statement). */
+static bool pg_connection_lost(PGconn *conn, const char *sqlstate) {
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) return true;
+    if (sqlstate == NULL || sqlstate[0] == '\0') return true; /* libpq's own: the socket failed */
+    if (strncmp(sqlstate, "08", 2) == 0) return true;         /* connection exception */
+    /* admin_shutdown, crash_shutdown, cannot_connect_now */
+    return strcmp(sqlstate, "57P01") == 0 || strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
+}
+
+static jf_code pg_code_of(const char *sqlstate) {
+    if (strcmp(sqlstate, "23505") == 0) return JF_ALREADY_EXISTS;   /* unique_violation */
+    if (strcmp(sqlstate, "40001") == 0 ||                           /* serialization_failure */
+        strcmp(sqlstate, "40P01") == 0 ||                           /* deadlock_detected */
+        strcmp(sqlstate, "55P03") == 0)                             /* lock_not_available */
+        return JF_RETRY;
+    if (strncmp(sqlstate, "53", 2) == 0) return JF_UNAVAILABLE;     /* insufficient resources */
+    return JF_INTERNAL;
+}
+
+/* The first line of a message, without its trailing newline. */
+static void pg_first_line(const char *msg, char *out, size_t size) {
+    assert(size > 0);
+    size_t n = strcspn(msg ? msg : "", "\n");
+    if (n >= size) n = size - 1;
+    if (n > 0) memcpy(out, msg, n);
+    out[n] = '\0';
+}
+
+/* Report a failed result (res may be NULL: libpq could not even send).
+ * Marks the connection broken when it is. */
+static jf_code pg_fail(pg_store *q, const PGresult *res, jf_error *err, const char *what) {
+    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char msg[200];
+    pg_first_line(primary ? primary : PQerrorMessage(q->conn), msg, sizeof msg);
+    if (pg_connection_lost(q->conn, sqlstate)) {
+        q->broken = true;
+        return jf_fail(err, JF_UNAVAILABLE, "", "PostgreSQL %s: connection lost: %s", what, msg);
+    }
+    return jf_fail(err, pg_code_of(sqlstate), "", "PostgreSQL %s: %s (SQLSTATE %s)", what, msg, sqlstate);
+}
+
+/* ---- parameters and columns --------------------------------------------- */
+
+/* A statement's parameters, as text.  Integers and hashes are formatted into
+ * scratch; text parameters point at the caller's record, which outlives the
+ * call. */
+typedef struct {
+    int n;
+    const char *v[PG_PARAMS_MAX];
+    char scratch[PG_PARAMS_MAX][2 * JF_HASH_BYTES + 3]; /* "\x" + hex + NUL; fits any int64 */
+} pg_args;
+
+static void arg_i64(pg_args *a, int64_t x) {
+    assert(a->n < PG_PARAMS_MAX);
+    snprintf(a->scratch[a->n], sizeof a->scratch[a->n], "%" PRId64, x);
+    a->v[a->n] = a->scratch[a->n];
+    a->n++;
+}
+
+static void arg_text(pg_args *a, const char *s) {
+    assert(a->n < PG_PARAMS_MAX);
+    a->v[a->n++] = s ? s : "";
+}
+
+static void arg_hash(pg_args *a, const uint8_t *h) {
+    static const char hex[] = "0123456789abcdef";
+    assert(a->n < PG_PARAMS_MAX);
+    char *p = a->scratch[a->n];
+    *p++ = '\\';
+    *p++ = 'x';
+    for (int i = 0; i < JF_HASH_BYTES; i++) {
+        *p++ = hex[h[i] >> 4];
+        *p++ = hex[h[i] & 15];
+    }
+    *p = '\0';
+    a->v[a->n] = a->scratch[a->n];
+    a->n++;
+}
+
+static int64_t col_i64(const PGresult *r, int row, int col) {
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* Text longer than the buffer cannot come from the engine (it checks every
+ * limit before writing); it is cut rather than overflowed. */
+static void col_text(const PGresult *r, int row, int col, char *dst, size_t size) {
+    assert(size > 0);
+    int len = PQgetlength(r, row, col);
+    size_t n = len < 0 ? 0 : (size_t)len;
+    if (n >= size) n = size - 1;
+    if (n > 0) memcpy(dst, PQgetvalue(r, row, col), n);
+    dst[n] = '\0';
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* A bytea in hex output format ("\x…", set on every connection); anything
+ * but 32 bytes reads as zeros, as on SQLite. */
+static void col_hash(const PGresult *r, int row, int col, uint8_t *dst) {
+    const char *s = PQgetvalue(r, row, col);
+    memset(dst, 0, JF_HASH_BYTES);
+    if (PQgetlength(r, row, col) != 2 + 2 * JF_HASH_BYTES || s[0] != '\\' || s[1] != 'x') return;
+    for (int i = 0; i < JF_HASH_BYTES; i++) {
+        int hi = hex_digit(s[2 + 2 * i]), lo = hex_digit(s[3 + 2 * i]);
+        if (hi < 0 || lo < 0) {
+            memset(dst, 0, JF_HASH_BYTES);
+            return;
+        }
+        dst[i] = (uint8_t)(hi << 4 | lo);
+    }
+}
+
+/* ---- connection and statements ------------------------------------------- */
+
+static void pg_quiet(void *arg, const char *message) {
+    (void)arg;
+    (void)message; /* NOTICEs (e.g. "already exists, skipping") are not errors */
+}
+
+/* Settings every session needs; run after connecting and after a reset. */
+static jf_code pg_session_setup(pg_store *q, jf_error *err) {
+    PQsetNoticeProcessor(q->conn, pg_quiet, NULL);
+    PGresult *res = PQexec(q->conn, "SET lock_timeout = '" PG_LOCK_TIMEOUT "'; SET bytea_output = 'hex'; "
+                                    "SET client_min_messages = 'warning'");
+    jf_code code = JF_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) code = pg_fail(q, res, err, "session setup");
+    PQclear(res);
+    memset(q->prepared, 0, sizeof q->prepared); /* prepared statements live and die with the session */
+    return code;
+}
+
+/* After a lost connection: reconnect once.  Only between transactions —
+ * inside one, the transaction is gone and the caller must roll back first. */
+static jf_code pg_reconnect(pg_store *q, jf_error *err) {
+    assert(q->tx == TX_NONE);
+    PQreset(q->conn);
+    if (PQstatus(q->conn) != CONNECTION_OK) {
+        char msg[200];
+        pg_first_line(PQerrorMessage(q->conn), msg, sizeof msg);
+        return jf_fail(err, JF_UNAVAILABLE, "", "PostgreSQL is unavailable: %s", msg);
+    }
+    q->broken = false;
+    return pg_session_setup(q, err);
+}
+
+/* The connection is usable for a statement: a broken one is reconnected
+ * between transactions and refused inside one. */
+static jf_code pg_usable(pg_store *q, jf_error *err) {
+    if (!q->broken) return JF_OK;
+    if (q->tx != TX_NONE)
+        return jf_fail(err, JF_UNAVAILABLE, "", "PostgreSQL connection lost; the transaction is gone");
+    return pg_reconnect(q, err);
+}
+
+static jf_code pg_prepare(pg_store *q, pg_id id, jf_error *err) {
+    assert((unsigned)id < PG__COUNT);
+    if (q->prepared[id]) return JF_OK;
+    PGresult *res = PQprepare(q->conn, pg_names[id], pg_sql[id], 0, NULL);
+    jf_code code = JF_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        code = pg_fail(q, res, err, "prepare");
+    else
+        q->prepared[id] = true;
+    PQclear(res);
+    return code;
+}
+
+/* Run statement id.  On success *out is the result (the caller clears it);
+ * on failure it is NULL and the code says why. */
+static jf_code pg_run(pg_store *q, pg_id id, const pg_args *a, PGresult **out, jf_error *err, const char *what) {
+    *out = NULL;
+    jf_code code = pg_usable(q, err);
+    if (code == JF_OK) code = pg_prepare(q, id, err);
+    if (code != JF_OK) return code;
+    PGresult *res = PQexecPrepared(q->conn, pg_names[id], a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        code = pg_fail(q, res, err, what);
+        PQclear(res);
+        return code;
+    }
+    *out = res;
+    return JF_OK;
+}
+
+typedef void (*pg_reader)(const PGresult *r, int row, void *out);
+
+/* At most one row, read into out; none is JF_NOT_FOUND. */
+static jf_code pg_get(pg_store *q, pg_id id, const pg_args *a, pg_reader read, void *out, jf_error *err,
+                      const char *what) {
+    PGresult *res;
+    jf_code code = pg_run(q, id, a, &res, err, what);
+    if (code != JF_OK) return code;
+    if (PQntuples(res) == 0)
+        code = jf_fail(err, JF_NOT_FOUND, "", "%s: no such row", what);
+    else
+        read(res, 0, out);
+    PQclear(res);
+    return code;
+}
+
+/* Up to cap rows of elem_size bytes (the statements say LIMIT cap). */
+static jf_code pg_list(pg_store *q, pg_id id, const pg_args *a, pg_reader read, void *out, size_t elem_size,
+                       size_t cap, size_t *n, jf_error *err, const char *what) {
+    assert(n != NULL);
+    assert(out != NULL || cap == 0);
+    *n = 0;
+    PGresult *res;
+    jf_code code = pg_run(q, id, a, &res, err, what);
+    if (code != JF_OK) return code;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && *n < cap; i++) {
+        read(res, i, (char *)out + *n * elem_size);
+        (*n)++;
+    }
+    PQclear(res);
+    return JF_OK;
+}
+
+/* A write.  An UPDATE must touch exactly one row (else JF_NOT_FOUND). */
+static jf_code pg_write(pg_store *q, pg_id id, const pg_args *a, bool is_update, jf_error *err, const char *what) {
+    assert(q->tx == TX_WRITE); /* writes happen only inside begin/commit */
+    PGresult *res;
+    jf_code code = pg_run(q, id, a, &res, err, what);
+    if (code != JF_OK) return code;
+    if (is_update && strcmp(PQcmdTuples(res), "1") != 0) code = jf_fail(err, JF_NOT_FOUND, "", "%s: no such row", what);
+    PQclear(res);
+    return code;
+}
+
+/* An INSERT … RETURNING id (ON CONFLICT DO NOTHING: no row back means the
+ * key exists, JF_ALREADY_EXISTS). */
+static jf_code pg_insert(pg_store *q, pg_id id, const pg_args *a, int64_t *new_id, jf_error *err, const char *what) {
+    assert(q->tx == TX_WRITE);
+    PGresult *res;
+    jf_code code = pg_run(q, id, a, &res, err, what);
+    if (code != JF_OK) return code;
+    if (PQntuples(res) != 1)
+        code = jf_fail(err, JF_ALREADY_EXISTS, "", "%s: the key already exists", what);
+    else if (new_id != NULL)
+        *new_id = col_i64(res, 0, 0);
+    PQclear(res);
+    return code;
+}
+
+/* A statement without parameters or rows (transaction control). */
+static jf_code pg_control(pg_store *q, pg_id id, jf_error *err, const char *what) {
+    PGresult *res;
+    jf_code code = pg_run(q, id, NULL, &res, err, what);
+    PQclear(res);
+    return code;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* Start a transaction.  If the connection turns out dead on BEGIN — the
+ * server restarted while we were idle — nothing has been done yet, so
+ * reconnect once and try again. */
+static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
+    assert(q->tx == TX_NONE);
+    assert(!q->in_savepoint);
+    jf_code code = pg_control(q, id, err, "begin");
+    if (code == JF_UNAVAILABLE && q->broken) {
+        code = pg_reconnect(q, err);
+        if (code == JF_OK) code = pg_control(q, id, err, "begin");
+    }
+    if (code == JF_OK) q->tx = tx;
+    return code;
+}
+
+static jf_code pg_begin(jf_store *s, jf_error *err) { return pg_begin_as(pg_of(s), PG_BEGIN_WRITE, TX_WRITE, err); }
+
+static jf_code pg_begin_read(jf_store *s, jf_error *err) {
+    return pg_begin_as(pg_of(s), PG_BEGIN_READ, TX_READ, err);
+}
+
+static void pg_rollback(jf_store *s) {
+    pg_store *q = pg_of(s);
+    if (q->tx != TX_NONE && !q->broken) (void)pg_control(q, PG_ROLLBACK, NULL, "rollback");
+    q->tx = TX_NONE;
+    q->in_savepoint = false;
+}
+
+/* A failed commit leaves nothing open.  PostgreSQL answers COMMIT in a
+ * transaction an earlier error aborted with "ROLLBACK", not an error: that
+ * is reported, never taken for success. */
+static jf_code pg_commit(jf_store *s, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(q->tx != TX_NONE);
+    assert(!q->in_savepoint);
+    PGresult *res;
+    jf_code code = pg_run(q, PG_COMMIT, NULL, &res, err, "commit");
+    if (code == JF_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+        code = jf_fail(err, JF_INTERNAL, "", "PostgreSQL commit: the transaction had failed and was rolled back");
+    PQclear(res);
+    if (code != JF_OK) pg_rollback(s);
+    q->tx = TX_NONE;
+    return code;
+}
+
+static jf_code pg_savepoint(jf_store *s, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(q->tx == TX_WRITE);
+    assert(!q->in_savepoint);
+    jf_code code = pg_control(q, PG_SAVEPOINT, err, "savepoint");
+    if (code == JF_OK) q->in_savepoint = true;
+    return code;
+}
+
+static jf_code pg_savepoint_release(jf_store *s, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(q->in_savepoint);
+    jf_code code = pg_control(q, PG_RELEASE, err, "release savepoint");
+    if (code == JF_OK) q->in_savepoint = false;
+    return code;
+}
+
+/* Undo the request's work; a statement error inside it (which aborts the
+ * whole transaction in PostgreSQL) is cleared by ROLLBACK TO as well. */
+static void pg_savepoint_rollback(jf_store *s) {
+    pg_store *q = pg_of(s);
+    assert(q->in_savepoint);
+    if (!q->broken) {
+        (void)pg_control(q, PG_ROLLBACK_TO, NULL, "rollback to savepoint");
+        (void)pg_control(q, PG_RELEASE, NULL, "release savepoint");
+    }
+    q->in_savepoint = false;
+}
+
+/* ---- tenants ------------------------------------------------------------- */
+
+static void read_tenant(const PGresult *r, int row, void *out) {
+    jf_tenant *t = out;
+    memset(t, 0, sizeof *t);
+    t->id = col_i64(r, row, 0);
+    col_text(r, row, 1, t->slug, sizeof t->slug);
+    col_text(r, row, 2, t->name, sizeof t->name);
+    col_text(r, row, 3, t->timezone, sizeof t->timezone);
+    t->expiry.kind = (jf_expiry_kind)col_i64(r, row, 4);
+    t->expiry.n = (int32_t)col_i64(r, row, 5);
+    t->expiry.unit = (jf_expiry_unit)col_i64(r, row, 6);
+    t->expiry.round = (jf_expiry_round)col_i64(r, row, 7);
+    t->expiry.clear_month = (int32_t)col_i64(r, row, 8);
+    t->expiry.clear_day = (int32_t)col_i64(r, row, 9);
+    t->expiry.years = (int32_t)col_i64(r, row, 10);
+    t->refund = (jf_refund_policy)col_i64(r, row, 11);
+    t->created_at_ms = col_i64(r, row, 12);
+    t->updated_at_ms = col_i64(r, row, 13);
+}
+
+static void args_tenant(pg_args *a, const jf_tenant *t) {
+    arg_text(a, t->slug);
+    arg_text(a, t->name);
+    arg_text(a, t->timezone);
+    arg_i64(a, t->expiry.kind);
+    arg_i64(a, t->expiry.n);
+    arg_i64(a, t->expiry.unit);
+    arg_i64(a, t->expiry.round);
+    arg_i64(a, t->expiry.clear_month);
+    arg_i64(a, t->expiry.clear_day);
+    arg_i64(a, t->expiry.years);
+    arg_i64(a, t->refund);
+    arg_i64(a, t->created_at_ms);
+    arg_i64(a, t->updated_at_ms);
+}
+
+static jf_code pg_tenant_insert(jf_store *s, jf_tenant *t, jf_error *err) {
+    pg_args a = {0};
+    args_tenant(&a, t);
+    return pg_insert(pg_of(s), PG_TENANT_INSERT, &a, &t->id, err, "tenant insert");
+}
+
+static jf_code pg_tenant_update(jf_store *s, const jf_tenant *t, jf_error *err) {
+    pg_args a = {0};
+    args_tenant(&a, t);
+    arg_i64(&a, t->id);
+    return pg_write(pg_of(s), PG_TENANT_UPDATE, &a, true, err, "tenant update");
+}
+
+static jf_code pg_tenant_get(jf_store *s, int64_t id, jf_tenant *out, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, id);
+    return pg_get(pg_of(s), PG_TENANT_GET, &a, read_tenant, out, err, "tenant get");
+}
+
+static jf_code pg_tenant_get_by_slug(jf_store *s, const char *slug, jf_tenant *out, jf_error *err) {
+    pg_args a = {0};
+    arg_text(&a, slug);
+    return pg_get(pg_of(s), PG_TENANT_GET_BY_SLUG, &a, read_tenant, out, err, "tenant get");
+}
+
+static jf_code pg_tenant_list(jf_store *s, int64_t after_id, jf_tenant *out, size_t cap, size_t *n,
+                              jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, after_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_TENANT_LIST, &a, read_tenant, out, sizeof *out, cap, n, err, "tenant list");
+}
+
+/* ---- members ------------------------------------------------------------- */
+
+static void read_account(const PGresult *r, int row, int col, jf_account *acct) {
+    acct->available = col_i64(r, row, col);
+    acct->frozen = col_i64(r, row, col + 1);
+    acct->pending = col_i64(r, row, col + 2);
+    acct->debt = col_i64(r, row, col + 3);
+    acct->earned = col_i64(r, row, col + 4);
+    acct->spent = col_i64(r, row, col + 5);
+    acct->expired = col_i64(r, row, col + 6);
+}
+
+static void args_account(pg_args *a, const jf_account *acct) {
+    arg_i64(a, acct->available);
+    arg_i64(a, acct->frozen);
+    arg_i64(a, acct->pending);
+    arg_i64(a, acct->debt);
+    arg_i64(a, acct->earned);
+    arg_i64(a, acct->spent);
+    arg_i64(a, acct->expired);
+}
+
+static void read_member(const PGresult *r, int row, void *out) {
+    jf_member *m = out;
+    memset(m, 0, sizeof *m);
+    m->id = col_i64(r, row, 0);
+    m->tenant_id = col_i64(r, row, 1);
+    col_text(r, row, 2, m->ext_id, sizeof m->ext_id);
+    m->status = (jf_member_status)col_i64(r, row, 3);
+    read_account(r, row, 4, &m->acct);
+    m->entry_seq = col_i64(r, row, 11);
+    col_hash(r, row, 12, m->last_hash);
+    m->created_at_ms = col_i64(r, row, 13);
+    m->updated_at_ms = col_i64(r, row, 14);
+}
+
+static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, m->tenant_id);
+    arg_text(&a, m->ext_id);
+    arg_i64(&a, m->status);
+    args_account(&a, &m->acct);
+    arg_i64(&a, m->entry_seq);
+    arg_hash(&a, m->last_hash);
+    arg_i64(&a, m->created_at_ms);
+    arg_i64(&a, m->updated_at_ms);
+    return pg_insert(pg_of(s), PG_MEMBER_INSERT, &a, &m->id, err, "member insert");
+}
+
+/* for_update: SELECT … FOR UPDATE, held to the end of the transaction.  At
+ * READ COMMITTED a locked row that another transaction changed is read again
+ * after that transaction commits, so the caller sees the latest member. */
+static jf_code pg_member_get(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update, jf_member *out,
+                             jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, ext_id);
+    return pg_get(q, for_update ? PG_MEMBER_GET_LOCK : PG_MEMBER_GET, &a, read_member, out, err, "member get");
+}
+
+static jf_code pg_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    pg_args a = {0};
+    arg_i64(&a, id);
+    return pg_get(q, for_update ? PG_MEMBER_GET_BY_ID_LOCK : PG_MEMBER_GET_BY_ID, &a, read_member, out, err,
+                  "member get");
+}
+
+static jf_code pg_member_update(jf_store *s, const jf_member *m, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, m->status);
+    args_account(&a, &m->acct);
+    arg_i64(&a, m->entry_seq);
+    arg_hash(&a, m->last_hash);
+    arg_i64(&a, m->updated_at_ms);
+    arg_i64(&a, m->id);
+    return pg_write(pg_of(s), PG_MEMBER_UPDATE, &a, true, err, "member update");
+}
+
+static jf_code pg_member_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
+                              size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_i64(&a, after_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_MEMBER_LIST, &a, read_member, out, sizeof *out, cap, n, err, "member list");
+}
+
+static void read_i64(const PGresult *r, int row, void *out) { *(int64_t *)out = col_i64(r, row, 0); }
+
+static jf_code pg_members_due(jf_store *s, int64_t tenant_id, int64_t now_ms, int64_t after_id, int64_t *ids,
+                              size_t cap, size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_i64(&a, now_ms);
+    arg_i64(&a, after_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_MEMBERS_DUE, &a, read_i64, ids, sizeof *ids, cap, n, err, "members due");
+}
+
+/* ---- entries ------------------------------------------------------------- */
+
+static void read_entry(const PGresult *r, int row, void *out) {
+    jf_entry *e = out;
+    memset(e, 0, sizeof *e);
+    e->id = col_i64(r, row, 0);
+    e->tenant_id = col_i64(r, row, 1);
+    e->member_id = col_i64(r, row, 2);
+    e->seq = col_i64(r, row, 3);
+    e->kind = (jf_entry_kind)col_i64(r, row, 4);
+    e->points = col_i64(r, row, 5);
+    read_account(r, row, 6, &e->delta);
+    e->available_after = col_i64(r, row, 13);
+    col_text(r, row, 14, e->scene, sizeof e->scene);
+    col_text(r, row, 15, e->biz_no, sizeof e->biz_no);
+    col_text(r, row, 16, e->reason, sizeof e->reason);
+    col_text(r, row, 17, e->operator_id, sizeof e->operator_id);
+    e->ref_entry_id = col_i64(r, row, 18);
+    e->lot_id = col_i64(r, row, 19);
+    e->hold_id = col_i64(r, row, 20);
+    e->created_at_ms = col_i64(r, row, 21);
+    col_hash(r, row, 22, e->prev_hash);
+    col_hash(r, row, 23, e->hash);
+}
+
+static jf_code pg_entry_insert(jf_store *s, jf_entry *e, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, e->tenant_id);
+    arg_i64(&a, e->member_id);
+    arg_i64(&a, e->seq);
+    arg_i64(&a, e->kind);
+    arg_i64(&a, e->points);
+    args_account(&a, &e->delta);
+    arg_i64(&a, e->available_after);
+    arg_text(&a, e->scene);
+    arg_text(&a, e->biz_no);
+    arg_text(&a, e->reason);
+    arg_text(&a, e->operator_id);
+    arg_i64(&a, e->ref_entry_id);
+    arg_i64(&a, e->lot_id);
+    arg_i64(&a, e->hold_id);
+    arg_i64(&a, e->created_at_ms);
+    arg_hash(&a, e->prev_hash);
+    arg_hash(&a, e->hash);
+    return pg_insert(pg_of(s), PG_ENTRY_INSERT, &a, &e->id, err, "entry insert");
+}
+
+static jf_code pg_entry_get(jf_store *s, int64_t id, jf_entry *out, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, id);
+    return pg_get(pg_of(s), PG_ENTRY_GET, &a, read_entry, out, err, "entry get");
+}
+
+/* The filter's "no bound" zeros become the widest bounds, so the statement
+ * has one shape. */
+static jf_code pg_entry_list(jf_store *s, int64_t member_id, const jf_entry_filter *f, jf_entry *out, size_t cap,
+                             size_t *n, jf_error *err) {
+    assert(f != NULL);
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_i64(&a, f->before_id == 0 ? INT64_MAX : f->before_id);
+    arg_i64(&a, f->kinds_mask == 0 ? INT64_MAX : (int64_t)f->kinds_mask);
+    arg_text(&a, f->scene);
+    arg_i64(&a, f->from_ms == 0 ? INT64_MIN : f->from_ms);
+    arg_i64(&a, f->to_ms == 0 ? INT64_MAX : f->to_ms);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_ENTRY_LIST, &a, read_entry, out, sizeof *out, cap, n, err, "entry list");
+}
+
+static jf_code pg_entry_chain(jf_store *s, int64_t member_id, int64_t after_seq, jf_entry *out, size_t cap,
+                              size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_i64(&a, after_seq);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_ENTRY_CHAIN, &a, read_entry, out, sizeof *out, cap, n, err, "entry chain");
+}
+
+static jf_code pg_entry_list_by_ref(jf_store *s, int64_t ref_entry_id, jf_entry *out, size_t cap, size_t *n,
+                                    jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, ref_entry_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_ENTRY_LIST_BY_REF, &a, read_entry, out, sizeof *out, cap, n, err,
+                   "entry list by ref");
+}
+
+/* ---- lots and moves ------------------------------------------------------ */
+
+static void read_lot(const PGresult *r, int row, void *out) {
+    jf_lot *l = out;
+    memset(l, 0, sizeof *l);
+    l->id = col_i64(r, row, 0);
+    l->tenant_id = col_i64(r, row, 1);
+    l->member_id = col_i64(r, row, 2);
+    l->entry_id = col_i64(r, row, 3);
+    l->amount = col_i64(r, row, 4);
+    l->remaining = col_i64(r, row, 5);
+    l->state = (jf_lot_state)col_i64(r, row, 6);
+    l->available_at_ms = col_i64(r, row, 7);
+    l->expires_at_ms = col_i64(r, row, 8);
+    l->created_at_ms = col_i64(r, row, 9);
+}
+
+static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, l->tenant_id);
+    arg_i64(&a, l->member_id);
+    arg_i64(&a, l->entry_id);
+    arg_i64(&a, l->amount);
+    arg_i64(&a, l->remaining);
+    arg_i64(&a, l->state);
+    arg_i64(&a, l->available_at_ms);
+    arg_i64(&a, l->expires_at_ms);
+    arg_i64(&a, l->created_at_ms);
+    return pg_insert(pg_of(s), PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+}
+
+static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, id);
+    return pg_get(pg_of(s), PG_LOT_GET, &a, read_lot, out, err, "lot get");
+}
+
+static jf_code pg_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, l->remaining);
+    arg_i64(&a, l->state);
+    arg_i64(&a, l->entry_id);
+    arg_i64(&a, l->id);
+    return pg_write(pg_of(s), PG_LOT_UPDATE, &a, true, err, "lot update");
+}
+
+static jf_code pg_lot_list(jf_store *s, int64_t member_id, const jf_lot_filter *f, jf_lot *out, size_t cap,
+                           size_t *n, jf_error *err) {
+    assert(f != NULL);
+    /* expires_before_ms is exclusive; the statement's bound is inclusive so
+     * that "no bound" (INT64_MAX) still includes never-expiring lots. */
+    int64_t expires_max = f->expires_before_ms == 0 ? INT64_MAX : f->expires_before_ms - 1;
+    bool from_start = f->after_id == 0;
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_i64(&a, f->state < 0 ? -1 : f->state);
+    arg_i64(&a, f->only_remaining ? 1 : 0);
+    arg_i64(&a, expires_max);
+    arg_i64(&a, from_start ? INT64_MIN : f->after_expires_at_ms);
+    arg_i64(&a, from_start ? 0 : f->after_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_LOT_LIST, &a, read_lot, out, sizeof *out, cap, n, err, "lot list");
+}
+
+static jf_code pg_lot_list_spendable(jf_store *s, int64_t member_id, int64_t after_expires_at_ms, int64_t after_id,
+                                     jf_lot *out, size_t cap, size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_i64(&a, after_expires_at_ms);
+    arg_i64(&a, after_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_LOT_LIST_SPENDABLE, &a, read_lot, out, sizeof *out, cap, n, err, "spendable lots");
+}
+
+static jf_code pg_lot_list_by_time(jf_store *s, pg_id id, int64_t member_id, int64_t now_ms, jf_lot *out,
+                                   size_t cap, size_t *n, jf_error *err, const char *what) {
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_i64(&a, now_ms);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), id, &a, read_lot, out, sizeof *out, cap, n, err, what);
+}
+
+static jf_code pg_lot_list_activatable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
+                                       size_t *n, jf_error *err) {
+    return pg_lot_list_by_time(s, PG_LOT_LIST_ACTIVATABLE, member_id, now_ms, out, cap, n, err, "activatable lots");
+}
+
+static jf_code pg_lot_list_expirable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
+                                     size_t *n, jf_error *err) {
+    return pg_lot_list_by_time(s, PG_LOT_LIST_EXPIRABLE, member_id, now_ms, out, cap, n, err, "expirable lots");
+}
+
+static void read_move(const PGresult *r, int row, void *out) {
+    jf_lot_move *mv = out;
+    mv->id = col_i64(r, row, 0);
+    mv->entry_id = col_i64(r, row, 1);
+    mv->lot_id = col_i64(r, row, 2);
+    mv->points = col_i64(r, row, 3);
+}
+
+/* The move's tenant comes from its lot; a move of a missing lot inserts
+ * nothing, which the foreign key would refuse anyway. */
+static jf_code pg_move_insert(jf_store *s, jf_lot_move *mv, jf_error *err) {
+    pg_store *q = pg_of(s);
+    pg_args a = {0};
+    arg_i64(&a, mv->entry_id);
+    arg_i64(&a, mv->lot_id);
+    arg_i64(&a, mv->points);
+    jf_code code = pg_insert(q, PG_MOVE_INSERT, &a, &mv->id, err, "lot move insert");
+    if (code == JF_ALREADY_EXISTS)
+        code = jf_fail(err, JF_INTERNAL, "", "lot move insert: lot %" PRId64 " does not exist", mv->lot_id);
+    return code;
+}
+
+static jf_code pg_move_list_by_entry(jf_store *s, int64_t entry_id, jf_lot_move *out, size_t cap, size_t *n,
+                                     jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, entry_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_MOVE_LIST_BY_ENTRY, &a, read_move, out, sizeof *out, cap, n, err, "lot moves");
+}
+
+static jf_code pg_move_sum_by_lot(jf_store *s, int64_t lot_id, int64_t *sum, jf_error *err) {
+    assert(sum != NULL);
+    pg_args a = {0};
+    arg_i64(&a, lot_id);
+    return pg_get(pg_of(s), PG_MOVE_SUM_BY_LOT, &a, read_i64, sum, err, "lot move sum");
+}
+
+/* ---- holds --------------------------------------------------------------- */
+
+static void read_hold(const PGresult *r, int row, void *out) {
+    jf_hold *h = out;
+    memset(h, 0, sizeof *h);
+    h->id = col_i64(r, row, 0);
+    h->tenant_id = col_i64(r, row, 1);
+    h->member_id = col_i64(r, row, 2);
+    h->entry_id = col_i64(r, row, 3);
+    h->points = col_i64(r, row, 4);
+    h->captured = col_i64(r, row, 5);
+    h->state = (jf_hold_state)col_i64(r, row, 6);
+    col_text(r, row, 7, h->biz_no, sizeof h->biz_no);
+    h->expires_at_ms = col_i64(r, row, 8);
+    h->created_at_ms = col_i64(r, row, 9);
+    h->closed_at_ms = col_i64(r, row, 10);
+}
+
+static jf_code pg_hold_insert(jf_store *s, jf_hold *h, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, h->tenant_id);
+    arg_i64(&a, h->member_id);
+    arg_i64(&a, h->entry_id);
+    arg_i64(&a, h->points);
+    arg_i64(&a, h->captured);
+    arg_i64(&a, h->state);
+    arg_text(&a, h->biz_no);
+    arg_i64(&a, h->expires_at_ms);
+    arg_i64(&a, h->created_at_ms);
+    arg_i64(&a, h->closed_at_ms);
+    return pg_insert(pg_of(s), PG_HOLD_INSERT, &a, &h->id, err, "hold insert");
+}
+
+static jf_code pg_hold_get(jf_store *s, int64_t id, jf_hold *out, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, id);
+    return pg_get(pg_of(s), PG_HOLD_GET, &a, read_hold, out, err, "hold get");
+}
+
+static jf_code pg_hold_update(jf_store *s, const jf_hold *h, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, h->captured);
+    arg_i64(&a, h->state);
+    arg_i64(&a, h->closed_at_ms);
+    arg_i64(&a, h->entry_id);
+    arg_i64(&a, h->id);
+    return pg_write(pg_of(s), PG_HOLD_UPDATE, &a, true, err, "hold update");
+}
+
+static jf_code pg_hold_list_open(jf_store *s, int64_t member_id, int64_t before_ms, jf_hold *out, size_t cap,
+                                 size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_i64(&a, before_ms);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_HOLD_LIST_OPEN, &a, read_hold, out, sizeof *out, cap, n, err, "open holds");
+}
+
+/* ---- idempotency and keys ------------------------------------------------ */
+
+static void read_idem(const PGresult *r, int row, void *out) {
+    jf_idem *rec = out;
+    memset(rec, 0, sizeof *rec);
+    rec->tenant_id = col_i64(r, row, 0);
+    col_text(r, row, 1, rec->biz_no, sizeof rec->biz_no);
+    rec->op = (jf_op_kind)col_i64(r, row, 2);
+    col_hash(r, row, 3, rec->fingerprint);
+    rec->member_id = col_i64(r, row, 4);
+    rec->entry_id = col_i64(r, row, 5);
+    col_text(r, row, 6, rec->result, sizeof rec->result);
+    rec->created_at_ms = col_i64(r, row, 7);
+}
+
+static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, jf_idem *out, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, biz_no);
+    return pg_get(pg_of(s), PG_IDEM_GET, &a, read_idem, out, err, "idempotency get");
+}
+
+/* When another server holds the same (tenant, biz_no) uncommitted, the
+ * insert waits for it; once that commits, ON CONFLICT answers "exists". */
+static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, r->tenant_id);
+    arg_text(&a, r->biz_no);
+    arg_i64(&a, r->op);
+    arg_hash(&a, r->fingerprint);
+    arg_i64(&a, r->member_id);
+    arg_i64(&a, r->entry_id);
+    arg_text(&a, r->result);
+    arg_i64(&a, r->created_at_ms);
+    return pg_insert(pg_of(s), PG_IDEM_INSERT, &a, NULL, err, "idempotency insert");
+}
+
+static void read_key(const PGresult *r, int row, void *out) {
+    jf_api_key *k = out;
+    memset(k, 0, sizeof *k);
+    k->id = col_i64(r, row, 0);
+    k->tenant_id = col_i64(r, row, 1);
+    col_text(r, row, 2, k->name, sizeof k->name);
+    col_text(r, row, 3, k->prefix, sizeof k->prefix);
+    col_hash(r, row, 4, k->secret_hash);
+    k->role = (jf_role)col_i64(r, row, 5);
+    k->created_at_ms = col_i64(r, row, 6);
+    k->revoked_at_ms = col_i64(r, row, 7);
+}
+
+static jf_code pg_key_insert(jf_store *s, jf_api_key *k, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, k->tenant_id);
+    arg_text(&a, k->name);
+    arg_text(&a, k->prefix);
+    arg_hash(&a, k->secret_hash);
+    arg_i64(&a, k->role);
+    arg_i64(&a, k->created_at_ms);
+    arg_i64(&a, k->revoked_at_ms);
+    return pg_insert(pg_of(s), PG_KEY_INSERT, &a, &k->id, err, "api key insert");
+}
+
+static jf_code pg_key_get_by_hash(jf_store *s, const uint8_t hash[JF_HASH_BYTES], jf_api_key *out,
+                                  jf_error *err) {
+    pg_args a = {0};
+    arg_hash(&a, hash);
+    return pg_get(pg_of(s), PG_KEY_GET_BY_HASH, &a, read_key, out, err, "api key get");
+}
+
+static jf_code pg_key_get(jf_store *s, int64_t id, jf_api_key *out, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, id);
+    return pg_get(pg_of(s), PG_KEY_GET, &a, read_key, out, err, "api key get");
+}
+
+static jf_code pg_key_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_api_key *out, size_t cap,
+                           size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_i64(&a, after_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_KEY_LIST, &a, read_key, out, sizeof *out, cap, n, err, "api key list");
+}
+
+static jf_code pg_key_revoke(jf_store *s, int64_t id, int64_t revoked_at_ms, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, revoked_at_ms);
+    arg_i64(&a, id);
+    return pg_write(pg_of(s), PG_KEY_REVOKE, &a, true, err, "api key revoke");
+}
+
+/* ---- open, migrate, close ------------------------------------------------ */
+
+static void pg_close(jf_store *s) {
+    if (s == NULL) return;
+    pg_store *q = pg_of(s);
+    if (q->tx != TX_NONE) pg_rollback(s);
+    PQfinish(q->conn);
+    free(q);
+}
+
+/* Run SQL text (one or more statements, no parameters) with the simple
+ * query protocol. */
+static jf_code pg_exec(pg_store *q, const char *sql, jf_error *err, const char *what) {
+    jf_code code = pg_usable(q, err);
+    if (code != JF_OK) return code;
+    PGresult *res = PQexec(q->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) code = pg_fail(q, res, err, what);
+    PQclear(res);
+    return code;
+}
+
+/* Apply the missing migrations.  Runs inside the migration transaction,
+ * after the advisory lock: one server migrates, the others wait and then
+ * find nothing to do. */
+static jf_code pg_migrate_locked(pg_store *q, jf_error *err) {
+    jf_code code = pg_exec(q, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
+                              "applied_at_ms BIGINT NOT NULL)", err, "migrate");
+    int64_t version = 0;
+    if (code == JF_OK) code = pg_get(q, PG_SCHEMA_VERSION, NULL, read_i64, &version, err, "schema version");
+    if (code != JF_OK) return code;
+    if (version > PG_SCHEMA_LATEST)
+        return jf_fail(err, JF_UNAVAILABLE, "", "database schema version %" PRId64 " is newer than this jifen (%"
+                       PRId64 "); upgrade jifen to open it", version, PG_SCHEMA_LATEST);
+    for (int64_t v = version + 1; v <= PG_SCHEMA_LATEST; v++) {
+        code = pg_exec(q, pg_migrations[v - 1], err, "migrate");
+        if (code != JF_OK) return code;
+        pg_args a = {0};
+        arg_i64(&a, v);
+        arg_i64(&a, pg_now_ms());
+        code = pg_write(q, PG_SCHEMA_RECORD, &a, false, err, "migrate");
+        if (code != JF_OK) return code;
+    }
+    return JF_OK;
+}
+
+static jf_code pg_migrate(pg_store *q, jf_error *err) {
+    jf_code code = pg_begin(&q->base, err);
+    if (code != JF_OK) return code;
+    code = pg_exec(q, "SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK_KEY ")", err, "migration lock");
+    if (code == JF_OK) code = pg_migrate_locked(q, err);
+    if (code == JF_OK) return pg_commit(&q->base, err);
+    pg_rollback(&q->base);
+    return code;
+}
+
+jf_code jf_pg_open(const char *url, jf_store **out, jf_error *err) {
+    assert(url != NULL);
+    assert(out != NULL);
+    *out = NULL;
+    pg_store *q = calloc(1, sizeof *q);
+    if (q == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
+    q->base.ops = &pg_ops;
+    q->base.impl = q;
+    /* Defaults first: the URL's own settings override them (libpq takes the
+     * last value of a repeated keyword, and expands dbname in place). */
+    const char *const keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
+    const char *const values[] = {PG_CONNECT_TIMEOUT_S, "jifen", "UTF8", url, NULL};
+    q->conn = PQconnectdbParams(keys, values, 1);
+    jf_code code = JF_OK;
+    if (q->conn == NULL) {
+        code = jf_fail(err, JF_UNAVAILABLE, "db", "PostgreSQL: out of memory");
+    } else if (PQstatus(q->conn) != CONNECTION_OK) {
+        char msg[200];
+        pg_first_line(PQerrorMessage(q->conn), msg, sizeof msg);
+        code = jf_fail(err, JF_UNAVAILABLE, "db", "PostgreSQL connect: %s", msg);
+    }
+    if (code == JF_OK) code = pg_session_setup(q, err);
+    if (code == JF_OK) code = pg_migrate(q, err);
+    if (code != JF_OK) {
+        pg_close(&q->base);
+        return code;
+    }
+    *out = &q->base;
+    return JF_OK;
+}
+
+jf_code jf_pg_exec_raw(jf_store *s, const char *sql, jf_error *err) {
+    assert(sql != NULL);
+    if (s == NULL || s->ops != &pg_ops) return jf_fail(err, JF_INTERNAL, "", "not a PostgreSQL store");
+    return pg_exec(pg_of(s), sql, err, "exec");
+}
+
+static const jf_store_ops pg_ops = {
+    .name = "postgres",
+    .close = pg_close,
+    .begin = pg_begin,
+    .begin_read = pg_begin_read,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .savepoint = pg_savepoint,
+    .savepoint_release = pg_savepoint_release,
+    .savepoint_rollback = pg_savepoint_rollback,
+    .tenant_insert = pg_tenant_insert,
+    .tenant_update = pg_tenant_update,
+    .tenant_get = pg_tenant_get,
+    .tenant_get_by_slug = pg_tenant_get_by_slug,
+    .tenant_list = pg_tenant_list,
+    .member_insert = pg_member_insert,
+    .member_get = pg_member_get,
+    .member_get_by_id = pg_member_get_by_id,
+    .member_update = pg_member_update,
+    .member_list = pg_member_list,
+    .members_due = pg_members_due,
+    .entry_insert = pg_entry_insert,
+    .entry_get = pg_entry_get,
+    .entry_list = pg_entry_list,
+    .entry_chain = pg_entry_chain,
+    .entry_list_by_ref = pg_entry_list_by_ref,
+    .lot_insert = pg_lot_insert,
+    .lot_get = pg_lot_get,
+    .lot_update = pg_lot_update,
+    .lot_list = pg_lot_list,
+    .lot_list_spendable = pg_lot_list_spendable,
+    .lot_list_activatable = pg_lot_list_activatable,
+    .lot_list_expirable = pg_lot_list_expirable,
+    .move_insert = pg_move_insert,
+    .move_list_by_entry = pg_move_list_by_entry,
+    .move_sum_by_lot = pg_move_sum_by_lot,
+    .hold_insert = pg_hold_insert,
+    .hold_get = pg_hold_get,
+    .hold_update = pg_hold_update,
+    .hold_list_open = pg_hold_list_open,
+    .idem_get = pg_idem_get,
+    .idem_insert = pg_idem_insert,
+    .key_insert = pg_key_insert,
+    .key_get_by_hash = pg_key_get_by_hash,
+    .key_get = pg_key_get,
+    .key_list = pg_key_list,
+    .key_revoke = pg_key_revoke,
+};
