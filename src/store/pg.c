@@ -178,7 +178,7 @@ static const char *const pg_migrations[] = {
     ");"
     "CREATE INDEX lots_member ON lots(member_id, expires_at_ms, id);"
     "CREATE INDEX lots_spendable ON lots(member_id, expires_at_ms, id) WHERE state = 1 AND remaining > 0;"
-    "CREATE INDEX lots_pending ON lots(member_id, available_at_ms) WHERE state = 0;"
+    "CREATE INDEX lots_pending ON lots(member_id, id) WHERE state = 0;"
     "CREATE INDEX lots_due_expiry ON lots(tenant_id, expires_at_ms, member_id) WHERE state = 1 AND remaining > 0;"
     "CREATE INDEX lots_due_activation ON lots(tenant_id, available_at_ms, member_id) WHERE state = 0;"
     "CREATE TABLE lot_moves (" /* Citus: distributed by tenant_id */
@@ -209,7 +209,7 @@ static const char *const pg_migrations[] = {
     "  created_at_ms BIGINT NOT NULL,"
     "  closed_at_ms BIGINT NOT NULL DEFAULT 0"
     ");"
-    "CREATE INDEX holds_open ON holds(member_id, expires_at_ms) WHERE state = 0;"
+    "CREATE INDEX holds_open ON holds(member_id, id) WHERE state = 0;"
     "CREATE INDEX holds_due ON holds(tenant_id, expires_at_ms, member_id) WHERE state = 0;"
     "CREATE TABLE idempotency (" /* Citus: distributed by tenant_id (the key starts with it) */
     "  tenant_id BIGINT NOT NULL,"
@@ -353,7 +353,7 @@ static const char *const pg_migrations[] = {
       B(2) " ORDER BY id LIMIT " B(3))                                                                \
     X(LOT_LIST_EXPIRABLE,                                                                             \
       "SELECT " LOT_COLS " FROM lots WHERE member_id = " B(1) " AND state = 1 AND remaining > 0 "    \
-      "AND expires_at_ms <= " B(2) " ORDER BY id LIMIT " B(3))                                        \
+      "AND expires_at_ms <= " B(2) " ORDER BY expires_at_ms, id LIMIT " B(3))                         \
     /* tenant_id (the distribution column) comes from the lot. */                                    \
     X(MOVE_INSERT,                                                                                    \
       "INSERT INTO lot_moves (tenant_id, entry_id, lot_id, points) SELECT tenant_id, " B(1) ", " B(2) \
@@ -361,6 +361,9 @@ static const char *const pg_migrations[] = {
     X(MOVE_LIST_BY_ENTRY,                                                                             \
       "SELECT " MOVE_COLS " FROM lot_moves WHERE entry_id = " B(1) " ORDER BY id LIMIT " B(2))        \
     X(MOVE_SUM_BY_LOT, "SELECT coalesce(sum(points), 0)::bigint FROM lot_moves WHERE lot_id = " B(1)) \
+    X(MOVE_SUM_BY_LOT_KIND,                                                                           \
+      "SELECT coalesce(sum(m.points), 0)::bigint FROM lot_moves m JOIN entries e ON e.id = m.entry_id " \
+      "WHERE m.lot_id = " B(1) " AND e.kind = " B(2))                                                 \
     X(HOLD_INSERT,                                                                                    \
       "INSERT INTO holds (tenant_id, member_id, entry_id, points, captured, state, biz_no, "         \
       "expires_at_ms, created_at_ms, closed_at_ms) VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", "  \
@@ -1168,6 +1171,15 @@ static jf_code pg_move_sum_by_lot(jf_store *s, int64_t lot_id, int64_t *sum, jf_
     return pg_get(pg_of(s), PG_MOVE_SUM_BY_LOT, &a, read_i64, sum, err, "lot move sum");
 }
 
+static jf_code pg_move_sum_by_lot_kind(jf_store *s, int64_t lot_id, jf_entry_kind kind, int64_t *sum,
+                                       jf_error *err) {
+    assert(sum != NULL);
+    pg_args a = {0};
+    arg_i64(&a, lot_id);
+    arg_i64(&a, (int64_t)kind);
+    return pg_get(pg_of(s), PG_MOVE_SUM_BY_LOT_KIND, &a, read_i64, sum, err, "lot move sum by kind");
+}
+
 /* ---- holds --------------------------------------------------------------- */
 
 static void read_hold(const PGresult *r, int row, void *out) {
@@ -1446,6 +1458,7 @@ static const jf_store_ops pg_ops = {
     .move_insert = pg_move_insert,
     .move_list_by_entry = pg_move_list_by_entry,
     .move_sum_by_lot = pg_move_sum_by_lot,
+    .move_sum_by_lot_kind = pg_move_sum_by_lot_kind,
     .hold_insert = pg_hold_insert,
     .hold_get = pg_hold_get,
     .hold_update = pg_hold_update,
