@@ -10,12 +10,14 @@
 #include "fixture.h"
 
 #include <dirent.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/tz.h"
@@ -39,11 +41,85 @@ static const char *tmp_base(void) {
     return "/tmp";
 }
 
+/* ---- the backend under test (PostgreSQL additions, issue 4) ---- */
+
+bool fx_backend_is_postgres(void) {
+    const char *b = getenv("JIFEN_TEST_STORE");
+    return b != NULL && (strcmp(b, "postgres") == 0 || strcmp(b, "postgresql") == 0);
+}
+
+static bool is_pg_location(const char *location) {
+    return strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0;
+}
+
+/* A connection to the test cluster's maintenance database. */
+static PGconn *pg_maintenance(void) {
+    const char *url = getenv("JIFEN_TEST_PG_URL");
+    cr_assert(url != NULL && url[0] != '\0', "JIFEN_TEST_STORE=postgres needs JIFEN_TEST_PG_URL (scripts/pg-test.sh url)");
+    PGconn *c = PQconnectdb(url);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "connect %s: %s", url, PQerrorMessage(c));
+    return c;
+}
+
+static void pg_command(PGconn *c, const char *sql) {
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+/* Append s to out percent-encoded (a socket path in a URL's query). */
+static void url_encode(char *out, size_t size, const char *s) {
+    size_t n = strlen(out);
+    for (; *s != '\0' && n + 4 < size; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("/-_.~", ch))
+            out[n++] = (char)ch;
+        else
+            n += (size_t)snprintf(out + n, size - n, "%%%02X", ch);
+    }
+    out[n] = '\0';
+}
+
+void fx_store_location(char *out, size_t size, const char *dir, const char *file) {
+    if (!fx_backend_is_postgres()) {
+        snprintf(out, size, "%s/%s", dir, file);
+        return;
+    }
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char name[64];
+    snprintf(name, sizeof name, "jt_%d_%u_%ld", (int)getpid(), counter++, (long)(ts.tv_nsec % 1000000));
+    PGconn *c = pg_maintenance();
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    pg_command(c, sql);
+    snprintf(out, size, "postgresql://%s@/%s?host=", PQuser(c), name);
+    url_encode(out, size, PQhost(c));
+    size_t n = strlen(out);
+    snprintf(out + n, size - n, "&port=%s", PQport(c));
+    PQfinish(c);
+}
+
+void fx_store_location_drop(const char *location) {
+    if (location == NULL || !is_pg_location(location)) return;
+    PGconn *db = PQconnectdb(location);
+    char name[128] = "";
+    if (PQstatus(db) == CONNECTION_OK) snprintf(name, sizeof name, "%s", PQdb(db));
+    PQfinish(db);
+    if (name[0] == '\0') return;
+    PGconn *c = pg_maintenance();
+    char sql[200];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    pg_command(c, sql);
+    PQfinish(c);
+}
+
 void fx_open(fx_world *w) {
     memset(w, 0, sizeof *w);
     snprintf(w->dir, sizeof w->dir, "%s/jifen-test-XXXXXX", tmp_base());
     cr_assert_not_null(mkdtemp(w->dir), "mkdtemp %s", w->dir);
-    snprintf(w->path, sizeof w->path, "%s/ledger.db", w->dir);
+    fx_store_location(w->path, sizeof w->path, w->dir, "ledger.db");
     jf_error err = {0};
     FX_OK_OR_FAIL(jf_store_open(w->path, &w->store, &err), err);
 }
@@ -65,6 +141,8 @@ static void remove_tree(const char *dir) {
 void fx_close(fx_world *w) {
     if (w->store != NULL) jf_store_close(w->store);
     w->store = NULL;
+    fx_store_location_drop(w->path);
+    w->path[0] = '\0';
     if (w->dir[0] != '\0') remove_tree(w->dir);
     w->dir[0] = '\0';
 }
@@ -424,7 +502,72 @@ static int64_t raw_count(sqlite3 *db, const char *table) {
     return n;
 }
 
+/* PostgreSQL: the same reads through a second connection (issue 4). */
+static PGconn *pg_raw_open(fx_world *w) {
+    PGconn *c = PQconnectdb(w->path);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "connect %s: %s", w->path, PQerrorMessage(c));
+    return c;
+}
+
+static int64_t pg_raw_count(PGconn *c, const char *table) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+    int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+static void pg_raw_digest_table(PGconn *c, const char *table, EVP_MD_CTX *h) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY 1, 2", table);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+    EVP_DigestUpdate(h, table, strlen(table) + 1);
+    for (int row = 0; row < PQntuples(r); row++) {
+        for (int col = 0; col < PQnfields(r); col++) {
+            unsigned char null = (unsigned char)PQgetisnull(r, row, col);
+            int len = PQgetlength(r, row, col);
+            EVP_DigestUpdate(h, &null, 1);
+            EVP_DigestUpdate(h, &len, sizeof len);
+            if (len > 0) EVP_DigestUpdate(h, PQgetvalue(r, row, col), (size_t)len);
+        }
+    }
+    PQclear(r);
+}
+
+static fx_state pg_snapshot(fx_world *w, const char *const *tables, size_t ntables) {
+    fx_state s;
+    memset(&s, 0, sizeof s);
+    PGconn *c = pg_raw_open(w);
+    PGresult *r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); /* one snapshot */
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+    PQclear(r);
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    cr_assert_not_null(h);
+    cr_assert_eq(EVP_DigestInit_ex(h, EVP_sha256(), NULL), 1);
+    for (size_t i = 0; i < ntables; i++) pg_raw_digest_table(c, tables[i], h);
+    unsigned int dlen = 0;
+    cr_assert_eq(EVP_DigestFinal_ex(h, s.digest, &dlen), 1);
+    EVP_MD_CTX_free(h);
+    s.members = pg_raw_count(c, "members");
+    s.entries = pg_raw_count(c, "entries");
+    s.lots = pg_raw_count(c, "lots");
+    s.moves = pg_raw_count(c, "lot_moves");
+    s.holds = pg_raw_count(c, "holds");
+    s.idem = pg_raw_count(c, "idempotency");
+    PQfinish(c);
+    return s;
+}
+
 int64_t fx_count(fx_world *w, const char *table) {
+    if (is_pg_location(w->path)) {
+        PGconn *c = pg_raw_open(w);
+        int64_t n = pg_raw_count(c, table);
+        PQfinish(c);
+        return n;
+    }
     sqlite3 *db = raw_open(w);
     int64_t n = raw_count(db, table);
     sqlite3_close(db);
@@ -457,6 +600,7 @@ static void raw_digest_table(sqlite3 *db, const char *table, EVP_MD_CTX *h) {
 fx_state fx_snapshot(fx_world *w) {
     static const char *const tables[] = {"tenants", "members", "entries", "lots", "lot_moves", "holds",
                                          "idempotency"};
+    if (is_pg_location(w->path)) return pg_snapshot(w, tables, sizeof tables / sizeof tables[0]);
     fx_state s;
     memset(&s, 0, sizeof s);
     sqlite3 *db = raw_open(w);

@@ -46,7 +46,7 @@
 
 typedef struct {
     char dir[256];     /* the temporary directory, removed by fx_close */
-    char path[320];    /* the SQLite file inside it */
+    char path[320];    /* the SQLite file inside it, or a PostgreSQL URL (fx_store_location) */
     jf_store *store;
     jf_tenant tenant;  /* the tenant fx_* operations run against */
 } fx_world;
@@ -210,5 +210,19 @@ void fx_verify_clean(fx_world *w);
 
 /* An RFC 3339 time as UTC ms (asserts it parses). */
 int64_t fx_time(const char *rfc3339);
+
+/* ---- the backend under test (added for the PostgreSQL store, issue 4) ----
+ * JIFEN_TEST_STORE unset or "sqlite": a SQLite file in the test's directory.
+ * JIFEN_TEST_STORE=postgres: a fresh database per store, created through a
+ * maintenance connection to JIFEN_TEST_PG_URL (a postgres:// URL of the test
+ * cluster, scripts/pg-test.sh) and dropped afterwards.  fx_open/fx_close use
+ * these, and so can tests that open stores themselves. */
+bool fx_backend_is_postgres(void);
+/* Where a new, empty store lives: "dir/file" on SQLite; on PostgreSQL the
+ * URL of a newly created database with a unique name. */
+void fx_store_location(char *out, size_t size, const char *dir, const char *file);
+/* Drop the database of a location from fx_store_location (no-op on SQLite:
+ * the caller removes its directory). */
+void fx_store_location_drop(const char *location);
 
 #endif
