@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "engine/ledger.h"
+#include "fixture.h" /* fx_store_location: SQLite file or fresh PostgreSQL database */
 #include "util/tz.h"
 
 #define KILLS 25
@@ -122,7 +123,7 @@ Test(crash, sigkill_while_writing, .timeout = 600) {
     char dir[] = "/tmp/jifen-crash-XXXXXX";
     cr_assert(mkdtemp(dir) != NULL);
     char path[256];
-    snprintf(path, sizeof path, "%s/crash.db", dir);
+    fx_store_location(path, sizeof path, dir, "crash.db"); /* backend selection (JIFEN_TEST_STORE) */
     jf_store *s;
     jf_error err = {0};
     cr_assert_eq(jf_store_open(path, &s, &err), JF_OK, "%s", err.detail);
@@ -188,6 +189,7 @@ Test(crash, sigkill_while_writing, .timeout = 600) {
         s->ops->rollback(s);
         jf_store_close(s);
     }
+    fx_store_location_drop(path);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "engine/ledger.h"
+#include "fixture.h" /* fx_store_location: SQLite file or fresh PostgreSQL database */
 #include "util/tz.h"
 
 #define MEMBERS 8
@@ -634,7 +635,7 @@ static jf_code create_tenant(jf_store *s, void *arg, jf_error *err) {
 
 static void run_model(jf_refund_policy policy, uint64_t seed, const char *dir) {
     char path[512];
-    snprintf(path, sizeof path, "%s/model.db", dir);
+    fx_store_location(path, sizeof path, dir, "model.db"); /* backend selection (JIFEN_TEST_STORE) */
     jf_error err = {0};
     cr_assert_eq(jf_store_open(path, &ST, &err), JF_OK, "%s", err.detail);
     RNG = seed;
@@ -691,6 +692,7 @@ static void run_model(jf_refund_policy policy, uint64_t seed, const char *dir) {
     cr_assert_eq(jf_verify(ST, NULL, NULL, &findings, &err), JF_OK, "%s", err.detail);
     cr_assert_eq(findings, 0, "verify found %lld problems", (long long)findings);
     jf_store_close(ST);
+    fx_store_location_drop(path);
     for (int i = 0; i < NOPS; i++) {
         free(OPS[i].taken.v);
         free(OPS[i].restored.v);
