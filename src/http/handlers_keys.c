@@ -113,6 +113,7 @@ static jf_code revoke_run(jf_store *s, jf_write_job *job, jf_error *err) {
 
 static void revoke_done(jf_write_job *job) {
     revoke_job *j = (revoke_job *)job;
+    if (job->code == JF_OK) jf_auth_cache_invalidate(); /* committed: refuse it from the next request on */
     jf_write_job_answer(job, 200, job->code == JF_OK ? jf_render_key(&job->tenant, &j->rec) : NULL);
 }
 

@@ -36,6 +36,7 @@ static jf_code patch_run(jf_store *s, jf_write_job *job, jf_error *err) {
 
 static void patch_done(jf_write_job *job) {
     patch_job *j = (patch_job *)job;
+    if (job->code == JF_OK) jf_auth_cache_invalidate(); /* cached tenants are stale */
     json_t *doc = job->code == JF_OK ? jf_render_tenant(&j->after) : NULL;
     jf_write_job_answer(job, 200, doc);
 }

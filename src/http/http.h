@@ -52,6 +52,12 @@
 /* Seconds between runs of the due jobs (expiry, activation, hold
  * timeouts) when the clock is real. */
 #define JF_JOBS_INTERVAL_S 60
+/* Authenticated keys (with their tenant) are cached per loop thread for at
+ * most this long.  A revocation or tenant change in this process clears
+ * every cache at once; the time bound is what another server sharing the
+ * database may lag behind. */
+#define JF_AUTH_CACHE_TTL_MS 1000
+#define JF_AUTH_CACHE_SLOTS 64
 /* Loop threads. */
 #define JF_HTTP_THREADS_MAX 64
 /* Path parameters per route. */
@@ -181,6 +187,9 @@ extern const jf_route jf_routes[];
 extern const int jf_routes_n;
 /* The route table as JSON [{"method","path","name","role","body"}] (for tests). */
 void jf_routes_print_json(FILE *out);
+/* Forget every cached key and tenant (after a revocation or tenant change
+ * committed). */
+void jf_auth_cache_invalidate(void);
 /* h2o's on_req for every request. */
 int jf_dispatch(h2o_handler_t *self, h2o_req_t *req);
 

@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -147,6 +148,48 @@ static bool clock_or_reply(jf_call *call) {
 
 /* Authenticate the bearer key and load its tenant, on this thread's read
  * handle (the caller has begun the read transaction). */
+/* ---- the per-thread cache of authenticated keys ---- */
+
+typedef struct {
+    char text[JF_KEY_TEXT_LEN + 1]; /* "" = empty slot */
+    jf_api_key key;
+    jf_tenant tenant;
+    int64_t fetched_ms;
+    uint64_t generation; /* read before the lookup it caches */
+} auth_slot;
+
+static _Thread_local auth_slot auth_cache[JF_AUTH_CACHE_SLOTS];
+static atomic_uint_fast64_t auth_generation;
+
+void jf_auth_cache_invalidate(void) { atomic_fetch_add_explicit(&auth_generation, 1, memory_order_release); }
+
+static auth_slot *auth_slot_for(const char *key) {
+    uint32_t h = 2166136261u; /* FNV-1a over the key text */
+    for (const char *p = key; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    return &auth_cache[h % JF_AUTH_CACHE_SLOTS];
+}
+
+/* The key and its tenant: from the cache while fresh, else from the store. */
+static jf_code authenticate(jf_store *s, const char *key, jf_api_key *out_key, jf_tenant *out_tenant, jf_error *err) {
+    uint64_t gen = atomic_load_explicit(&auth_generation, memory_order_acquire);
+    int64_t now = jf_now_ms();
+    auth_slot *slot = auth_slot_for(key);
+    if (slot->generation == gen && now - slot->fetched_ms < JF_AUTH_CACHE_TTL_MS && strcmp(slot->text, key) == 0) {
+        *out_key = slot->key;
+        *out_tenant = slot->tenant;
+        return JF_OK;
+    }
+    jf_code rc = jf_key_authenticate(s, key, out_key, err);
+    if (rc == JF_OK) rc = s->ops->tenant_get(s, out_key->tenant_id, out_tenant, err);
+    if (rc != JF_OK) return rc;
+    snprintf(slot->text, sizeof slot->text, "%s", key);
+    slot->key = *out_key;
+    slot->tenant = *out_tenant;
+    slot->fetched_ms = now;
+    slot->generation = gen;
+    return JF_OK;
+}
+
 static bool auth_or_reply(jf_call *call) {
     ssize_t i = h2o_find_header(&call->req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0) {
@@ -164,8 +207,7 @@ static bool auth_or_reply(jf_call *call) {
     jf_store *s = call->loop->store;
     jf_error err;
     jf_error_clear(&err);
-    jf_code rc = jf_key_authenticate(s, key, &call->key, &err);
-    if (rc == JF_OK) rc = s->ops->tenant_get(s, call->key.tenant_id, &call->tenant, &err);
+    jf_code rc = authenticate(s, key, &call->key, &call->tenant, &err);
     if (rc != JF_OK) {
         if (rc == JF_NOT_FOUND) jf_fail(&err, JF_UNAUTHORIZED, "", "the API key's tenant does not exist");
         else if (rc != JF_UNAUTHORIZED) jf_fail(&err, JF_UNAVAILABLE, "", "the key could not be checked: %s", err.detail);

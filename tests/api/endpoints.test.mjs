@@ -247,3 +247,23 @@ test('jobs/run (admin) answers its statistics', async () => {
   const no = await srv.req('POST', '/v1/admin/jobs/run', { key: app.json.key });
   assert.equal(no.status, 403);
 });
+
+// Regression for the per-thread key cache: warm it on every loop thread
+// (concurrent requests spread over both threads' sockets), then a revocation
+// or a tenant change must be seen by the very next requests on all of them.
+test('key cache: revocation and tenant changes reach every loop thread at once', async () => {
+  const k = await srv.api('acme', 'POST', '/v1/keys', { role: 'read', name: 'cache probe' });
+  assert.equal(k.status, 201, k.text);
+  const burst = () => Promise.all(Array.from({ length: 16 }, () => srv.req('GET', '/v1/tenant', { key: k.json.key })));
+  for (const r of await burst()) assert.equal(r.status, 200);
+
+  const tz = await srv.api('acme', 'PATCH', '/v1/tenant', { timezone: 'Europe/Berlin' });
+  assert.equal(tz.status, 200, tz.text);
+  for (const r of await burst()) assert.equal(r.json.timezone, 'Europe/Berlin', 'a cached tenant outlived its change');
+
+  const del = await srv.api('acme', 'DELETE', `/v1/keys/${k.json.key_id}`);
+  assert.equal(del.status, 200, del.text);
+  for (const r of await burst()) assert.equal(r.status, 401, 'a cached key outlived its revocation');
+  const back = await srv.api('acme', 'PATCH', '/v1/tenant', { timezone: 'Asia/Shanghai' });
+  assert.equal(back.status, 200, back.text);
+});
