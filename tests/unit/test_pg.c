@@ -1,0 +1,623 @@
+/*
+ * test_pg.c — what only PostgreSQL can show: several servers on one database.
+ *
+ * Each "server" is a thread with its own connection (its own jf_store), all
+ * on one fresh database of the test cluster.  Skipped unless
+ * JIFEN_TEST_STORE=postgres and JIFEN_TEST_PG_URL are set (make test-pg sets
+ * both).
+ *   - concurrent spends on one member from 4 connections: exactly N of a
+ *     balance of N succeed, the balance never goes negative, verify is clean;
+ *   - the same biz_no from 4 connections at once, on a member that does not
+ *     exist yet: one entry, every other caller gets the replay (the loser of
+ *     the member insert and of the idempotency insert gets JF_RETRY inside
+ *     jf_tx_run and replays on the next attempt);
+ *   - jobs from 4 connections at once over many due lots and members: each
+ *     lot expires exactly once, one expire entry per member;
+ *   - a row lock held by another connection is JF_RETRY after lock_timeout;
+ *   - PostgreSQL stopped with `pg_ctl stop -m immediate` and started again
+ *     while a writer runs (on a cluster of its own, so the other tests are
+ *     not disturbed): the writer gets JF_UNAVAILABLE, reconnects by itself,
+ *     every commit it was told about is there exactly once, verify is clean.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/ledger.h"
+#include "fixture.h"
+
+#define CONNS 4 /* "servers" */
+#define T0 FX_T0
+
+static char LOC[320]; /* this test's database */
+static char DIR_[256];
+
+static bool pg_configured(void) {
+    const char *url = getenv("JIFEN_TEST_PG_URL");
+    return fx_backend_is_postgres() && url != NULL && url[0] != '\0';
+}
+
+static void setup(void) {
+    if (!pg_configured()) return;
+    snprintf(DIR_, sizeof DIR_, "/tmp/jifen-pg-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(DIR_));
+    fx_store_location(LOC, sizeof LOC, DIR_, "unused");
+}
+
+static void teardown(void) {
+    if (!pg_configured()) return;
+    fx_store_location_drop(LOC);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", DIR_);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(pg, .init = setup, .fini = teardown, .timeout = 180);
+
+#define SKIP_WITHOUT_PG()                                                                             \
+    do {                                                                                              \
+        if (!pg_configured()) cr_skip_test("no PostgreSQL (JIFEN_TEST_STORE=postgres, JIFEN_TEST_PG_URL)"); \
+    } while (0)
+
+/* ---- one "server": a connection and the tenant ---- */
+
+typedef struct {
+    jf_store *s;
+    jf_tenant t;
+} server;
+
+static jf_code create_tenant(jf_store *s, void *arg, jf_error *err) {
+    return jf_tenant_create(s, arg, T0, err);
+}
+
+static jf_store *open_loc(const char *loc) {
+    jf_store *s = NULL;
+    jf_error err = {0};
+    cr_assert_eq(jf_store_open(loc, &s, &err), JF_OK, "open %s: %s", loc, err.detail);
+    return s;
+}
+
+/* Open a connection; the first one creates the tenant "t1". */
+static void server_open(server *v, const char *loc, bool create) {
+    v->s = open_loc(loc);
+    jf_error err = {0};
+    if (create) {
+        jf_tenant_defaults(&v->t);
+        snprintf(v->t.slug, sizeof v->t.slug, "t1");
+        cr_assert_eq(jf_tx_run(v->s, create_tenant, &v->t, &err), JF_OK, "%s", err.detail);
+        return;
+    }
+    cr_assert_eq(v->s->ops->begin_read(v->s, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(v->s->ops->tenant_get_by_slug(v->s, "t1", &v->t, &err), JF_OK, "%s", err.detail);
+    v->s->ops->rollback(v->s);
+}
+
+/* One engine operation in its own transaction, as a server runs it. */
+typedef struct {
+    server *v;
+    int64_t now;
+    int kind; /* 0 earn, 1 spend */
+    const char *member;
+    const char *biz_no;
+    int64_t points;
+    int64_t expires_at_ms;
+    jf_result res;
+} op;
+
+static jf_code op_run(jf_store *s, void *arg, jf_error *err) {
+    op *o = arg;
+    jf_ctx c = {.store = s, .tenant = &o->v->t, .now_ms = o->now};
+    if (o->kind == 0) {
+        jf_earn_req r = {.member_id = o->member, .points = o->points, .biz_no = o->biz_no,
+                         .expires_at_ms = o->expires_at_ms};
+        return jf_earn(&c, &r, &o->res, err);
+    }
+    jf_spend_req r = {.member_id = o->member, .points = o->points, .biz_no = o->biz_no};
+    return jf_spend(&c, &r, &o->res, err);
+}
+
+static jf_code run_op(server *v, int kind, const char *member, const char *biz_no, int64_t points,
+                      int64_t expires_at_ms, jf_result *res, jf_error *err) {
+    op o = {.v = v, .now = T0, .kind = kind, .member = member, .biz_no = biz_no, .points = points,
+            .expires_at_ms = expires_at_ms};
+    jf_code rc = jf_tx_run(v->s, op_run, &o, err);
+    if (res) *res = o.res;
+    return rc;
+}
+
+static void report(void *arg, int64_t tenant_id, const char *member_id, const char *finding) {
+    (void)tenant_id;
+    atomic_int *count = arg;
+    atomic_fetch_add(count, 1);
+    cr_log_error("verify: %s: %s", member_id, finding);
+}
+
+static void verify_clean(jf_store *s) {
+    jf_error err = {0};
+    int64_t findings = -1;
+    atomic_int reported = 0;
+    cr_assert_eq(jf_verify(s, report, &reported, &findings, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(findings, 0, "verify found %lld problems", (long long)findings);
+}
+
+static jf_member member_of(server *v, const char *ext_id) {
+    jf_member m;
+    jf_error err = {0};
+    cr_assert_eq(v->s->ops->begin_read(v->s, &err), JF_OK, "%s", err.detail);
+    jf_code rc = v->s->ops->member_get(v->s, v->t.id, ext_id, false, &m, &err);
+    v->s->ops->rollback(v->s);
+    cr_assert_eq(rc, JF_OK, "member %s: %s", ext_id, err.detail);
+    return m;
+}
+
+/* All of a member's entries in chain order; returns the count. */
+static size_t chain_of(server *v, int64_t member_id, jf_entry *out, size_t cap) {
+    jf_error err = {0};
+    size_t total = 0, n = 0;
+    int64_t after = 0;
+    jf_entry page[64];
+    cr_assert_eq(v->s->ops->begin_read(v->s, &err), JF_OK, "%s", err.detail);
+    do {
+        cr_assert_eq(v->s->ops->entry_chain(v->s, member_id, after, page, 64, &n, &err), JF_OK, "%s", err.detail);
+        for (size_t i = 0; i < n; i++) {
+            if (total < cap) out[total] = page[i];
+            total++;
+        }
+        if (n > 0) after = page[n - 1].seq;
+    } while (n == 64);
+    v->s->ops->rollback(v->s);
+    return total;
+}
+
+/* ---- the store's op table is complete ---- */
+
+/* Every operation the SQLite backend has, PostgreSQL has too: a NULL in the
+ * table is a crash in the engine, so a newly added op must not be missed. */
+Test(pg, ops_table_is_complete) {
+    SKIP_WITHOUT_PG();
+    char sqlite_path[400];
+    snprintf(sqlite_path, sizeof sqlite_path, "%s/ops.db", DIR_);
+    jf_store *sq = open_loc(sqlite_path), *pg = open_loc(LOC);
+    cr_assert_str_eq(pg->ops->name, "postgres");
+    typedef jf_code (*any_fn)(void);
+    for (size_t off = offsetof(jf_store_ops, close); off + sizeof(any_fn) <= sizeof(jf_store_ops);
+         off += sizeof(any_fn)) {
+        any_fn a, b;
+        memcpy(&a, (const char *)sq->ops + off, sizeof a);
+        memcpy(&b, (const char *)pg->ops + off, sizeof b);
+        cr_assert(a == NULL || b != NULL, "jf_store_ops slot at offset %zu: SQLite has it, PostgreSQL does not", off);
+    }
+    jf_store_close(sq);
+    jf_store_close(pg);
+}
+
+/* ---- row locks ---- */
+
+Test(pg, row_lock_wait_is_retry) {
+    SKIP_WITHOUT_PG();
+    server a, b;
+    server_open(&a, LOC, true);
+    server_open(&b, LOC, false);
+    run_op(&a, 0, "m1", "e1", 10, 0, NULL, NULL);
+    jf_member m = member_of(&a, "m1");
+    jf_error err = {0};
+    cr_assert_eq(jf_pg_exec_raw(b.s, "SET lock_timeout = '50ms'", &err), JF_OK, "%s", err.detail);
+    jf_member got;
+    cr_assert_eq(a.s->ops->begin(a.s, &err), JF_OK);
+    cr_assert_eq(a.s->ops->member_get_by_id(a.s, m.id, true, &got, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(b.s->ops->begin(b.s, &err), JF_OK);
+    jf_code rc = b.s->ops->member_get(b.s, a.t.id, "m1", true, &got, &err);
+    cr_assert_eq(rc, JF_RETRY, "a locked row: %s (%s)", jf_code_name(rc), err.detail);
+    b.s->ops->rollback(b.s);
+    /* Reading without the lock does not wait. */
+    cr_assert_eq(b.s->ops->member_get(b.s, a.t.id, "m1", false, &got, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(a.s->ops->commit(a.s, &err), JF_OK);
+    cr_assert_eq(b.s->ops->begin(b.s, &err), JF_OK);
+    cr_assert_eq(b.s->ops->member_get(b.s, a.t.id, "m1", true, &got, &err), JF_OK, "%s", err.detail);
+    b.s->ops->rollback(b.s);
+    jf_store_close(a.s);
+    jf_store_close(b.s);
+}
+
+/* ---- concurrent spends ---- */
+
+#define SPEND_BALANCE 240
+#define SPEND_TRIES_PER_CONN 100 /* 400 tries for 240 points */
+
+typedef struct {
+    server v;
+    pthread_barrier_t *start;
+    int index;
+    int ok, short_of_points, other;
+    jf_code other_code;
+    char other_detail[256];
+} spender;
+
+static void *spender_main(void *p) {
+    spender *w = p;
+    pthread_barrier_wait(w->start);
+    for (int i = 0; i < SPEND_TRIES_PER_CONN; i++) {
+        char biz[32];
+        snprintf(biz, sizeof biz, "s-%d-%d", w->index, i);
+        jf_error err = {0};
+        jf_code rc = run_op(&w->v, 1, "m1", biz, 1, 0, NULL, &err);
+        if (rc == JF_OK)
+            w->ok++;
+        else if (rc == JF_INSUFFICIENT_POINTS)
+            w->short_of_points++;
+        else {
+            w->other++;
+            w->other_code = rc;
+            snprintf(w->other_detail, sizeof w->other_detail, "%s", err.detail);
+        }
+    }
+    return NULL;
+}
+
+Test(pg, concurrent_spends_on_one_member_exactly_n) {
+    SKIP_WITHOUT_PG();
+    server first;
+    server_open(&first, LOC, true);
+    /* The balance in lots of different expiries, so spends cross lots. */
+    for (int i = 0; i < 12; i++) {
+        char biz[16];
+        snprintf(biz, sizeof biz, "e%d", i);
+        jf_error err = {0};
+        int64_t exp = i % 3 == 0 ? JF_NEVER : T0 + (int64_t)(30 + i) * FX_DAY;
+        cr_assert_eq(run_op(&first, 0, "m1", biz, SPEND_BALANCE / 12, exp, NULL, &err), JF_OK, "%s", err.detail);
+    }
+    cr_assert_eq(member_of(&first, "m1").acct.available, SPEND_BALANCE);
+
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, CONNS);
+    spender w[CONNS];
+    pthread_t th[CONNS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < CONNS; i++) {
+        server_open(&w[i].v, LOC, false);
+        w[i].start = &start;
+        w[i].index = i;
+    }
+    for (int i = 0; i < CONNS; i++) cr_assert_eq(pthread_create(&th[i], NULL, spender_main, &w[i]), 0);
+    int ok = 0, short_of = 0;
+    for (int i = 0; i < CONNS; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(w[i].other, 0, "connection %d: %d unexpected failures, last %s: %s", i, w[i].other,
+                     jf_code_name(w[i].other_code), w[i].other_detail);
+        ok += w[i].ok;
+        short_of += w[i].short_of_points;
+        cr_assert_gt(w[i].ok, 0, "connection %d never got a spend in", i);
+        jf_store_close(w[i].v.s);
+    }
+    pthread_barrier_destroy(&start);
+    cr_assert_eq(ok, SPEND_BALANCE, "exactly the balance is spent");
+    cr_assert_eq(short_of, CONNS * SPEND_TRIES_PER_CONN - SPEND_BALANCE);
+    jf_member m = member_of(&first, "m1");
+    FX_ASSERT_ACCT(m.acct, 0, 0, 0, 0, SPEND_BALANCE, SPEND_BALANCE, 0);
+    static jf_entry chain[400];
+    size_t n = chain_of(&first, m.id, chain, 400);
+    cr_assert_eq(n, 12 + SPEND_BALANCE, "one entry per earn and per successful spend");
+    for (size_t i = 0; i < n; i++) cr_assert_geq(chain[i].available_after, 0, "never negative");
+    verify_clean(first.s);
+    jf_store_close(first.s);
+}
+
+/* ---- the same biz_no from several servers ---- */
+
+#define DUP_ROUNDS 25
+
+typedef struct {
+    server v;
+    pthread_barrier_t *start;
+    jf_code rc[DUP_ROUNDS];
+    jf_result res[DUP_ROUNDS];
+    char detail[DUP_ROUNDS][256];
+} dup_writer;
+
+static void *dup_main(void *p) {
+    dup_writer *w = p;
+    for (int r = 0; r < DUP_ROUNDS; r++) {
+        char member[16], biz[16];
+        snprintf(member, sizeof member, "new-%d", r); /* first use: the member is created too */
+        snprintf(biz, sizeof biz, "dup-%d", r);
+        pthread_barrier_wait(w->start);
+        jf_error err = {0};
+        w->rc[r] = run_op(&w->v, 0, member, biz, 7, 0, &w->res[r], &err);
+        snprintf(w->detail[r], sizeof w->detail[r], "%s", err.detail);
+    }
+    return NULL;
+}
+
+Test(pg, same_biz_no_from_several_servers_is_one_entry) {
+    SKIP_WITHOUT_PG();
+    server first;
+    server_open(&first, LOC, true);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, CONNS);
+    static dup_writer w[CONNS];
+    memset(w, 0, sizeof w);
+    pthread_t th[CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        server_open(&w[i].v, LOC, false);
+        w[i].start = &start;
+    }
+    for (int i = 0; i < CONNS; i++) cr_assert_eq(pthread_create(&th[i], NULL, dup_main, &w[i]), 0);
+    for (int i = 0; i < CONNS; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    for (int r = 0; r < DUP_ROUNDS; r++) {
+        int originals = 0;
+        int64_t entry_id = 0;
+        for (int i = 0; i < CONNS; i++) {
+            cr_assert_eq(w[i].rc[r], JF_OK, "round %d, connection %d: %s: %s", r, i, jf_code_name(w[i].rc[r]),
+                         w[i].detail[r]);
+            if (!w[i].res[r].replayed) originals++;
+            if (entry_id == 0) entry_id = w[i].res[r].entry.id;
+            cr_assert_eq(w[i].res[r].entry.id, entry_id, "round %d: every caller is answered with one entry", r);
+        }
+        cr_assert_eq(originals, 1, "round %d: one original, the rest replays", r);
+        char member[16];
+        snprintf(member, sizeof member, "new-%d", r);
+        jf_member m = member_of(&first, member);
+        FX_ASSERT_ACCT(m.acct, 7, 0, 0, 0, 7, 0, 0);
+        jf_entry chain[4];
+        cr_assert_eq(chain_of(&first, m.id, chain, 4), 1, "round %d: one entry", r);
+    }
+    for (int i = 0; i < CONNS; i++) jf_store_close(w[i].v.s);
+    verify_clean(first.s);
+    jf_store_close(first.s);
+}
+
+/* ---- jobs on several servers at once ---- */
+
+#define JOB_MEMBERS 300 /* more than one job transaction (JF_JOB_MEMBERS_PER_TX) */
+#define JOB_LOTS_PER_MEMBER 3
+
+typedef struct {
+    server *v;
+    int from, to;
+    int64_t expires;
+} seed_arg;
+
+/* Many earns per transaction, to set up quickly. */
+static jf_code seed_run(jf_store *s, void *arg, jf_error *err) {
+    seed_arg *a = arg;
+    jf_ctx c = {.store = s, .tenant = &a->v->t, .now_ms = T0};
+    for (int m = a->from; m < a->to; m++) {
+        char member[16];
+        snprintf(member, sizeof member, "j%d", m);
+        for (int l = 0; l < JOB_LOTS_PER_MEMBER + 1; l++) {
+            char biz[32];
+            snprintf(biz, sizeof biz, "j%d-%d", m, l);
+            /* Three lots expire (at different instants, all due), one never. */
+            jf_earn_req r = {.member_id = member, .points = 10 + l, .biz_no = biz,
+                             .expires_at_ms = l == JOB_LOTS_PER_MEMBER ? JF_NEVER : a->expires + l * FX_MINUTE};
+            jf_result res;
+            jf_code rc = jf_earn(&c, &r, &res, err);
+            if (rc != JF_OK) return rc;
+        }
+    }
+    return JF_OK;
+}
+
+typedef struct {
+    server v;
+    pthread_barrier_t *start;
+    int64_t now;
+    jf_code rc;
+    char detail[256];
+    jf_job_stats stats;
+} job_runner;
+
+static void *job_main(void *p) {
+    job_runner *w = p;
+    pthread_barrier_wait(w->start);
+    jf_error err = {0};
+    w->rc = jf_jobs_run(w->v.s, w->now, &w->stats, &err);
+    snprintf(w->detail, sizeof w->detail, "%s", err.detail);
+    return NULL;
+}
+
+Test(pg, jobs_on_several_servers_expire_each_lot_once) {
+    SKIP_WITHOUT_PG();
+    server first;
+    server_open(&first, LOC, true);
+    int64_t expires = T0 + 10 * FX_DAY;
+    for (int m = 0; m < JOB_MEMBERS; m += 50) {
+        seed_arg a = {.v = &first, .from = m, .to = m + 50, .expires = expires};
+        jf_error err = {0};
+        cr_assert_eq(jf_tx_run(first.s, seed_run, &a, &err), JF_OK, "%s", err.detail);
+    }
+    int64_t per_member = 0;
+    for (int l = 0; l < JOB_LOTS_PER_MEMBER; l++) per_member += 10 + l;
+
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, CONNS);
+    job_runner w[CONNS];
+    pthread_t th[CONNS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < CONNS; i++) {
+        server_open(&w[i].v, LOC, false);
+        w[i].start = &start;
+        w[i].now = expires + FX_HOUR;
+    }
+    for (int i = 0; i < CONNS; i++) cr_assert_eq(pthread_create(&th[i], NULL, job_main, &w[i]), 0);
+    jf_job_stats total = {0};
+    for (int i = 0; i < CONNS; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(w[i].rc, JF_OK, "jobs on connection %d: %s: %s", i, jf_code_name(w[i].rc), w[i].detail);
+        total.lots_expired += w[i].stats.lots_expired;
+        total.points_expired += w[i].stats.points_expired;
+        total.members_settled += w[i].stats.members_settled;
+        cr_log_info("connection %d: %lld members, %lld lots expired", i, (long long)w[i].stats.members_settled,
+                    (long long)w[i].stats.lots_expired);
+        jf_store_close(w[i].v.s);
+    }
+    pthread_barrier_destroy(&start);
+    cr_assert_eq(total.lots_expired, JOB_MEMBERS * JOB_LOTS_PER_MEMBER, "each due lot expired exactly once");
+    cr_assert_eq(total.points_expired, JOB_MEMBERS * per_member);
+    cr_assert_eq(total.members_settled, JOB_MEMBERS, "each member settled once");
+    for (int m = 0; m < JOB_MEMBERS; m++) {
+        char member[16];
+        snprintf(member, sizeof member, "j%d", m);
+        jf_member got = member_of(&first, member);
+        cr_assert_eq(got.acct.expired, per_member, "%s expired %lld", member, (long long)got.acct.expired);
+        cr_assert_eq(got.acct.available, 10 + JOB_LOTS_PER_MEMBER);
+        jf_entry chain[8];
+        size_t n = chain_of(&first, got.id, chain, 8);
+        cr_assert_eq(n, JOB_LOTS_PER_MEMBER + 2, "%s: %zu entries: 4 earns and one expire entry", member, n);
+        cr_assert_eq(chain[n - 1].kind, JF_ENTRY_EXPIRE);
+    }
+    /* And nothing is left to do. */
+    jf_job_stats again;
+    jf_error err = {0};
+    cr_assert_eq(jf_jobs_run(first.s, expires + FX_HOUR, &again, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(again.lots_expired, 0);
+    cr_assert_eq(again.members_settled, 0);
+    verify_clean(first.s);
+    jf_store_close(first.s);
+}
+
+/* ---- PostgreSQL restarts under a writer ---- */
+
+#define RESTART_MEMBERS 8
+#define RESTART_OPS_MAX 20000
+
+static char CLUSTER_STATE[300];
+
+/* Run scripts/pg-test.sh (JIFEN_PG_SCRIPT overrides the path) against the
+ * restart test's own cluster; returns its first output line in out. */
+static int cluster(const char *command, char *out, size_t size) {
+    const char *script = getenv("JIFEN_PG_SCRIPT") ? getenv("JIFEN_PG_SCRIPT") : "scripts/pg-test.sh";
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "JIFEN_PG_STATE='%s' '%s' %s 2>&1", CLUSTER_STATE, script, command);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL) return -1;
+    char line[512] = "";
+    if (fgets(line, sizeof line, p) == NULL) line[0] = '\0';
+    char rest[512];
+    while (fgets(rest, sizeof rest, p) != NULL) {
+    }
+    int status = pclose(p);
+    line[strcspn(line, "\n")] = '\0';
+    if (out) snprintf(out, size, "%s", line);
+    return status;
+}
+
+/* Criterion runs these besides the suite's init and fini; the state file
+ * lives outside DIR_ so that the order of the two does not matter. */
+static void restart_setup(void) {
+    snprintf(CLUSTER_STATE, sizeof CLUSTER_STATE, "/tmp/jifen-pg-restart-%d.state", (int)getpid());
+}
+
+static void restart_teardown(void) {
+    if (pg_configured()) (void)cluster("stop", NULL, 0);
+    unlink(CLUSTER_STATE);
+}
+
+typedef struct {
+    server v;
+    atomic_bool stop;
+    atomic_int committed;   /* ops acknowledged OK */
+    atomic_int unavailable; /* JF_UNAVAILABLE answers */
+    int other;
+    jf_code other_code;
+    char other_detail[256];
+    int64_t points[RESTART_OPS_MAX]; /* op n: its points (member n % RESTART_MEMBERS) */
+} restart_writer;
+
+/* Earn op after op; an op that failed with JF_UNAVAILABLE is sent again with
+ * the same biz_no until it is acknowledged (it may have committed before the
+ * answer was lost: the retry then replays it). */
+static void *restart_main(void *p) {
+    restart_writer *w = p;
+    for (int n = 0; n < RESTART_OPS_MAX && !atomic_load(&w->stop); n++) {
+        char member[16], biz[32];
+        snprintf(member, sizeof member, "r%d", n % RESTART_MEMBERS);
+        snprintf(biz, sizeof biz, "w-%d", n);
+        w->points[n] = 1 + n % 5;
+        for (;;) {
+            jf_error err = {0};
+            jf_code rc = run_op(&w->v, 0, member, biz, w->points[n], 0, NULL, &err);
+            if (rc == JF_OK) break;
+            if (rc == JF_UNAVAILABLE) {
+                atomic_fetch_add(&w->unavailable, 1);
+                struct timespec ts = {0, 20 * 1000000L};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            w->other++;
+            w->other_code = rc;
+            snprintf(w->other_detail, sizeof w->other_detail, "%s", err.detail);
+            return NULL;
+        }
+        atomic_fetch_add(&w->committed, 1);
+    }
+    return NULL;
+}
+
+static void wait_for(atomic_int *counter, int at_least, const char *what) {
+    for (int i = 0; i < 3000 && atomic_load(counter) < at_least; i++) usleep(10000);
+    cr_assert_geq(atomic_load(counter), at_least, "timed out waiting for %s", what);
+}
+
+Test(pg, restart_under_a_writer, .init = restart_setup, .fini = restart_teardown) {
+    SKIP_WITHOUT_PG();
+    char url[400];
+    cr_assert_eq(cluster("start", url, sizeof url), 0, "pg-test.sh start: %s", url);
+    static restart_writer w;
+    memset(&w, 0, sizeof w);
+    server_open(&w.v, url, true);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, restart_main, &w), 0);
+    wait_for(&w.committed, 50, "commits before the crash");
+    char out[512];
+    cr_assert_eq(cluster("crash", out, sizeof out), 0, "pg-test.sh crash: %s", out);
+    wait_for(&w.unavailable, 3, "the writer to see the outage");
+    int during = atomic_load(&w.committed);
+    usleep(200000);
+    cr_assert_leq(atomic_load(&w.committed) - during, 1, "nothing commits while PostgreSQL is down");
+    cr_assert_eq(cluster("resume", out, sizeof out), 0, "pg-test.sh resume: %s", out);
+    wait_for(&w.committed, during + 100, "commits after the restart (the writer reconnects by itself)");
+    atomic_store(&w.stop, true);
+    pthread_join(th, NULL);
+    cr_assert_eq(w.other, 0, "unexpected failure %s: %s", jf_code_name(w.other_code), w.other_detail);
+    int committed = atomic_load(&w.committed);
+    cr_log_info("restart: %d ops committed, %d unavailable answers", committed, atomic_load(&w.unavailable));
+
+    /* Every acknowledged op is there exactly once. */
+    int64_t want[RESTART_MEMBERS] = {0};
+    int64_t count[RESTART_MEMBERS] = {0};
+    for (int n = 0; n < committed; n++) {
+        want[n % RESTART_MEMBERS] += w.points[n];
+        count[n % RESTART_MEMBERS]++;
+    }
+    jf_error err = {0};
+    cr_assert_eq(w.v.s->ops->begin_read(w.v.s, &err), JF_OK, "%s", err.detail);
+    for (int n = 0; n < committed; n++) {
+        char biz[32];
+        snprintf(biz, sizeof biz, "w-%d", n);
+        jf_idem rec;
+        cr_assert_eq(w.v.s->ops->idem_get(w.v.s, w.v.t.id, biz, &rec, &err), JF_OK, "acknowledged %s is missing", biz);
+        jf_entry e;
+        cr_assert_eq(w.v.s->ops->entry_get(w.v.s, rec.entry_id, &e, &err), JF_OK, "%s", err.detail);
+        cr_assert_str_eq(e.biz_no, biz);
+        cr_assert_eq(e.points, w.points[n]);
+    }
+    w.v.s->ops->rollback(w.v.s);
+    for (int i = 0; i < RESTART_MEMBERS; i++) {
+        char member[16];
+        snprintf(member, sizeof member, "r%d", i);
+        jf_member m = member_of(&w.v, member);
+        cr_assert_eq(m.acct.available, want[i], "%s: %lld, acknowledged %lld", member, (long long)m.acct.available,
+                     (long long)want[i]);
+        cr_assert_eq(m.entry_seq, count[i], "%s: one entry per acknowledged op", member);
+    }
+    verify_clean(w.v.s);
+    jf_store_close(w.v.s);
+}
