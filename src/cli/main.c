@@ -19,6 +19,13 @@
 #include "util/tz.h"
 
 #define JIFEN_VERSION "0.1.0"
+
+/* Return a non-OK engine code from a CLI helper. */
+#define TRY_CLI(expr)                          \
+    do {                                       \
+        jf_code try_code_ = (expr);            \
+        if (try_code_ != JF_OK) return try_code_; \
+    } while (0)
 #define OPTS_MAX 16
 
 typedef struct {
@@ -310,70 +317,53 @@ static int cmd_write(int idx, int argc, char **argv) {
     return rc;
 }
 
-/* ---- read commands ---- */
+/* ---- read commands: parse, open, one read transaction, print ---- */
 
-static int cmd_balance(int argc, char **argv) {
+typedef jf_code (*read_fn)(const opts *o, const jf_ctx *c, jf_error *err);
+
+static int cmd_read(int argc, char **argv, const char *allowed, const char *required, read_fn fn) {
     opts o;
-    if (parse_opts(argc, argv, "db tenant now member", &o) || need(&o, "db tenant member")) return 2;
+    if (parse_opts(argc, argv, allowed, &o) || need(&o, required)) return 2;
     session s;
     int rc = open_session(&o, &s, true);
     if (rc) return rc;
     jf_ctx c = {.store = s.store, .tenant = &s.tenant, .now_ms = s.now};
-    jf_member m;
     jf_error err = {0};
     jf_code code = s.store->ops->begin_read(s.store, &err);
-    if (code == JF_OK) code = jf_member_get(&c, get(&o, "member"), &m, &err);
+    if (code == JF_OK) code = fn(&o, &c, &err);
     s.store->ops->rollback(s.store);
-    if (code == JF_OK)
-        print_json(json_pack("{s:s,s:s,s:o}", "member_id", m.ext_id, "status", jf_member_status_name(m.status),
-                             "points", account_json(&m.acct)));
-    else rc = fail(&err);
+    if (code != JF_OK) rc = fail(&err);
     jf_store_close(s.store);
     return rc;
 }
 
-static int cmd_history(int argc, char **argv) {
-    opts o;
-    if (parse_opts(argc, argv, "db tenant now member limit", &o) || need(&o, "db tenant member")) return 2;
+static jf_code read_balance(const opts *o, const jf_ctx *c, jf_error *err) {
+    jf_member m;
+    TRY_CLI(jf_member_get(c, get(o, "member"), &m, err));
+    print_json(json_pack("{s:s,s:s,s:o}", "member_id", m.ext_id, "status", jf_member_status_name(m.status), "points",
+                         account_json(&m.acct)));
+    return JF_OK;
+}
+
+static jf_code read_history(const opts *o, const jf_ctx *c, jf_error *err) {
     int64_t limit = JF_PAGE_LIMIT_DEFAULT;
-    if (get(&o, "limit") && !parse_int(get(&o, "limit"), &limit)) return usage_error("bad --limit '%s'", get(&o, "limit"));
-    session s;
-    int rc = open_session(&o, &s, true);
-    if (rc) return rc;
-    jf_ctx c = {.store = s.store, .tenant = &s.tenant, .now_ms = s.now};
+    if (get(o, "limit") && !parse_int(get(o, "limit"), &limit))
+        return jf_fail(err, JF_INVALID_FIELD, "limit", "'%s' is not a whole number", get(o, "limit"));
     jf_entry page[JF_PAGE_LIMIT_MAX];
     jf_entry_filter f = {0};
     size_t n = 0;
-    jf_error err = {0};
-    jf_code code = s.store->ops->begin_read(s.store, &err);
-    if (code == JF_OK) code = jf_entries_list(&c, get(&o, "member"), &f, page, (size_t)(limit < 0 ? 0 : limit), &n, &err);
-    s.store->ops->rollback(s.store);
-    if (code == JF_OK)
-        for (size_t i = 0; i < n; i++) print_json(entry_json(&s.tenant, &page[i]));
-    else rc = fail(&err);
-    jf_store_close(s.store);
-    return rc;
+    TRY_CLI(jf_entries_list(c, get(o, "member"), &f, page, (size_t)(limit < 0 ? 0 : limit), &n, err));
+    for (size_t i = 0; i < n; i++) print_json(entry_json(c->tenant, &page[i]));
+    return JF_OK;
 }
 
-static int cmd_lots(int argc, char **argv) {
-    opts o;
-    if (parse_opts(argc, argv, "db tenant now member", &o) || need(&o, "db tenant member")) return 2;
-    session s;
-    int rc = open_session(&o, &s, true);
-    if (rc) return rc;
-    jf_ctx c = {.store = s.store, .tenant = &s.tenant, .now_ms = s.now};
+static jf_code read_lots(const opts *o, const jf_ctx *c, jf_error *err) {
     jf_lot page[JF_PAGE_LIMIT_MAX];
     jf_lot_filter f = {.state = -1, .after_expires_at_ms = INT64_MIN};
     size_t n = 0;
-    jf_error err = {0};
-    jf_code code = s.store->ops->begin_read(s.store, &err);
-    if (code == JF_OK) code = jf_lots_list(&c, get(&o, "member"), &f, page, JF_PAGE_LIMIT_MAX, &n, &err);
-    s.store->ops->rollback(s.store);
-    if (code == JF_OK)
-        for (size_t i = 0; i < n; i++) print_json(lot_json(&s.tenant, &page[i]));
-    else rc = fail(&err);
-    jf_store_close(s.store);
-    return rc;
+    TRY_CLI(jf_lots_list(c, get(o, "member"), &f, page, JF_PAGE_LIMIT_MAX, &n, err));
+    for (size_t i = 0; i < n; i++) print_json(lot_json(c->tenant, &page[i]));
+    return JF_OK;
 }
 
 /* ---- administration ---- */
@@ -625,9 +615,10 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tenant") == 0) return cmd_tenant(n, rest);
     if (strcmp(cmd, "key") == 0) return cmd_key(n, rest);
     if (strcmp(cmd, "jobs") == 0) return cmd_jobs(n, rest);
-    if (strcmp(cmd, "balance") == 0) return cmd_balance(n, rest);
-    if (strcmp(cmd, "history") == 0) return cmd_history(n, rest);
-    if (strcmp(cmd, "lots") == 0) return cmd_lots(n, rest);
+    if (strcmp(cmd, "balance") == 0) return cmd_read(n, rest, "db tenant now member", "db tenant member", read_balance);
+    if (strcmp(cmd, "history") == 0)
+        return cmd_read(n, rest, "db tenant now member limit", "db tenant member", read_history);
+    if (strcmp(cmd, "lots") == 0) return cmd_read(n, rest, "db tenant now member", "db tenant member", read_lots);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("jifen " JIFEN_VERSION);
         return 0;

@@ -83,6 +83,12 @@ jf_code jf_changes_push(jf_changes *c, const jf_lot *lot, int64_t points, jf_err
 void jf_changes_free(jf_changes *c);
 
 
+/* Call fn for every tenant, in id order, each outside any transaction (the
+ * list is read in short read transactions of 16).  Stops at fn's first
+ * non-OK code (tenant.c). */
+typedef jf_code (*jf_tenant_fn)(jf_store *s, const jf_tenant *t, void *arg, jf_error *err);
+jf_code jf_tenants_each(jf_store *s, jf_tenant_fn fn, void *arg, jf_error *err);
+
 /* ---- idempotency (result.c) ---- */
 /* Look biz_no up.  Not seen: *replayed = false.  Seen with the same op and
  * fingerprint: out is the original result, *replayed = true.  Otherwise

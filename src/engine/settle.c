@@ -49,7 +49,10 @@ static jf_code activate_due(jf_mop *op, jf_job_stats *stats, jf_error *err) {
         if (rc != JF_OK) break;
         for (size_t i = 0; i < n && rc == JF_OK; i++) {
             jf_lot *lot = &page[i];
-            int64_t pay = debt_left < lot->remaining ? debt_left : lot->remaining;
+            /* A lot already past its expiry (the jobs ran late) activates
+             * and expires in the same pass; it pays no debt. */
+            bool expired = lot->expires_at_ms <= op->c->now_ms;
+            int64_t pay = expired ? 0 : debt_left < lot->remaining ? debt_left : lot->remaining;
             activated += lot->remaining;
             paid += pay;
             debt_left -= pay;
@@ -167,27 +170,25 @@ static void stats_add(jf_job_stats *to, const jf_job_stats *from) {
     to->points_released += from->points_released;
 }
 
+typedef struct {
+    int64_t now_ms;
+    jf_job_stats total;
+} jobs_run;
+
+static jf_code jobs_for_tenant(jf_store *s, const jf_tenant *t, void *arg, jf_error *err) {
+    jobs_run *run = arg;
+    job_batch b = {.tenant = t, .now_ms = run->now_ms};
+    do {
+        TRY(jf_tx_run(s, job_batch_run, &b, err));
+        stats_add(&run->total, &b.stats);
+        b.after = b.next_after;
+    } while (b.settled == JF_JOB_MEMBERS_PER_TX);
+    return JF_OK;
+}
+
 jf_code jf_jobs_run(jf_store *s, int64_t now_ms, jf_job_stats *stats, jf_error *err) {
-    jf_job_stats total = {0};
-    jf_tenant tenants[16];
-    int64_t after_tenant = 0;
-    for (;;) {
-        size_t nt = 0;
-        TRY(ST(s, begin_read, err));
-        jf_code rc = ST(s, tenant_list, after_tenant, tenants, 16, &nt, err);
-        s->ops->rollback(s);
-        TRY(rc);
-        for (size_t t = 0; t < nt; t++) {
-            job_batch b = {.tenant = &tenants[t], .now_ms = now_ms};
-            do {
-                TRY(jf_tx_run(s, job_batch_run, &b, err));
-                stats_add(&total, &b.stats);
-                b.after = b.next_after;
-            } while (b.settled == JF_JOB_MEMBERS_PER_TX);
-        }
-        if (nt < 16) break;
-        after_tenant = tenants[nt - 1].id;
-    }
-    if (stats) *stats = total;
+    jobs_run run = {.now_ms = now_ms};
+    TRY(jf_tenants_each(s, jobs_for_tenant, &run, err));
+    if (stats) *stats = run.total;
     return JF_OK;
 }

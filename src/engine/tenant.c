@@ -53,6 +53,22 @@ jf_code jf_tenant_update(jf_store *s, jf_tenant *t, int64_t now_ms, jf_error *er
     return ST(s, tenant_update, t, err);
 }
 
+jf_code jf_tenants_each(jf_store *s, jf_tenant_fn fn, void *arg, jf_error *err) {
+    enum { PAGE = 16 };
+    jf_tenant page[PAGE];
+    int64_t after = 0;
+    for (;;) {
+        size_t n = 0;
+        TRY(ST(s, begin_read, err));
+        jf_code rc = ST(s, tenant_list, after, page, PAGE, &n, err);
+        s->ops->rollback(s);
+        TRY(rc);
+        for (size_t i = 0; i < n; i++) TRY(fn(s, &page[i], arg, err));
+        if (n < PAGE) return JF_OK;
+        after = page[n - 1].id;
+    }
+}
+
 jf_code jf_member_upsert(const jf_ctx *c, const char *member_id, int status, jf_member *out, bool *created,
                          jf_error *err) {
     TRY(jf_check_member_id(member_id, "member_id", err));

@@ -143,37 +143,30 @@ static void verify_account(const jf_member *m, reporter *rep) {
              (long long)(a->earned - a->spent - a->expired));
 }
 
-jf_code jf_verify(jf_store *s, jf_verify_report_fn report, void *arg, int64_t *findings, jf_error *err) {
-    reporter rep = {report, arg, 0};
-    jf_tenant tenants[16];
-    int64_t after_tenant = 0;
+/* Members of one tenant, a page per read transaction. */
+static jf_code verify_tenant(jf_store *s, const jf_tenant *t, void *arg, jf_error *err) {
+    reporter *rep = arg;
+    int64_t after = 0;
+    jf_member page[JF_LOT_BATCH];
     for (;;) {
-        size_t nt = 0;
+        size_t n = 0;
         TRY(ST(s, begin_read, err));
-        jf_code rc = ST(s, tenant_list, after_tenant, tenants, 16, &nt, err);
+        jf_code rc = ST(s, member_list, t->id, after, page, JF_LOT_BATCH, &n, err);
+        for (size_t i = 0; i < n && rc == JF_OK; i++) {
+            verify_account(&page[i], rep);
+            rc = verify_chain(s, &page[i], rep, err);
+            if (rc == JF_OK) rc = verify_lots_holds(s, &page[i], rep, err);
+        }
         s->ops->rollback(s);
         TRY(rc);
-        for (size_t t = 0; t < nt; t++) {
-            int64_t after = 0;
-            jf_member page[JF_LOT_BATCH];
-            for (;;) {
-                size_t n = 0;
-                TRY(ST(s, begin_read, err));
-                rc = ST(s, member_list, tenants[t].id, after, page, JF_LOT_BATCH, &n, err);
-                for (size_t i = 0; i < n && rc == JF_OK; i++) {
-                    verify_account(&page[i], &rep);
-                    rc = verify_chain(s, &page[i], &rep, err);
-                    if (rc == JF_OK) rc = verify_lots_holds(s, &page[i], &rep, err);
-                }
-                s->ops->rollback(s);
-                TRY(rc);
-                if (n < JF_LOT_BATCH) break;
-                after = page[n - 1].id;
-            }
-        }
-        if (nt < 16) break;
-        after_tenant = tenants[nt - 1].id;
+        if (n < JF_LOT_BATCH) return JF_OK;
+        after = page[n - 1].id;
     }
+}
+
+jf_code jf_verify(jf_store *s, jf_verify_report_fn report, void *arg, int64_t *findings, jf_error *err) {
+    reporter rep = {report, arg, 0};
+    TRY(jf_tenants_each(s, verify_tenant, &rep, err));
     *findings = rep.findings;
     return JF_OK;
 }

@@ -482,3 +482,21 @@ Test(refund, reversing_an_expired_earn_does_not_take_other_points) {
     cr_assert_eq(r.debt_points, 0);
     cr_assert_eq(r.reversed_points, 100);
 }
+
+/* Regression: when the jobs run after a pending lot's expiry as well as its
+ * activation, the lot activates and expires in one pass and pays no debt —
+ * expired points settle nothing. */
+Test(refund, late_jobs_do_not_pay_debt_with_points_already_expired) {
+    fx_earn_ok(&fx, T0, "m1", 100, "e1");
+    fx_spend_ok(&fx, T0, "m1", 100, "s1");
+    fx_reverse_ok(&fx, T0 + 1, "m1", "e1", 0, "r1"); /* debt 100 */
+    jf_earn_req p = {.member_id = "m1", .points = 60, .biz_no = "p1", .available_at_ms = T0 + DAY,
+                     .expires_at_ms = T0 + 10 * DAY};
+    jf_result e2 = earn_req(T0 + 2, &p);
+    jf_job_stats st = fx_jobs_ok(&fx, T0 + 20 * DAY); /* both due by now */
+    cr_assert_eq(st.points_activated, 60);
+    cr_assert_eq(st.points_expired, 60);
+    FX_ASSERT_LOT(fx_lot(&fx, e2.entry.lot_id), 0, JF_LOT_EXPIRED);
+    FX_ASSERT_ACCT(fx_member(&fx, "m1").acct, 0, 0, 0, 100, 60, 100, 60);
+    fx_verify_clean(&fx);
+}

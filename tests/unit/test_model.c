@@ -210,7 +210,7 @@ static void m_settle(int64_t mi) {
     for (int64_t k = 0; k < NML[mi]; k++) {
         mlot *l = &S.lots[ML[mi][k]];
         if (l->state == JF_LOT_PENDING && l->available_at <= NOW) {
-            int64_t pay = a->debt < l->remaining ? a->debt : l->remaining;
+            int64_t pay = l->expires_at <= NOW ? 0 : a->debt < l->remaining ? a->debt : l->remaining;
             ADD(&a->pending, -l->remaining);
             ADD(&a->available, l->remaining - pay);
             ADD(&a->debt, -pay);
