@@ -713,8 +713,9 @@ static jf_code pg_control(pg_store *q, pg_id id, jf_error *err, const char *what
 static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     assert(q->tx == TX_NONE);
     assert(!q->in_savepoint);
+    bool known_broken = q->broken; /* then pg_run reconnects first, once */
     jf_code code = pg_control(q, id, err, "begin");
-    if (code == JF_UNAVAILABLE && q->broken) {
+    if (code == JF_UNAVAILABLE && q->broken && !known_broken) {
         code = pg_reconnect(q, err);
         if (code == JF_OK) code = pg_control(q, id, err, "begin");
     }
