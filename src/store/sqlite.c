@@ -38,6 +38,11 @@
 
 /* Page cache per connection (negative: KiB).  32 MiB keeps the hot index
  * pages of a million members in memory. */
+/* Reads through a memory map instead of a pread per page: syscalls are
+ * what this kind of VM charges most for.  Measured with bench-ledger at
+ * 200,000 members, 256 earns per transaction, alternated twice: +5..8 %
+ * durable earns and spends.  SQLite caps it at its compile-time maximum. */
+#define SQ_MMAP_SIZE_BYTES 2147418112LL
 #define SQ_CACHE_SIZE_KIB 32768
 
 /* Online backup: pages copied per step, and the pause between steps that
@@ -1094,8 +1099,8 @@ static jf_code sq_configure(sq_store *q, jf_error *err) {
     char sql[256];
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
-             "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = %d;",
-             SQ_CACHE_SIZE_KIB, SQ_WAL_AUTOCHECKPOINT_PAGES);
+             "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = %d; PRAGMA mmap_size = %lld;",
+             SQ_CACHE_SIZE_KIB, SQ_WAL_AUTOCHECKPOINT_PAGES, (long long)SQ_MMAP_SIZE_BYTES);
     return sq_exec(q, sql, err, "pragma");
 }
 
