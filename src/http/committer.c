@@ -15,8 +15,17 @@
  *   the batch is on disk, so a retry is safe and exactly-once holds).
  * - A job's failure rolls back to its savepoint: it writes nothing and its
  *   neighbours in the batch are unaffected.
- * - Jobs run in arrival order, so of two requests with the same biz_no the
- *   first runs and the second sees its idempotency record (a replay).
+ * - JF_RETRY is not an answer.  On PostgreSQL, with several servers on one
+ *   database, it is routine: two servers race on a biz_no or on creating a
+ *   member, batches deadlock, a lock wait times out.  The job is rolled
+ *   back to its savepoint and run again in the next transaction (the whole
+ *   batch again if the transaction itself failed with JF_RETRY), at most
+ *   JF_COMMIT_ATTEMPTS_MAX times, then 503.  A job's run may therefore be
+ *   called more than once and must keep nothing from a rolled-back run.
+ * - Jobs on one member run in arrival order, so of two requests with the
+ *   same biz_no the first runs and the second sees its idempotency record
+ *   (a replay).  On PostgreSQL a batch is ordered by member first, so that
+ *   all servers lock members in one order.
  * - Standalone jobs (running the due jobs) open their own transactions and
  *   run between batches, never inside one.
  */
@@ -29,9 +38,27 @@
 #include "http/metrics.h"
 #include "util/tz.h"
 
+/* Transactions a write job may take part in: the first, plus retries after
+ * JF_RETRY (a lock wait that timed out, a deadlock, a key raced by another
+ * server).  With the pauses of retry_pause this gives up after about 130 ms
+ * of pauses plus the lock waits themselves, and answers 503. */
+#define JF_COMMIT_ATTEMPTS_MAX 8
+
+typedef struct {
+    jf_write_job *job;
+    size_t arrival;
+} batch_slot;
+
 struct jf_committer {
     jf_server *srv;
     jf_store *store; /* the only write handle */
+    /* Several servers may share the database (PostgreSQL): sort each batch
+     * by member so that their committers lock members in one order. */
+    bool sort_batches;
+    uint64_t rng; /* xorshift state for retry pauses */
+    /* Scratch for run_batch, JF_COMMIT_BATCH_MAX each. */
+    batch_slot *slots;
+    jf_write_job **pending, **again;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -59,40 +86,128 @@ static void fail_job(jf_write_job *job, jf_code code, const char *what, const jf
     job->code = jf_fail(&job->err, code, "", "%s: %s", what, cause->detail[0] ? cause->detail : "store error");
 }
 
-static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
+/* A short pause before a retry: 1, 2, 4 … 64 ms, half of it random so that
+ * two servers whose batches met do not meet again in lockstep. */
+static void retry_pause(jf_committer *c, int attempt) {
+    assert(attempt >= 1);
+    int64_t step_us = (int64_t)1000 << (attempt - 1 < 6 ? attempt - 1 : 6);
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    int64_t pause_us = step_us / 2 + (int64_t)(c->rng % (uint64_t)(step_us / 2 + 1));
+    struct timespec ts = {pause_us / 1000000, (long)(pause_us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Order a batch by (tenant, member), arrival order among equals, so that
+ * every server's committer takes member row locks in the same order and two
+ * batches cannot deadlock on each other's members.  Reordering is allowed:
+ * no job of a batch has been answered yet, so they are all concurrent, and
+ * any order is one a client could have seen.  Two jobs on one member keep
+ * their arrival order (the first of two same-biz_no requests runs first). */
+static int batch_slot_cmp(const void *a, const void *b) {
+    const batch_slot *x = a, *y = b;
+    if (x->job->tenant.id != y->job->tenant.id) return x->job->tenant.id < y->job->tenant.id ? -1 : 1;
+    int m = strcmp(x->job->member_id, y->job->member_id);
+    if (m != 0) return m;
+    return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
+}
+
+static void sort_by_member(jf_committer *c, jf_write_job **jobs, size_t n) {
+    assert(n <= JF_COMMIT_BATCH_MAX);
+    for (size_t i = 0; i < n; i++) c->slots[i] = (batch_slot){jobs[i], i};
+    qsort(c->slots, n, sizeof *c->slots, batch_slot_cmp);
+    for (size_t i = 0; i < n; i++) jobs[i] = c->slots[i].job;
+}
+
+/* Run one job in its own savepoint.  JF_RETRY from the job (a lock wait
+ * timed out, a deadlock, a key raced by another server) leaves nothing of
+ * it: the savepoint is rolled back and the transaction stays usable. */
+static void run_job(jf_store *s, jf_write_job *job) {
+    jf_error_clear(&job->err);
+    job->code = s->ops->savepoint(s, &job->err);
+    if (job->code != JF_OK) return;
+    job->code = job->run(s, job, &job->err);
+    if (job->code == JF_OK) {
+        jf_code rc = s->ops->savepoint_release(s, &job->err);
+        if (rc != JF_OK) job->code = rc;
+    } else {
+        s->ops->savepoint_rollback(s);
+    }
+}
+
+/* One transaction over jobs[0..n).  Returns JF_OK when it committed (then
+ * the jobs that asked for a retry are moved to again[], *again_n of them,
+ * and the rest are finished), JF_RETRY when the transaction itself must be
+ * run again (every job: nothing of it is on disk), or the failure of
+ * begin/commit (every job: nothing of it is on disk). */
+static jf_code attempt_batch(jf_committer *c, jf_write_job **jobs, size_t n, jf_write_job **again, size_t *again_n,
+                             jf_error *err) {
     jf_store *s = c->store;
-    int64_t t0 = mono_us();
-    jf_error err;
-    jf_error_clear(&err);
-    jf_code rc = s->ops->begin(s, &err);
-    if (rc != JF_OK) {
-        for (size_t i = 0; i < n; i++) fail_job(jobs[i], JF_UNAVAILABLE, "could not start a transaction", &err);
-        jf_metrics_batch(n, mono_us() - t0, 0);
-        return;
-    }
+    *again_n = 0;
+    jf_error_clear(err);
+    jf_code rc = s->ops->begin(s, err);
+    if (rc != JF_OK) return rc;
     for (size_t i = 0; i < n; i++) {
-        jf_write_job *job = jobs[i];
-        jf_error_clear(&job->err);
-        rc = s->ops->savepoint(s, &job->err);
-        if (rc != JF_OK) {
-            job->code = rc;
-            continue;
-        }
-        job->code = job->run(s, job, &job->err);
-        if (job->code == JF_OK) {
-            rc = s->ops->savepoint_release(s, &job->err);
-            if (rc != JF_OK) job->code = rc;
-        } else {
-            s->ops->savepoint_rollback(s);
-        }
+        run_job(s, jobs[i]);
+        if (jobs[i]->code == JF_RETRY) again[(*again_n)++] = jobs[i];
     }
-    jf_error_clear(&err);
-    rc = s->ops->commit(s, &err);
+    jf_error_clear(err);
+    rc = s->ops->commit(s, err);
     if (rc != JF_OK) {
         s->ops->rollback(s);
-        for (size_t i = 0; i < n; i++) fail_job(jobs[i], JF_UNAVAILABLE, "the batch could not be committed", &err);
+        *again_n = 0;
     }
-    jf_metrics_batch(n, mono_us() - t0, rc == JF_OK);
+    return rc;
+}
+
+/* Run a batch until every job has an answer.  Jobs that asked for a retry
+ * run again in a fresh transaction after a short pause — not in the same
+ * one, where the locks of the batch's other jobs would still be held (a
+ * deadlock victim retried in place meets the same deadlock).  The whole
+ * batch runs again when the transaction itself failed with JF_RETRY (on
+ * PostgreSQL a serialization failure can abort the whole transaction); a job
+ * whose run gave a business answer simply gives it again.  At most
+ * JF_COMMIT_ATTEMPTS_MAX transactions per job; beyond that, 503.  Each
+ * job is handed back as soon as the transaction holding its answer has
+ * committed (or failed). */
+static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
+    if (c->sort_batches) sort_by_member(c, jobs, n);
+    jf_write_job **pending = c->pending, **again = c->again;
+    memcpy(pending, jobs, n * sizeof *jobs);
+    size_t pending_n = n;
+    for (int attempt = 0; pending_n > 0; attempt++) {
+        if (attempt > 0) retry_pause(c, attempt);
+        int64_t t0 = mono_us();
+        size_t again_n = 0;
+        jf_error err;
+        jf_code rc = attempt_batch(c, pending, pending_n, again, &again_n, &err);
+        jf_metrics_batch(pending_n, mono_us() - t0, rc == JF_OK);
+        bool last = attempt + 1 >= JF_COMMIT_ATTEMPTS_MAX;
+        if (rc == JF_RETRY && !last) continue; /* the same jobs, a new transaction */
+        if (rc != JF_OK) {
+            const char *what = rc == JF_RETRY ? "the database stayed busy; retry" : "the batch could not be committed";
+            for (size_t i = 0; i < pending_n; i++) {
+                fail_job(pending[i], JF_UNAVAILABLE, what, &err);
+                hand_back(pending[i]);
+            }
+            return;
+        }
+        for (size_t i = 0, k = 0; i < pending_n; i++) {
+            if (k < again_n && pending[i] == again[k]) {
+                k++;
+                if (!last) continue;
+                jf_error cause = pending[i]->err;
+                fail_job(pending[i], JF_UNAVAILABLE, "the database stayed busy; retry", &cause);
+            }
+            hand_back(pending[i]);
+        }
+        if (last) return;
+        jf_write_job **t = pending;
+        pending = again;
+        again = t;
+        pending_n = again_n;
+    }
 }
 
 static void run_standalone(jf_committer *c, jf_write_job *job) {
@@ -111,8 +226,7 @@ static void process(jf_committer *c, jf_write_job **jobs, size_t n) {
         }
         size_t j = i;
         while (j < n && !jobs[j]->standalone) j++;
-        run_batch(c, jobs + i, j - i);
-        for (size_t k = i; k < j; k++) hand_back(jobs[k]);
+        run_batch(c, jobs + i, j - i); /* hands every job back */
         i = j;
     }
 }
@@ -170,20 +284,36 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
+static void committer_free(jf_committer *c) {
+    free(c->slots);
+    free(c->pending);
+    free(c->again);
+    free(c);
+}
+
 jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
     jf_committer *c = calloc(1, sizeof *c);
     if (c == NULL) return jf_fail(err, JF_INTERNAL, "", "out of memory");
     c->srv = srv;
+    c->slots = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->slots);
+    c->pending = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->pending);
+    c->again = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->again);
+    if (c->slots == NULL || c->pending == NULL || c->again == NULL) {
+        committer_free(c);
+        return jf_fail(err, JF_INTERNAL, "", "out of memory");
+    }
+    c->rng = (uint64_t)mono_us() | 1;
     jf_code rc = jf_store_open(srv->cfg.db_path, &c->store, err);
     if (rc != JF_OK) {
-        free(c);
+        committer_free(c);
         return rc;
     }
+    c->sort_batches = strcmp(c->store->ops->name, "postgres") == 0;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (pthread_create(&c->thread, NULL, writer_main, c) != 0) {
         jf_store_close(c->store);
-        free(c);
+        committer_free(c);
         return jf_fail(err, JF_INTERNAL, "", "could not start the committer thread");
     }
     *out = c;
@@ -217,7 +347,7 @@ void jf_committer_stop(jf_committer *c) {
     jf_store_close(c->store);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
-    free(c);
+    committer_free(c);
 }
 
 /* ---- the loop-thread side ---- */

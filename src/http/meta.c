@@ -1,7 +1,11 @@
 /*
  * meta.c — the endpoints about the server itself: /healthz, /metrics and
- * /v1/openapi.json.  None needs a key; none touches the database, so a
- * health check stays cheap and answers even when the disk is slow.
+ * /v1/openapi.json.  None needs a key.  Only /healthz touches the database,
+ * and at most every JF_HEALTH_PROBE_MS per loop thread (a load balancer may
+ * poll it thousands of times a second): it opens and ends a read transaction
+ * on the thread's own handle, which on PostgreSQL is a round trip that also
+ * reconnects a lost connection.  503 with a problem body while the database
+ * is unreachable, so a load balancer sends requests elsewhere.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +14,42 @@
 #include "http/metrics.h"
 #include "http/openapi.h"
 
+/* How stale /healthz's view of the database may be. */
+#define JF_HEALTH_PROBE_MS 500
+
+static int64_t mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The last probe of this loop thread's read handle. */
+static _Thread_local int64_t health_probed_ms;
+static _Thread_local bool health_probed;
+static _Thread_local jf_code health_code;
+static _Thread_local jf_error health_err;
+
+static const jf_error *database_unreachable(jf_store *s) {
+    int64_t now = mono_ms();
+    if (!health_probed || now - health_probed_ms >= JF_HEALTH_PROBE_MS) {
+        jf_error_clear(&health_err);
+        health_code = s->ops->begin_read(s, &health_err);
+        if (health_code == JF_OK) s->ops->rollback(s);
+        health_probed = true;
+        health_probed_ms = now;
+    }
+    return health_code == JF_OK ? NULL : &health_err;
+}
+
 void jf_h_healthz(jf_call *call) {
     static const char ok[] = "{\"status\":\"ok\"}";
+    const jf_error *down = database_unreachable(call->loop->store);
+    if (down != NULL) {
+        jf_error err;
+        jf_fail(&err, JF_UNAVAILABLE, "", "the database is not reachable: %s", down->detail);
+        jf_respond_error(call, &err);
+        return;
+    }
     jf_respond(call->req, call->loop, &call->meta, 200, "application/json", ok, sizeof ok - 1, NULL);
 }
 

@@ -210,7 +210,10 @@ static bool auth_or_reply(jf_call *call) {
     jf_code rc = authenticate(s, key, &call->key, &call->tenant, &err);
     if (rc != JF_OK) {
         if (rc == JF_NOT_FOUND) jf_fail(&err, JF_UNAUTHORIZED, "", "the API key's tenant does not exist");
-        else if (rc != JF_UNAUTHORIZED) jf_fail(&err, JF_UNAVAILABLE, "", "the key could not be checked: %s", err.detail);
+        else if (rc != JF_UNAUTHORIZED) {
+            jf_error cause = err;
+            jf_fail(&err, JF_UNAVAILABLE, "", "the key could not be checked: %s", cause.detail);
+        }
         jf_respond_error(call, &err);
         return false;
     }
@@ -230,7 +233,8 @@ static void run_authenticated(jf_call *call) {
     jf_error err;
     jf_error_clear(&err);
     if (s->ops->begin_read(s, &err) != JF_OK) {
-        jf_fail(&err, JF_UNAVAILABLE, "", "the database is not available: %s", err.detail);
+        jf_error cause = err; /* not formatted from the buffer it is written to */
+        jf_fail(&err, JF_UNAVAILABLE, "", "the database is not available: %s", cause.detail);
         jf_respond_error(call, &err);
         return;
     }

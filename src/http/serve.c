@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/keys.h"
@@ -117,6 +118,58 @@ static int demo(const jf_serve_config *cfg) {
     return 0;
 }
 
+/* Backoff while waiting for the database at start: from the first to the
+ * last pause, doubling; and how often the wait is logged. */
+#define JF_DB_WAIT_PAUSE_MS_MIN 200
+#define JF_DB_WAIT_PAUSE_MS_MAX 5000
+#define JF_DB_WAIT_LOG_MS 30000
+
+static bool is_postgres_url(const char *location) {
+    return strncmp(location, "postgres://", strlen("postgres://")) == 0 ||
+           strncmp(location, "postgresql://", strlen("postgresql://")) == 0;
+}
+
+static int64_t mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A server started while PostgreSQL is down (or restarting, or not yet up
+ * after a machine boot) waits for it instead of exiting, so that a fleet
+ * started in any order comes up by itself.  Only a failure to connect is
+ * waited out (pg.c marks it with the field "db"); anything else, a schema
+ * newer than this binary for one, fails the start at once.  SQLite files
+ * are never waited for. */
+static int wait_for_database(const char *location) {
+    if (!is_postgres_url(location)) return 0;
+    int64_t pause_ms = JF_DB_WAIT_PAUSE_MS_MIN, logged_ms = 0, started_ms = mono_ms();
+    for (;;) {
+        jf_store *s = NULL;
+        jf_error err;
+        jf_error_clear(&err);
+        jf_code rc = jf_store_open(location, &s, &err);
+        if (rc == JF_OK) {
+            jf_store_close(s);
+            if (logged_ms != 0) fprintf(stderr, "jifen serve: the database is reachable\n");
+            return 0;
+        }
+        if (rc != JF_UNAVAILABLE || strcmp(err.field, "db") != 0) {
+            fprintf(stderr, "jifen serve: cannot open the database: %s\n", err.detail);
+            return -1;
+        }
+        int64_t now = mono_ms();
+        if (logged_ms == 0 || now - logged_ms >= JF_DB_WAIT_LOG_MS) {
+            fprintf(stderr, "jifen serve: waiting for the database (%lld s so far): %s\n",
+                    (long long)((now - started_ms) / 1000), err.detail);
+            logged_ms = now;
+        }
+        struct timespec ts = {pause_ms / 1000, (long)(pause_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        pause_ms = pause_ms * 2 > JF_DB_WAIT_PAUSE_MS_MAX ? JF_DB_WAIT_PAUSE_MS_MAX : pause_ms * 2;
+    }
+}
+
 static void config_from_env(jf_serve_config *cfg, const char **listen, const char **threads) {
     const char *v;
     if ((v = getenv("JIFEN_DB")) && *v) cfg->db_path = v;
@@ -154,6 +207,7 @@ int jf_serve_main(int argc, char **argv) {
     if (cfg.db_path == NULL) return usage("--db PATH (or JIFEN_DB) is required", NULL);
     if (!parse_listen(listen, &cfg)) return usage("--listen must be HOST:PORT, not", listen);
     if (threads && !parse_threads(threads, &cfg.threads)) return usage("--threads must be 1..64, not", threads);
+    if (wait_for_database(cfg.db_path) != 0) return 1;
     if (cfg.demo && demo(&cfg) != 0) return 1;
     return jf_server_run(&cfg);
 }
