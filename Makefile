@@ -96,11 +96,16 @@ test: deps
 # cluster is stopped whatever happens; its state file is per run, so passes
 # started by several people in one work tree do not meet.  Left out: the
 # tamper suite and one ledger_expiry test, which edit rows with SQLite's SQL
-# (jf_sqlite_exec_raw).  The model test runs PG_MODEL_STEPS operations per
+# (jf_sqlite_exec_raw).  Then the API tests that need PostgreSQL on the same
+# cluster.  The model test runs PG_MODEL_STEPS operations per
 # policy here (100,000 take about two minutes on PostgreSQL; the full count
 # runs on SQLite).
 PG_TESTS := @(store|ledger|ledger_expiry|refund|limits|model|crash|pg)/!(jobs_and_verify_cover_more_tenants_than_a_page)
 PG_MODEL_STEPS ?= 10000
+# The black-box API tests that need PostgreSQL (they skip without
+# JIFEN_TEST_PG_URL, so the SQLite API pass above lists them as skipped).
+# The outage test starts a cluster of its own: it stops PostgreSQL.
+PG_API_TESTS := $(sort $(wildcard tests/api/pg*.test.mjs))
 
 test-pg: $(REL)/jifen $(REL)/unit-tests
 	@echo "== unit tests on PostgreSQL 15 (release build; model test $(PG_MODEL_STEPS) steps per policy)"
@@ -109,7 +114,10 @@ test-pg: $(REL)/jifen $(REL)/unit-tests
 	url=$$(scripts/pg-test.sh start) || exit 1; \
 	JIFEN_TEST_STORE=postgres JIFEN_TEST_PG_URL="$$url" JIFEN_MODEL_STEPS=$(PG_MODEL_STEPS) \
 	  JIFEN_PG_SCRIPT="$(CURDIR)/scripts/pg-test.sh" JIFEN_BIN="$(CURDIR)/$(REL)/jifen" \
-	  $(REL)/unit-tests $(CRITERION_FLAGS) --filter '$(PG_TESTS)'
+	  $(REL)/unit-tests $(CRITERION_FLAGS) --filter '$(PG_TESTS)' || exit 1; \
+	echo "== API tests on PostgreSQL 15 (release build: one, two and four servers on one database; PostgreSQL stopped under load)"; \
+	JIFEN_TEST_PG_URL="$$url" JIFEN_PG_SCRIPT="$(CURDIR)/scripts/pg-test.sh" JIFEN_BIN="$(CURDIR)/$(REL)/jifen" \
+	  node --test --test-concurrency=2 $(PG_API_TESTS)
 
 unit: $(REL)/unit-tests
 	JIFEN_BIN=$(CURDIR)/$(REL)/jifen $(REL)/unit-tests $(CRITERION_FLAGS)
