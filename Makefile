@@ -7,6 +7,7 @@
 #   make test-pg    only the PostgreSQL pass (a throwaway cluster)
 #   make run        install what is missing, build, start on 127.0.0.1:8080
 #   make bench      benchmarks with their baselines, printed side by side
+#                   (ledger, HTTP on SQLite, HTTP on PostgreSQL vs pgbench)
 #
 # Two build trees: build/ (-O2) and build/san/ (-O1, AddressSanitizer and
 # UndefinedBehaviorSanitizer, aborting on the first report).
@@ -131,6 +132,7 @@ bench: $(REL)/jifen $(REL)/bench-ledger
 	@scripts/deps.sh --bench
 	$(REL)/bench-ledger $(BENCH_LEDGER_ARGS)
 	bench/http_bench.sh
+	JIFEN_BIN=$(REL)/jifen bench/pg_bench.sh
 
 # Fuzzing the rule condition language (libFuzzer).  Built with clang from the
 # sources it needs, not from the gcc-built libjifen.a.  fuzz-expr-smoke runs
