@@ -11,6 +11,7 @@
 #define JF_HTTP_HANDLERS_H
 
 #include "http/http.h"
+#include "engine/tasks.h"
 #include "http/json_spec.h"
 
 /* meta.c */
@@ -42,6 +43,23 @@ void jf_h_capture(jf_call *call);
 void jf_h_release(jf_call *call);
 /* handlers_admin.c */
 void jf_h_jobs_run(jf_call *call);
+/* handlers_events.c */
+void jf_h_event(jf_call *call);
+void jf_h_event_dry_run(jf_call *call);
+/* handlers_rules.c: /v1/rules and /v1/tasks (the route's path says which) */
+void jf_h_definition_create(jf_call *call);
+void jf_h_definition_list(jf_call *call);
+void jf_h_definition_get(jf_call *call);
+void jf_h_definition_replace(jf_call *call);
+void jf_h_definition_patch(jf_call *call);
+/* handlers_checkins.c */
+void jf_h_checkin_create(jf_call *call);
+void jf_h_checkin_month(jf_call *call);
+void jf_h_checkin_config_get(jf_call *call);
+void jf_h_checkin_config_put(jf_call *call);
+/* handlers_tasks.c */
+void jf_h_member_tasks(jf_call *call);
+void jf_h_task_claim(jf_call *call);
 
 /* ---- shared helpers (params.c) ---- */
 
@@ -72,6 +90,10 @@ jf_ctx jf_job_ctx(jf_store *s, jf_write_job *job);
 
 /* Cursor of a list: the decimal text of an id, or "" at the end. */
 json_t *jf_cursor(int64_t id);
+
+/* Rendering shared by the rules, events and tasks handlers. */
+json_t *jf_render_task_state(const jf_tenant *t, const jf_task_state *s);
+json_t *jf_render_definition(const jf_tenant *t, const jf_rule_row *row);
 
 /* Answer a store or engine error from a read (ends nothing: the dispatcher
  * ends the read transaction). */

@@ -49,6 +49,25 @@ const jf_route jf_routes[] = {
     {"GET", "/v1/members/{member_id}/lots", jf_h_lots, READ, 0, "lots"},
     {"GET", "/v1/members/{member_id}/expiring", jf_h_expiring, READ, 0, "expiring"},
     {"POST", "/v1/admin/jobs/run", jf_h_jobs_run, ADMIN, BODY_OPT, "jobs_run"},
+    /* Earning: events, rules, check-in, tasks (issue 5). */
+    {"POST", "/v1/events", jf_h_event, APP, BODY, "event"},
+    {"POST", "/v1/events/dry-run", jf_h_event_dry_run, APP, BODY, "event_dry_run"},
+    {"POST", "/v1/rules", jf_h_definition_create, ADMIN, BODY, "rule_create"},
+    {"GET", "/v1/rules", jf_h_definition_list, ADMIN, 0, "rule_list"},
+    {"GET", "/v1/rules/{rule_id}", jf_h_definition_get, ADMIN, 0, "rule_get"},
+    {"PUT", "/v1/rules/{rule_id}", jf_h_definition_replace, ADMIN, BODY, "rule_replace"},
+    {"PATCH", "/v1/rules/{rule_id}", jf_h_definition_patch, ADMIN, BODY, "rule_patch"},
+    {"POST", "/v1/tasks", jf_h_definition_create, ADMIN, BODY, "task_create"},
+    {"GET", "/v1/tasks", jf_h_definition_list, ADMIN, 0, "task_list"},
+    {"GET", "/v1/tasks/{task_id}", jf_h_definition_get, ADMIN, 0, "task_get"},
+    {"PUT", "/v1/tasks/{task_id}", jf_h_definition_replace, ADMIN, BODY, "task_replace"},
+    {"PATCH", "/v1/tasks/{task_id}", jf_h_definition_patch, ADMIN, BODY, "task_patch"},
+    {"POST", "/v1/members/{member_id}/checkins", jf_h_checkin_create, APP, BODY_OPT, "checkin_create"},
+    {"GET", "/v1/members/{member_id}/checkins", jf_h_checkin_month, READ, 0, "checkin_month"},
+    {"GET", "/v1/checkin-config", jf_h_checkin_config_get, READ, 0, "checkin_config_get"},
+    {"PUT", "/v1/checkin-config", jf_h_checkin_config_put, ADMIN, BODY, "checkin_config_put"},
+    {"GET", "/v1/members/{member_id}/tasks", jf_h_member_tasks, READ, 0, "member_tasks"},
+    {"POST", "/v1/members/{member_id}/tasks/{task_id}/claim", jf_h_task_claim, APP, BODY_OPT, "task_claim"},
 };
 const int jf_routes_n = (int)(sizeof jf_routes / sizeof jf_routes[0]);
 

@@ -233,6 +233,89 @@ static const char *const pg_migrations[] = {
     "  revoked_at_ms BIGINT NOT NULL DEFAULT 0"
     ");"
     "CREATE INDEX api_keys_tenant ON api_keys(tenant_id, id);",
+    /* 2: earning rules and tasks, events, awards, check-ins, task progress
+     * and tenant settings (issue 5); the same shapes as SQLite's migration 2.
+     * Citus: all distributed by tenant_id (each carries it). */
+    "CREATE TABLE rules ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  tenant_id BIGINT NOT NULL REFERENCES tenants(id),"
+    "  kind BIGINT NOT NULL,"
+    "  version BIGINT NOT NULL,"
+    "  enabled BIGINT NOT NULL,"
+    "  event_type TEXT NOT NULL DEFAULT '',"
+    "  definition TEXT NOT NULL,"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  updated_at_ms BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX rules_tenant ON rules(tenant_id, kind, id);"
+    "CREATE TABLE rule_versions ("
+    "  rule_id BIGINT NOT NULL REFERENCES rules(id),"
+    "  version BIGINT NOT NULL,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  enabled BIGINT NOT NULL,"
+    "  definition TEXT NOT NULL,"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (rule_id, version)"
+    ");"
+    "CREATE TABLE events ("
+    "  tenant_id BIGINT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  member_id BIGINT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  amount_fen BIGINT NOT NULL,"
+    "  occurred_at_ms BIGINT NOT NULL,"
+    "  refunded_fen BIGINT NOT NULL DEFAULT 0,"
+    "  refund_of TEXT NOT NULL DEFAULT '',"
+    "  fingerprint BYTEA NOT NULL CHECK (octet_length(fingerprint) = 32),"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, event_id)"
+    ");"
+    "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms);"
+    "CREATE TABLE awards ("
+    "  tenant_id BIGINT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  rule_id BIGINT NOT NULL,"
+    "  rule_version BIGINT NOT NULL,"
+    "  member_id BIGINT NOT NULL,"
+    "  points BIGINT NOT NULL,"
+    "  reversed BIGINT NOT NULL DEFAULT 0,"
+    "  occurred_at_ms BIGINT NOT NULL,"
+    "  biz_no TEXT NOT NULL,"
+    "  explanation TEXT NOT NULL DEFAULT '',"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, event_id, rule_id)"
+    ");"
+    "CREATE INDEX awards_rule_member ON awards(rule_id, member_id, occurred_at_ms);"
+    "CREATE TABLE checkins ("
+    "  member_id BIGINT NOT NULL REFERENCES members(id),"
+    "  day BIGINT NOT NULL,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  streak BIGINT NOT NULL,"
+    "  points BIGINT NOT NULL,"
+    "  makeup BIGINT NOT NULL DEFAULT 0,"
+    "  cost BIGINT NOT NULL DEFAULT 0,"
+    "  created_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (member_id, day)"
+    ");"
+    "CREATE TABLE task_progress ("
+    "  task_id BIGINT NOT NULL,"
+    "  member_id BIGINT NOT NULL,"
+    "  period_start_ms BIGINT NOT NULL,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  task_version BIGINT NOT NULL,"
+    "  progress BIGINT NOT NULL,"
+    "  completed_at_ms BIGINT NOT NULL DEFAULT 0,"
+    "  rewarded_at_ms BIGINT NOT NULL DEFAULT 0,"
+    "  updated_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (task_id, member_id, period_start_ms)"
+    ");"
+    "CREATE TABLE settings ("
+    "  tenant_id BIGINT NOT NULL REFERENCES tenants(id),"
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  updated_at_ms BIGINT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, name)"
+    ");",
 };
 
 #define PG_SCHEMA_LATEST ((int64_t)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -390,7 +473,89 @@ static const char *const pg_migrations[] = {
       " ORDER BY id LIMIT " B(3))                                                                     \
     X(KEY_REVOKE, "UPDATE api_keys SET revoked_at_ms = " B(1) " WHERE id = " B(2))                    \
     X(SCHEMA_VERSION, "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations")              \
-    X(SCHEMA_RECORD, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (" B(1) ", " B(2) ")")
+    X(SCHEMA_RECORD, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (" B(1) ", " B(2) ")") \
+    PG_RULE_STATEMENTS(X)
+
+/* Statements of earning rules, tasks, events, awards, check-ins, task
+ * progress and settings (issue 5). */
+#define RULE_COLS "id, tenant_id, kind, version, enabled, event_type, definition, created_at_ms, updated_at_ms"
+#define EVENT_COLS                                                                                    \
+    "tenant_id, event_id, member_id, type, amount_fen, occurred_at_ms, refunded_fen, refund_of, "    \
+    "fingerprint, created_at_ms"
+#define AWARD_COLS                                                                                    \
+    "tenant_id, event_id, rule_id, rule_version, member_id, points, reversed, occurred_at_ms, "      \
+    "biz_no, explanation, created_at_ms"
+#define CHECKIN_COLS "tenant_id, member_id, day, streak, points, makeup, cost, created_at_ms"
+#define PROGRESS_COLS                                                                                 \
+    "tenant_id, task_id, member_id, period_start_ms, task_version, progress, completed_at_ms, "      \
+    "rewarded_at_ms, updated_at_ms"
+#define PG_RULE_STATEMENTS(X)                                                                         \
+    X(RULE_INSERT,                                                                                    \
+      "INSERT INTO rules (tenant_id, kind, version, enabled, event_type, definition, created_at_ms, " \
+      "updated_at_ms) VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " T(5) ", " T(6) ", " B(7) ", " \
+      B(8) ") RETURNING id")                                                                          \
+    X(RULE_UPDATE,                                                                                    \
+      "UPDATE rules SET version = " B(1) ", enabled = " B(2) ", event_type = " T(3) ", definition = " \
+      T(4) ", updated_at_ms = " B(5) " WHERE id = " B(6) " AND tenant_id = " B(7))                   \
+    X(RULE_GET, "SELECT " RULE_COLS " FROM rules WHERE id = " B(1) " AND tenant_id = " B(2))         \
+    X(RULE_GET_LOCK, "SELECT " RULE_COLS " FROM rules WHERE id = " B(1) " AND tenant_id = " B(2)     \
+      " FOR UPDATE")                                                                                  \
+    X(RULE_LIST,                                                                                      \
+      "SELECT " RULE_COLS " FROM rules WHERE tenant_id = " B(1) " AND kind = " B(2) " AND id > " B(3) \
+      " ORDER BY id LIMIT " B(4))                                                                     \
+    X(RULE_VERSION_INSERT,                                                                            \
+      "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
+      "VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " T(5) ", " B(6) ") ON CONFLICT DO NOTHING "   \
+      "RETURNING 1")                                                                                  \
+    X(EVENT_INSERT,                                                                                   \
+      "INSERT INTO events (" EVENT_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " T(4) ", " B(5)    \
+      ", " B(6) ", " B(7) ", " T(8) ", " H(9) ", " B(10) ") ON CONFLICT DO NOTHING RETURNING 1")      \
+    X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = " B(1) " AND event_id = " T(2)) \
+    X(EVENT_UPDATE_REFUNDED,                                                                          \
+      "UPDATE events SET refunded_fen = " B(1) " WHERE tenant_id = " B(2) " AND event_id = " T(3))   \
+    X(EVENT_COUNT,                                                                                    \
+      "SELECT count(*)::bigint FROM events WHERE member_id = " B(1) " AND type = " T(2)              \
+      " AND occurred_at_ms < " B(3))                                                                  \
+    X(AWARD_INSERT,                                                                                   \
+      "INSERT INTO awards (" AWARD_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " B(4) ", " B(5)    \
+      ", " B(6) ", " B(7) ", " B(8) ", " T(9) ", " T(10) ", " B(11) ") ON CONFLICT DO NOTHING "       \
+      "RETURNING 1")                                                                                  \
+    X(AWARD_LIST_BY_EVENT,                                                                            \
+      "SELECT " AWARD_COLS " FROM awards WHERE tenant_id = " B(1) " AND event_id = " T(2)             \
+      " ORDER BY rule_id LIMIT " B(3))                                                                \
+    X(AWARD_UPDATE_REVERSED,                                                                          \
+      "UPDATE awards SET reversed = " B(1) " WHERE tenant_id = " B(2) " AND event_id = " T(3)        \
+      " AND rule_id = " B(4))                                                                         \
+    X(AWARD_STATS_MEMBER,                                                                             \
+      "SELECT count(*)::bigint, coalesce(sum(points - reversed), 0)::bigint FROM awards "            \
+      "WHERE rule_id = " B(1) " AND member_id = " B(2) " AND occurred_at_ms >= " B(3)                \
+      " AND occurred_at_ms < " B(4))                                                                  \
+    X(AWARD_STATS_RULE,                                                                               \
+      "SELECT count(*)::bigint, coalesce(sum(points - reversed), 0)::bigint FROM awards "            \
+      "WHERE rule_id = " B(1) " AND occurred_at_ms >= " B(2) " AND occurred_at_ms < " B(3))          \
+    X(CHECKIN_INSERT,                                                                                 \
+      "INSERT INTO checkins (" CHECKIN_COLS ") VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) \
+      ", " B(6) ", " B(7) ", " B(8) ") ON CONFLICT DO NOTHING RETURNING 1")                           \
+    X(CHECKIN_UPDATE,                                                                                 \
+      "UPDATE checkins SET streak = " B(1) ", points = " B(2) " WHERE member_id = " B(3)              \
+      " AND day = " B(4))                                                                             \
+    X(CHECKIN_LIST,                                                                                   \
+      "SELECT " CHECKIN_COLS " FROM checkins WHERE member_id = " B(1) " AND day >= " B(2)             \
+      " AND day <= " B(3) " ORDER BY day LIMIT " B(4))                                                \
+    X(PROGRESS_GET,                                                                                   \
+      "SELECT " PROGRESS_COLS " FROM task_progress WHERE task_id = " B(1) " AND member_id = " B(2)    \
+      " AND period_start_ms = " B(3))                                                                 \
+    X(PROGRESS_PUT,                                                                                   \
+      "INSERT INTO task_progress (" PROGRESS_COLS ") VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4)    \
+      ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9) ") ON CONFLICT (task_id, member_id, "         \
+      "period_start_ms) DO UPDATE SET task_version = EXCLUDED.task_version, progress = "             \
+      "EXCLUDED.progress, completed_at_ms = EXCLUDED.completed_at_ms, rewarded_at_ms = "             \
+      "EXCLUDED.rewarded_at_ms, updated_at_ms = EXCLUDED.updated_at_ms")                             \
+    X(SETTING_GET, "SELECT value FROM settings WHERE tenant_id = " B(1) " AND name = " T(2))          \
+    X(SETTING_PUT,                                                                                    \
+      "INSERT INTO settings (tenant_id, name, value, updated_at_ms) VALUES (" B(1) ", " T(2) ", "    \
+      T(3) ", " B(4) ") ON CONFLICT (tenant_id, name) DO UPDATE SET value = EXCLUDED.value, "         \
+      "updated_at_ms = EXCLUDED.updated_at_ms")
 
 typedef enum {
 #define PG_X(name, sql) PG_##name,
@@ -1423,6 +1588,321 @@ jf_code jf_pg_exec_raw(jf_store *s, const char *sql, jf_error *err) {
     return pg_exec(pg_of(s), sql, err, "exec");
 }
 
+/* ---- earning rules, tasks, events, awards, check-ins, settings (issue 5) ---- */
+
+static void read_rule(const PGresult *r, int row, void *out) {
+    jf_rule_row *x = out;
+    x->id = col_i64(r, row, 0);
+    x->tenant_id = col_i64(r, row, 1);
+    x->kind = (int32_t)col_i64(r, row, 2);
+    x->version = col_i64(r, row, 3);
+    x->enabled = col_i64(r, row, 4) != 0;
+    col_text(r, row, 5, x->event_type, sizeof x->event_type);
+    col_text(r, row, 6, x->definition, sizeof x->definition);
+    x->created_at_ms = col_i64(r, row, 7);
+    x->updated_at_ms = col_i64(r, row, 8);
+}
+
+static jf_code pg_rule_insert(jf_store *s, jf_rule_row *r, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, r->tenant_id);
+    arg_i64(&a, r->kind);
+    arg_i64(&a, r->version);
+    arg_i64(&a, r->enabled);
+    arg_text(&a, r->event_type);
+    arg_text(&a, r->definition);
+    arg_i64(&a, r->created_at_ms);
+    arg_i64(&a, r->updated_at_ms);
+    return pg_insert(pg_of(s), PG_RULE_INSERT, &a, &r->id, err, "rule insert");
+}
+
+static jf_code pg_rule_update(jf_store *s, const jf_rule_row *r, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, r->version);
+    arg_i64(&a, r->enabled);
+    arg_text(&a, r->event_type);
+    arg_text(&a, r->definition);
+    arg_i64(&a, r->updated_at_ms);
+    arg_i64(&a, r->id);
+    arg_i64(&a, r->tenant_id);
+    return pg_write(pg_of(s), PG_RULE_UPDATE, &a, true, err, "rule update");
+}
+
+/* for_update: SELECT … FOR UPDATE (a rule with a budget is locked while its
+ * awards are counted, so servers sharing the database do not overspend it). */
+static jf_code pg_rule_get(jf_store *s, int64_t tenant_id, int64_t id, bool for_update, jf_rule_row *out,
+                           jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    pg_args a = {0};
+    arg_i64(&a, id);
+    arg_i64(&a, tenant_id);
+    return pg_get(q, for_update ? PG_RULE_GET_LOCK : PG_RULE_GET, &a, read_rule, out, err, "rule get");
+}
+
+static jf_code pg_rule_list(jf_store *s, int64_t tenant_id, int32_t kind, int64_t after_id, jf_rule_row *out,
+                            size_t cap, size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_i64(&a, kind);
+    arg_i64(&a, after_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_RULE_LIST, &a, read_rule, out, sizeof *out, cap, n, err, "rule list");
+}
+
+static jf_code pg_rule_version_insert(jf_store *s, const jf_rule_row *r, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, r->id);
+    arg_i64(&a, r->version);
+    arg_i64(&a, r->tenant_id);
+    arg_i64(&a, r->enabled);
+    arg_text(&a, r->definition);
+    arg_i64(&a, r->updated_at_ms);
+    return pg_insert(pg_of(s), PG_RULE_VERSION_INSERT, &a, NULL, err, "rule version insert");
+}
+
+static void read_event(const PGresult *r, int row, void *out) {
+    jf_event_row *e = out;
+    memset(e, 0, sizeof *e);
+    e->tenant_id = col_i64(r, row, 0);
+    col_text(r, row, 1, e->event_id, sizeof e->event_id);
+    e->member_id = col_i64(r, row, 2);
+    col_text(r, row, 3, e->type, sizeof e->type);
+    e->amount_fen = col_i64(r, row, 4);
+    e->occurred_at_ms = col_i64(r, row, 5);
+    e->refunded_fen = col_i64(r, row, 6);
+    col_text(r, row, 7, e->refund_of, sizeof e->refund_of);
+    col_hash(r, row, 8, e->fingerprint);
+    e->created_at_ms = col_i64(r, row, 9);
+}
+
+static jf_code pg_event_insert(jf_store *s, const jf_event_row *e, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, e->tenant_id);
+    arg_text(&a, e->event_id);
+    arg_i64(&a, e->member_id);
+    arg_text(&a, e->type);
+    arg_i64(&a, e->amount_fen);
+    arg_i64(&a, e->occurred_at_ms);
+    arg_i64(&a, e->refunded_fen);
+    arg_text(&a, e->refund_of);
+    arg_hash(&a, e->fingerprint);
+    arg_i64(&a, e->created_at_ms);
+    return pg_insert(pg_of(s), PG_EVENT_INSERT, &a, NULL, err, "event insert");
+}
+
+static jf_code pg_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
+                            jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, event_id);
+    return pg_get(pg_of(s), PG_EVENT_GET, &a, read_event, out, err, "event get");
+}
+
+static jf_code pg_event_update_refunded(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
+                                        jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, refunded_fen);
+    arg_i64(&a, tenant_id);
+    arg_text(&a, event_id);
+    return pg_write(pg_of(s), PG_EVENT_UPDATE_REFUNDED, &a, true, err, "event update");
+}
+
+static void read_count_sum(const PGresult *r, int row, void *out) {
+    int64_t *v = out;
+    v[0] = col_i64(r, row, 0);
+    v[1] = PQnfields(r) > 1 ? col_i64(r, row, 1) : 0;
+}
+
+static jf_code pg_event_count(jf_store *s, int64_t member_id, const char *type, int64_t before_ms, int64_t *count,
+                              jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_text(&a, type);
+    arg_i64(&a, before_ms);
+    int64_t v[2] = {0, 0};
+    jf_code code = pg_get(pg_of(s), PG_EVENT_COUNT, &a, read_count_sum, v, err, "event count");
+    *count = v[0];
+    return code;
+}
+
+static void read_award(const PGresult *r, int row, void *out) {
+    jf_award_row *w = out;
+    memset(w, 0, sizeof *w);
+    w->tenant_id = col_i64(r, row, 0);
+    col_text(r, row, 1, w->event_id, sizeof w->event_id);
+    w->rule_id = col_i64(r, row, 2);
+    w->rule_version = col_i64(r, row, 3);
+    w->member_id = col_i64(r, row, 4);
+    w->points = col_i64(r, row, 5);
+    w->reversed = col_i64(r, row, 6);
+    w->occurred_at_ms = col_i64(r, row, 7);
+    col_text(r, row, 8, w->biz_no, sizeof w->biz_no);
+    col_text(r, row, 9, w->explanation, sizeof w->explanation);
+    w->created_at_ms = col_i64(r, row, 10);
+}
+
+static jf_code pg_award_insert(jf_store *s, const jf_award_row *w, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, w->tenant_id);
+    arg_text(&a, w->event_id);
+    arg_i64(&a, w->rule_id);
+    arg_i64(&a, w->rule_version);
+    arg_i64(&a, w->member_id);
+    arg_i64(&a, w->points);
+    arg_i64(&a, w->reversed);
+    arg_i64(&a, w->occurred_at_ms);
+    arg_text(&a, w->biz_no);
+    arg_text(&a, w->explanation);
+    arg_i64(&a, w->created_at_ms);
+    return pg_insert(pg_of(s), PG_AWARD_INSERT, &a, NULL, err, "award insert");
+}
+
+static jf_code pg_award_list_by_event(jf_store *s, int64_t tenant_id, const char *event_id, jf_award_row *out,
+                                      size_t cap, size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, event_id);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_AWARD_LIST_BY_EVENT, &a, read_award, out, sizeof *out, cap, n, err, "award list");
+}
+
+static jf_code pg_award_update_reversed(jf_store *s, int64_t tenant_id, const char *event_id, int64_t rule_id,
+                                        int64_t reversed, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, reversed);
+    arg_i64(&a, tenant_id);
+    arg_text(&a, event_id);
+    arg_i64(&a, rule_id);
+    return pg_write(pg_of(s), PG_AWARD_UPDATE_REVERSED, &a, true, err, "award update");
+}
+
+static jf_code pg_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
+                              int64_t *count, int64_t *points, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, rule_id);
+    if (member_id != 0) arg_i64(&a, member_id);
+    arg_i64(&a, from_ms);
+    arg_i64(&a, to_ms);
+    int64_t v[2] = {0, 0};
+    jf_code code = pg_get(pg_of(s), member_id != 0 ? PG_AWARD_STATS_MEMBER : PG_AWARD_STATS_RULE, &a,
+                          read_count_sum, v, err, "award stats");
+    *count = v[0];
+    *points = v[1];
+    return code;
+}
+
+static void read_checkin(const PGresult *r, int row, void *out) {
+    jf_checkin_row *c = out;
+    memset(c, 0, sizeof *c);
+    c->tenant_id = col_i64(r, row, 0);
+    c->member_id = col_i64(r, row, 1);
+    c->day = (int32_t)col_i64(r, row, 2);
+    c->streak = col_i64(r, row, 3);
+    c->points = col_i64(r, row, 4);
+    c->makeup = col_i64(r, row, 5) != 0;
+    c->cost = col_i64(r, row, 6);
+    c->created_at_ms = col_i64(r, row, 7);
+}
+
+static jf_code pg_checkin_insert(jf_store *s, const jf_checkin_row *c, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, c->tenant_id);
+    arg_i64(&a, c->member_id);
+    arg_i64(&a, c->day);
+    arg_i64(&a, c->streak);
+    arg_i64(&a, c->points);
+    arg_i64(&a, c->makeup);
+    arg_i64(&a, c->cost);
+    arg_i64(&a, c->created_at_ms);
+    return pg_insert(pg_of(s), PG_CHECKIN_INSERT, &a, NULL, err, "checkin insert");
+}
+
+static jf_code pg_checkin_update(jf_store *s, const jf_checkin_row *c, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, c->streak);
+    arg_i64(&a, c->points);
+    arg_i64(&a, c->member_id);
+    arg_i64(&a, c->day);
+    return pg_write(pg_of(s), PG_CHECKIN_UPDATE, &a, true, err, "checkin update");
+}
+
+static jf_code pg_checkin_list(jf_store *s, int64_t member_id, int32_t from_day, int32_t to_day,
+                               jf_checkin_row *out, size_t cap, size_t *n, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, member_id);
+    arg_i64(&a, from_day);
+    arg_i64(&a, to_day);
+    arg_i64(&a, (int64_t)cap);
+    return pg_list(pg_of(s), PG_CHECKIN_LIST, &a, read_checkin, out, sizeof *out, cap, n, err, "checkin list");
+}
+
+static void read_progress(const PGresult *r, int row, void *out) {
+    jf_progress_row *p = out;
+    memset(p, 0, sizeof *p);
+    p->tenant_id = col_i64(r, row, 0);
+    p->task_id = col_i64(r, row, 1);
+    p->member_id = col_i64(r, row, 2);
+    p->period_start_ms = col_i64(r, row, 3);
+    p->task_version = col_i64(r, row, 4);
+    p->progress = col_i64(r, row, 5);
+    p->completed_at_ms = col_i64(r, row, 6);
+    p->rewarded_at_ms = col_i64(r, row, 7);
+    p->updated_at_ms = col_i64(r, row, 8);
+}
+
+static jf_code pg_progress_get(jf_store *s, int64_t task_id, int64_t member_id, int64_t period_start_ms,
+                               jf_progress_row *out, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, task_id);
+    arg_i64(&a, member_id);
+    arg_i64(&a, period_start_ms);
+    return pg_get(pg_of(s), PG_PROGRESS_GET, &a, read_progress, out, err, "task progress get");
+}
+
+static jf_code pg_progress_put(jf_store *s, const jf_progress_row *p, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, p->tenant_id);
+    arg_i64(&a, p->task_id);
+    arg_i64(&a, p->member_id);
+    arg_i64(&a, p->period_start_ms);
+    arg_i64(&a, p->task_version);
+    arg_i64(&a, p->progress);
+    arg_i64(&a, p->completed_at_ms);
+    arg_i64(&a, p->rewarded_at_ms);
+    arg_i64(&a, p->updated_at_ms);
+    return pg_write(pg_of(s), PG_PROGRESS_PUT, &a, false, err, "task progress put");
+}
+
+typedef struct {
+    char *buf;
+    size_t cap;
+} pg_text_out;
+
+static void read_setting(const PGresult *r, int row, void *out) {
+    pg_text_out *t = out;
+    col_text(r, row, 0, t->buf, t->cap);
+}
+
+static jf_code pg_setting_get(jf_store *s, int64_t tenant_id, const char *name, char *value, size_t cap,
+                              jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, name);
+    pg_text_out t = {value, cap};
+    return pg_get(pg_of(s), PG_SETTING_GET, &a, read_setting, &t, err, "setting get");
+}
+
+static jf_code pg_setting_put(jf_store *s, int64_t tenant_id, const char *name, const char *value, int64_t now_ms,
+                              jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, name);
+    arg_text(&a, value);
+    arg_i64(&a, now_ms);
+    return pg_write(pg_of(s), PG_SETTING_PUT, &a, false, err, "setting put");
+}
+
 static const jf_store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -1471,4 +1951,24 @@ static const jf_store_ops pg_ops = {
     .key_get = pg_key_get,
     .key_list = pg_key_list,
     .key_revoke = pg_key_revoke,
+    .rule_insert = pg_rule_insert,
+    .rule_update = pg_rule_update,
+    .rule_get = pg_rule_get,
+    .rule_list = pg_rule_list,
+    .rule_version_insert = pg_rule_version_insert,
+    .event_insert = pg_event_insert,
+    .event_get = pg_event_get,
+    .event_update_refunded = pg_event_update_refunded,
+    .event_count = pg_event_count,
+    .award_insert = pg_award_insert,
+    .award_list_by_event = pg_award_list_by_event,
+    .award_update_reversed = pg_award_update_reversed,
+    .award_stats = pg_award_stats,
+    .checkin_insert = pg_checkin_insert,
+    .checkin_update = pg_checkin_update,
+    .checkin_list = pg_checkin_list,
+    .progress_get = pg_progress_get,
+    .progress_put = pg_progress_put,
+    .setting_get = pg_setting_get,
+    .setting_put = pg_setting_put,
 };

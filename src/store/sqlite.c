@@ -181,7 +181,71 @@
       "SELECT " KEY_COLS " FROM api_keys WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")     \
     X(KEY_REVOKE, "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2")                             \
     X(SCHEMA_VERSION, "SELECT coalesce(max(version), 0) FROM schema_migrations")                      \
-    X(SCHEMA_RECORD, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)")
+    X(SCHEMA_RECORD, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)")          \
+    SQ_RULE_STATEMENTS(X)
+
+/* Statements of earning rules, tasks, events, awards, check-ins, task
+ * progress and settings (issue 5). */
+#define RULE_COLS "id, tenant_id, kind, version, enabled, event_type, definition, created_at_ms, updated_at_ms"
+#define EVENT_COLS                                                                                    \
+    "tenant_id, event_id, member_id, type, amount_fen, occurred_at_ms, refunded_fen, refund_of, "    \
+    "fingerprint, created_at_ms"
+#define AWARD_COLS                                                                                    \
+    "tenant_id, event_id, rule_id, rule_version, member_id, points, reversed, occurred_at_ms, "      \
+    "biz_no, explanation, created_at_ms"
+#define CHECKIN_COLS "tenant_id, member_id, day, streak, points, makeup, cost, created_at_ms"
+#define PROGRESS_COLS                                                                                 \
+    "tenant_id, task_id, member_id, period_start_ms, task_version, progress, completed_at_ms, "      \
+    "rewarded_at_ms, updated_at_ms"
+#define SQ_RULE_STATEMENTS(X)                                                                         \
+    X(RULE_INSERT,                                                                                    \
+      "INSERT INTO rules (tenant_id, kind, version, enabled, event_type, definition, created_at_ms, " \
+      "updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                       \
+    X(RULE_UPDATE,                                                                                    \
+      "UPDATE rules SET version = ?1, enabled = ?2, event_type = ?3, definition = ?4, "              \
+      "updated_at_ms = ?5 WHERE id = ?6 AND tenant_id = ?7")                                         \
+    X(RULE_GET, "SELECT " RULE_COLS " FROM rules WHERE id = ?1 AND tenant_id = ?2")                   \
+    X(RULE_LIST,                                                                                      \
+      "SELECT " RULE_COLS " FROM rules WHERE tenant_id = ?1 AND kind = ?2 AND id > ?3 "             \
+      "ORDER BY id LIMIT ?4")                                                                         \
+    X(RULE_VERSION_INSERT,                                                                            \
+      "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
+    X(EVENT_INSERT,                                                                                   \
+      "INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")         \
+    X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
+    X(EVENT_UPDATE_REFUNDED,                                                                          \
+      "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
+    X(EVENT_COUNT,                                                                                    \
+      "SELECT count(*) FROM events WHERE member_id = ?1 AND type = ?2 AND occurred_at_ms < ?3")      \
+    X(AWARD_INSERT,                                                                                   \
+      "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")    \
+    X(AWARD_LIST_BY_EVENT,                                                                            \
+      "SELECT " AWARD_COLS " FROM awards WHERE tenant_id = ?1 AND event_id = ?2 "                     \
+      "ORDER BY rule_id LIMIT ?3")                                                                    \
+    X(AWARD_UPDATE_REVERSED,                                                                          \
+      "UPDATE awards SET reversed = ?1 WHERE tenant_id = ?2 AND event_id = ?3 AND rule_id = ?4")     \
+    X(AWARD_STATS_MEMBER,                                                                             \
+      "SELECT count(*), coalesce(sum(points - reversed), 0) FROM awards WHERE rule_id = ?1 "         \
+      "AND member_id = ?2 AND occurred_at_ms >= ?3 AND occurred_at_ms < ?4")                         \
+    X(AWARD_STATS_RULE,                                                                               \
+      "SELECT count(*), coalesce(sum(points - reversed), 0) FROM awards WHERE rule_id = ?1 "         \
+      "AND occurred_at_ms >= ?2 AND occurred_at_ms < ?3")                                            \
+    X(CHECKIN_INSERT,                                                                                 \
+      "INSERT INTO checkins (" CHECKIN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")              \
+    X(CHECKIN_UPDATE, "UPDATE checkins SET streak = ?1, points = ?2 WHERE member_id = ?3 AND day = ?4") \
+    X(CHECKIN_LIST,                                                                                   \
+      "SELECT " CHECKIN_COLS " FROM checkins WHERE member_id = ?1 AND day >= ?2 AND day <= ?3 "      \
+      "ORDER BY day LIMIT ?4")                                                                        \
+    X(PROGRESS_GET,                                                                                   \
+      "SELECT " PROGRESS_COLS " FROM task_progress WHERE task_id = ?1 AND member_id = ?2 "            \
+      "AND period_start_ms = ?3")                                                                     \
+    X(PROGRESS_PUT,                                                                                   \
+      "INSERT OR REPLACE INTO task_progress (" PROGRESS_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " \
+      "?8, ?9)")                                                                                      \
+    X(SETTING_GET, "SELECT value FROM settings WHERE tenant_id = ?1 AND name = ?2")                   \
+    X(SETTING_PUT,                                                                                    \
+      "INSERT OR REPLACE INTO settings (tenant_id, name, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)")
 
 typedef enum {
 #define SQ_X(name, sql) SQ_##name,
@@ -1224,6 +1288,330 @@ jf_code jf_sqlite_backup(const char *src_path, const char *dest_path, jf_error *
     return code;
 }
 
+/* ---- earning rules, tasks, events, awards, check-ins, settings (issue 5) ---- */
+
+static void read_rule(sqlite3_stmt *st, void *out) {
+    jf_rule_row *r = out;
+    r->id = I64(0);
+    r->tenant_id = I64(1);
+    r->kind = (int32_t)I64(2);
+    r->version = I64(3);
+    r->enabled = I64(4) != 0;
+    sq_col_text(st, 5, r->event_type, sizeof r->event_type);
+    sq_col_text(st, 6, r->definition, sizeof r->definition);
+    r->created_at_ms = I64(7);
+    r->updated_at_ms = I64(8);
+}
+
+static jf_code sq_rule_insert(jf_store *s, jf_rule_row *r, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_RULE_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, r->tenant_id);
+    rc |= sqlite3_bind_int64(st, 2, r->kind);
+    rc |= sqlite3_bind_int64(st, 3, r->version);
+    rc |= sqlite3_bind_int64(st, 4, r->enabled);
+    rc |= sq_text(st, 5, r->event_type);
+    rc |= sq_text(st, 6, r->definition);
+    rc |= sqlite3_bind_int64(st, 7, r->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 8, r->updated_at_ms);
+    jf_code code = sq_write(q, st, rc, false, err, "rule insert");
+    if (code == JF_OK) r->id = sqlite3_last_insert_rowid(q->db);
+    return code;
+}
+
+static jf_code sq_rule_update(jf_store *s, const jf_rule_row *r, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_RULE_UPDATE, err);
+    int rc = sqlite3_bind_int64(st, 1, r->version);
+    rc |= sqlite3_bind_int64(st, 2, r->enabled);
+    rc |= sq_text(st, 3, r->event_type);
+    rc |= sq_text(st, 4, r->definition);
+    rc |= sqlite3_bind_int64(st, 5, r->updated_at_ms);
+    rc |= sqlite3_bind_int64(st, 6, r->id);
+    rc |= sqlite3_bind_int64(st, 7, r->tenant_id);
+    return sq_write(q, st, rc, true, err, "rule update");
+}
+
+/* for_update: the write transaction already holds SQLite's only writer lock. */
+static jf_code sq_rule_get(jf_store *s, int64_t tenant_id, int64_t id, bool for_update, jf_rule_row *out,
+                           jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    STMT_OR_FAIL(q, SQ_RULE_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id);
+    return sq_get(q, st, rc, read_rule, out, err, "rule get");
+}
+
+static jf_code sq_rule_list(jf_store *s, int64_t tenant_id, int32_t kind, int64_t after_id, jf_rule_row *out,
+                            size_t cap, size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_RULE_LIST, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, kind) |
+             sqlite3_bind_int64(st, 3, after_id) | sqlite3_bind_int64(st, 4, (int64_t)cap);
+    return sq_list(q, st, rc, read_rule, out, sizeof *out, cap, n, err, "rule list");
+}
+
+static jf_code sq_rule_version_insert(jf_store *s, const jf_rule_row *r, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_RULE_VERSION_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, r->id);
+    rc |= sqlite3_bind_int64(st, 2, r->version);
+    rc |= sqlite3_bind_int64(st, 3, r->tenant_id);
+    rc |= sqlite3_bind_int64(st, 4, r->enabled);
+    rc |= sq_text(st, 5, r->definition);
+    rc |= sqlite3_bind_int64(st, 6, r->updated_at_ms);
+    return sq_write(q, st, rc, false, err, "rule version insert");
+}
+
+static void read_event(sqlite3_stmt *st, void *out) {
+    jf_event_row *e = out;
+    memset(e, 0, sizeof *e);
+    e->tenant_id = I64(0);
+    sq_col_text(st, 1, e->event_id, sizeof e->event_id);
+    e->member_id = I64(2);
+    sq_col_text(st, 3, e->type, sizeof e->type);
+    e->amount_fen = I64(4);
+    e->occurred_at_ms = I64(5);
+    e->refunded_fen = I64(6);
+    sq_col_text(st, 7, e->refund_of, sizeof e->refund_of);
+    sq_col_hash(st, 8, e->fingerprint);
+    e->created_at_ms = I64(9);
+}
+
+static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_EVENT_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, e->tenant_id);
+    rc |= sq_text(st, 2, e->event_id);
+    rc |= sqlite3_bind_int64(st, 3, e->member_id);
+    rc |= sq_text(st, 4, e->type);
+    rc |= sqlite3_bind_int64(st, 5, e->amount_fen);
+    rc |= sqlite3_bind_int64(st, 6, e->occurred_at_ms);
+    rc |= sqlite3_bind_int64(st, 7, e->refunded_fen);
+    rc |= sq_text(st, 8, e->refund_of);
+    rc |= sq_hash(st, 9, e->fingerprint);
+    rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
+    return sq_write(q, st, rc, false, err, "event insert");
+}
+
+static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
+                            jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_EVENT_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
+    return sq_get(q, st, rc, read_event, out, err, "event get");
+}
+
+static jf_code sq_event_update_refunded(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
+                                        jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_EVENT_UPDATE_REFUNDED, err);
+    int rc = sqlite3_bind_int64(st, 1, refunded_fen) | sqlite3_bind_int64(st, 2, tenant_id) |
+             sq_text(st, 3, event_id);
+    return sq_write(q, st, rc, true, err, "event update");
+}
+
+static void read_count_sum(sqlite3_stmt *st, void *out) {
+    int64_t *v = out;
+    v[0] = I64(0);
+    v[1] = sqlite3_column_count(st) > 1 ? I64(1) : 0;
+}
+
+static jf_code sq_event_count(jf_store *s, int64_t member_id, const char *type, int64_t before_ms, int64_t *count,
+                              jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_EVENT_COUNT, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sq_text(st, 2, type) | sqlite3_bind_int64(st, 3, before_ms);
+    int64_t v[2] = {0, 0};
+    jf_code code = sq_get(q, st, rc, read_count_sum, v, err, "event count");
+    *count = v[0];
+    return code;
+}
+
+static void read_award(sqlite3_stmt *st, void *out) {
+    jf_award_row *a = out;
+    memset(a, 0, sizeof *a);
+    a->tenant_id = I64(0);
+    sq_col_text(st, 1, a->event_id, sizeof a->event_id);
+    a->rule_id = I64(2);
+    a->rule_version = I64(3);
+    a->member_id = I64(4);
+    a->points = I64(5);
+    a->reversed = I64(6);
+    a->occurred_at_ms = I64(7);
+    sq_col_text(st, 8, a->biz_no, sizeof a->biz_no);
+    sq_col_text(st, 9, a->explanation, sizeof a->explanation);
+    a->created_at_ms = I64(10);
+}
+
+static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_AWARD_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, a->tenant_id);
+    rc |= sq_text(st, 2, a->event_id);
+    rc |= sqlite3_bind_int64(st, 3, a->rule_id);
+    rc |= sqlite3_bind_int64(st, 4, a->rule_version);
+    rc |= sqlite3_bind_int64(st, 5, a->member_id);
+    rc |= sqlite3_bind_int64(st, 6, a->points);
+    rc |= sqlite3_bind_int64(st, 7, a->reversed);
+    rc |= sqlite3_bind_int64(st, 8, a->occurred_at_ms);
+    rc |= sq_text(st, 9, a->biz_no);
+    rc |= sq_text(st, 10, a->explanation);
+    rc |= sqlite3_bind_int64(st, 11, a->created_at_ms);
+    return sq_write(q, st, rc, false, err, "award insert");
+}
+
+static jf_code sq_award_list_by_event(jf_store *s, int64_t tenant_id, const char *event_id, jf_award_row *out,
+                                      size_t cap, size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_AWARD_LIST_BY_EVENT, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) |
+             sqlite3_bind_int64(st, 3, (int64_t)cap);
+    return sq_list(q, st, rc, read_award, out, sizeof *out, cap, n, err, "award list");
+}
+
+static jf_code sq_award_update_reversed(jf_store *s, int64_t tenant_id, const char *event_id, int64_t rule_id,
+                                        int64_t reversed, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_AWARD_UPDATE_REVERSED, err);
+    int rc = sqlite3_bind_int64(st, 1, reversed) | sqlite3_bind_int64(st, 2, tenant_id) |
+             sq_text(st, 3, event_id) | sqlite3_bind_int64(st, 4, rule_id);
+    return sq_write(q, st, rc, true, err, "award update");
+}
+
+static jf_code sq_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
+                              int64_t *count, int64_t *points, jf_error *err) {
+    sq_store *q = sq_of(s);
+    int rc;
+    sqlite3_stmt *st;
+    if (member_id != 0) {
+        st = sq_stmt(q, SQ_AWARD_STATS_MEMBER, err);
+        if (st == NULL) return err ? err->code : JF_INTERNAL;
+        rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, member_id) |
+             sqlite3_bind_int64(st, 3, from_ms) | sqlite3_bind_int64(st, 4, to_ms);
+    } else {
+        st = sq_stmt(q, SQ_AWARD_STATS_RULE, err);
+        if (st == NULL) return err ? err->code : JF_INTERNAL;
+        rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, from_ms) |
+             sqlite3_bind_int64(st, 3, to_ms);
+    }
+    int64_t v[2] = {0, 0};
+    jf_code code = sq_get(q, st, rc, read_count_sum, v, err, "award stats");
+    *count = v[0];
+    *points = v[1];
+    return code;
+}
+
+static void read_checkin(sqlite3_stmt *st, void *out) {
+    jf_checkin_row *c = out;
+    memset(c, 0, sizeof *c);
+    c->tenant_id = I64(0);
+    c->member_id = I64(1);
+    c->day = (int32_t)I64(2);
+    c->streak = I64(3);
+    c->points = I64(4);
+    c->makeup = I64(5) != 0;
+    c->cost = I64(6);
+    c->created_at_ms = I64(7);
+}
+
+static jf_code sq_checkin_insert(jf_store *s, const jf_checkin_row *c, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_CHECKIN_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, c->tenant_id);
+    rc |= sqlite3_bind_int64(st, 2, c->member_id);
+    rc |= sqlite3_bind_int64(st, 3, c->day);
+    rc |= sqlite3_bind_int64(st, 4, c->streak);
+    rc |= sqlite3_bind_int64(st, 5, c->points);
+    rc |= sqlite3_bind_int64(st, 6, c->makeup);
+    rc |= sqlite3_bind_int64(st, 7, c->cost);
+    rc |= sqlite3_bind_int64(st, 8, c->created_at_ms);
+    return sq_write(q, st, rc, false, err, "checkin insert");
+}
+
+static jf_code sq_checkin_update(jf_store *s, const jf_checkin_row *c, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_CHECKIN_UPDATE, err);
+    int rc = sqlite3_bind_int64(st, 1, c->streak) | sqlite3_bind_int64(st, 2, c->points) |
+             sqlite3_bind_int64(st, 3, c->member_id) | sqlite3_bind_int64(st, 4, c->day);
+    return sq_write(q, st, rc, true, err, "checkin update");
+}
+
+static jf_code sq_checkin_list(jf_store *s, int64_t member_id, int32_t from_day, int32_t to_day,
+                               jf_checkin_row *out, size_t cap, size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_CHECKIN_LIST, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, from_day) |
+             sqlite3_bind_int64(st, 3, to_day) | sqlite3_bind_int64(st, 4, (int64_t)cap);
+    return sq_list(q, st, rc, read_checkin, out, sizeof *out, cap, n, err, "checkin list");
+}
+
+static void read_progress(sqlite3_stmt *st, void *out) {
+    jf_progress_row *p = out;
+    memset(p, 0, sizeof *p);
+    p->tenant_id = I64(0);
+    p->task_id = I64(1);
+    p->member_id = I64(2);
+    p->period_start_ms = I64(3);
+    p->task_version = I64(4);
+    p->progress = I64(5);
+    p->completed_at_ms = I64(6);
+    p->rewarded_at_ms = I64(7);
+    p->updated_at_ms = I64(8);
+}
+
+static jf_code sq_progress_get(jf_store *s, int64_t task_id, int64_t member_id, int64_t period_start_ms,
+                               jf_progress_row *out, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_PROGRESS_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, task_id) | sqlite3_bind_int64(st, 2, member_id) |
+             sqlite3_bind_int64(st, 3, period_start_ms);
+    return sq_get(q, st, rc, read_progress, out, err, "task progress get");
+}
+
+static jf_code sq_progress_put(jf_store *s, const jf_progress_row *p, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_PROGRESS_PUT, err);
+    int rc = sqlite3_bind_int64(st, 1, p->tenant_id);
+    rc |= sqlite3_bind_int64(st, 2, p->task_id);
+    rc |= sqlite3_bind_int64(st, 3, p->member_id);
+    rc |= sqlite3_bind_int64(st, 4, p->period_start_ms);
+    rc |= sqlite3_bind_int64(st, 5, p->task_version);
+    rc |= sqlite3_bind_int64(st, 6, p->progress);
+    rc |= sqlite3_bind_int64(st, 7, p->completed_at_ms);
+    rc |= sqlite3_bind_int64(st, 8, p->rewarded_at_ms);
+    rc |= sqlite3_bind_int64(st, 9, p->updated_at_ms);
+    return sq_write(q, st, rc, false, err, "task progress put");
+}
+
+typedef struct {
+    char *buf;
+    size_t cap;
+} sq_text_out;
+
+static void read_setting(sqlite3_stmt *st, void *out) {
+    sq_text_out *t = out;
+    sq_col_text(st, 0, t->buf, t->cap);
+}
+
+static jf_code sq_setting_get(jf_store *s, int64_t tenant_id, const char *name, char *value, size_t cap,
+                              jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_SETTING_GET, err);
+    sq_text_out t = {value, cap};
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, name);
+    return sq_get(q, st, rc, read_setting, &t, err, "setting get");
+}
+
+static jf_code sq_setting_put(jf_store *s, int64_t tenant_id, const char *name, const char *value, int64_t now_ms,
+                              jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_SETTING_PUT, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, name) | sq_text(st, 3, value) |
+             sqlite3_bind_int64(st, 4, now_ms);
+    return sq_write(q, st, rc, false, err, "setting put");
+}
+
 static const jf_store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1272,4 +1660,24 @@ static const jf_store_ops sq_ops = {
     .key_get = sq_key_get,
     .key_list = sq_key_list,
     .key_revoke = sq_key_revoke,
+    .rule_insert = sq_rule_insert,
+    .rule_update = sq_rule_update,
+    .rule_get = sq_rule_get,
+    .rule_list = sq_rule_list,
+    .rule_version_insert = sq_rule_version_insert,
+    .event_insert = sq_event_insert,
+    .event_get = sq_event_get,
+    .event_update_refunded = sq_event_update_refunded,
+    .event_count = sq_event_count,
+    .award_insert = sq_award_insert,
+    .award_list_by_event = sq_award_list_by_event,
+    .award_update_reversed = sq_award_update_reversed,
+    .award_stats = sq_award_stats,
+    .checkin_insert = sq_checkin_insert,
+    .checkin_update = sq_checkin_update,
+    .checkin_list = sq_checkin_list,
+    .progress_get = sq_progress_get,
+    .progress_put = sq_progress_put,
+    .setting_get = sq_setting_get,
+    .setting_put = sq_setting_put,
 };

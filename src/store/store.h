@@ -52,6 +52,81 @@ typedef struct {
     int64_t after_id;        /* 0 = from the start */
 } jf_lot_filter;
 
+
+/* ---- earning rules, tasks, events, awards, check-ins (issue 5) ----
+ * Rules and tasks are stored as their JSON definition (the engine parses
+ * and checks it, rules.h); the row carries what queries select by. */
+typedef enum { JF_DEF_RULE = 0, JF_DEF_TASK = 1 } jf_def_kind;
+
+typedef struct {
+    int64_t id;
+    int64_t tenant_id;
+    int32_t kind;     /* jf_def_kind */
+    int64_t version;  /* 1, 2, 3… */
+    bool enabled;
+    char event_type[JF_EVENT_TYPE_LEN_MAX + 1];
+    char definition[JF_RULE_DEFINITION_BYTES_MAX + 1];
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+} jf_rule_row;
+
+/* One event received (order.paid, …, order.refunded), keyed by
+ * (tenant, event_id): the event's idempotency record. */
+typedef struct {
+    int64_t tenant_id;
+    char event_id[JF_EVENT_ID_LEN_MAX + 1];
+    int64_t member_id; /* internal id */
+    char type[JF_EVENT_TYPE_LEN_MAX + 1];
+    int64_t amount_fen; /* -1: none */
+    int64_t occurred_at_ms;
+    int64_t refunded_fen; /* order events: refunded so far */
+    char refund_of[JF_EVENT_ID_LEN_MAX + 1]; /* order.refunded: the original event_id */
+    uint8_t fingerprint[JF_HASH_BYTES];
+    int64_t created_at_ms;
+} jf_event_row;
+
+/* One award of one rule for one event, keyed by (tenant, event_id, rule_id);
+ * its points went to the ledger as an earn with biz_no. */
+typedef struct {
+    int64_t tenant_id;
+    char event_id[JF_EVENT_ID_LEN_MAX + 1];
+    int64_t rule_id;
+    int64_t rule_version;
+    int64_t member_id;
+    int64_t points;
+    int64_t reversed; /* taken back by refunds so far */
+    int64_t occurred_at_ms;
+    char biz_no[JF_BIZ_NO_LEN_MAX + 1];
+    char explanation[JF_EXPLANATION_BYTES_MAX + 1];
+    int64_t created_at_ms;
+} jf_award_row;
+
+/* One check-in of one member on one tenant-time day (YYYYMMDD). */
+typedef struct {
+    int64_t tenant_id;
+    int64_t member_id;
+    int32_t day;
+    int64_t streak;
+    int64_t points;
+    bool makeup;
+    int64_t cost; /* points a make-up check-in cost */
+    int64_t created_at_ms;
+} jf_checkin_row;
+
+/* A member's progress on a task in one period (period_start_ms: the start
+ * of the day/week/month in tenant time, 0 for one-time tasks). */
+typedef struct {
+    int64_t tenant_id;
+    int64_t task_id;
+    int64_t member_id;
+    int64_t period_start_ms;
+    int64_t task_version;
+    int64_t progress;
+    int64_t completed_at_ms; /* 0 until the goal is reached */
+    int64_t rewarded_at_ms;  /* 0 until the reward is earned (auto or claim) */
+    int64_t updated_at_ms;
+} jf_progress_row;
+
 typedef struct {
     const char *name; /* "sqlite", "postgres" */
 
@@ -155,6 +230,53 @@ typedef struct {
     jf_code (*key_list)(jf_store *s, int64_t tenant_id, int64_t after_id, jf_api_key *out, size_t cap, size_t *n,
                         jf_error *err);
     jf_code (*key_revoke)(jf_store *s, int64_t id, int64_t revoked_at_ms, jf_error *err);
+
+    /* ---- earning rules and tasks, events, awards, check-ins, settings
+     * (issue 5; engine: rules.h, events.h, checkin.h, tasks.h) ---- */
+    /* Rules and tasks: the current version in rules, every version in
+     * rule_versions.  rule_update writes version, enabled, event_type,
+     * definition and updated_at.  rule_list: the tenant's rows of one
+     * kind, id ascending, id > after_id. */
+    jf_code (*rule_insert)(jf_store *s, jf_rule_row *r, jf_error *err);
+    jf_code (*rule_update)(jf_store *s, const jf_rule_row *r, jf_error *err);
+    jf_code (*rule_get)(jf_store *s, int64_t tenant_id, int64_t id, bool for_update, jf_rule_row *out, jf_error *err);
+    jf_code (*rule_list)(jf_store *s, int64_t tenant_id, int32_t kind, int64_t after_id, jf_rule_row *out, size_t cap,
+                         size_t *n, jf_error *err);
+    jf_code (*rule_version_insert)(jf_store *s, const jf_rule_row *r, jf_error *err);
+    /* Events (JF_ALREADY_EXISTS on a second insert of an event_id). */
+    jf_code (*event_insert)(jf_store *s, const jf_event_row *e, jf_error *err);
+    jf_code (*event_get)(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out, jf_error *err);
+    jf_code (*event_update_refunded)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
+                                     jf_error *err);
+    /* Events of a member of one type that occurred before before_ms. */
+    jf_code (*event_count)(jf_store *s, int64_t member_id, const char *type, int64_t before_ms, int64_t *count,
+                           jf_error *err);
+    /* Awards. */
+    jf_code (*award_insert)(jf_store *s, const jf_award_row *a, jf_error *err);
+    /* Awards of one event, rule_id ascending. */
+    jf_code (*award_list_by_event)(jf_store *s, int64_t tenant_id, const char *event_id, jf_award_row *out,
+                                   size_t cap, size_t *n, jf_error *err);
+    jf_code (*award_update_reversed)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t rule_id,
+                                     int64_t reversed, jf_error *err);
+    /* Awards of a rule (member_id 0: of every member) with occurred_at in
+     * [from_ms, to_ms): how many, and their points net of reversals. */
+    jf_code (*award_stats)(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
+                           int64_t *count, int64_t *points, jf_error *err);
+    /* Check-ins (JF_ALREADY_EXISTS on a second one for a day).
+     * checkin_update writes streak and points.  checkin_list: days in
+     * [from_day, to_day], ascending. */
+    jf_code (*checkin_insert)(jf_store *s, const jf_checkin_row *c, jf_error *err);
+    jf_code (*checkin_update)(jf_store *s, const jf_checkin_row *c, jf_error *err);
+    jf_code (*checkin_list)(jf_store *s, int64_t member_id, int32_t from_day, int32_t to_day, jf_checkin_row *out,
+                            size_t cap, size_t *n, jf_error *err);
+    /* Task progress (progress_put inserts or replaces). */
+    jf_code (*progress_get)(jf_store *s, int64_t task_id, int64_t member_id, int64_t period_start_ms,
+                            jf_progress_row *out, jf_error *err);
+    jf_code (*progress_put)(jf_store *s, const jf_progress_row *p, jf_error *err);
+    /* Tenant settings by name (JSON text; setting_put inserts or replaces). */
+    jf_code (*setting_get)(jf_store *s, int64_t tenant_id, const char *name, char *value, size_t cap, jf_error *err);
+    jf_code (*setting_put)(jf_store *s, int64_t tenant_id, const char *name, const char *value, int64_t now_ms,
+                           jf_error *err);
 } jf_store_ops;
 
 struct jf_store {

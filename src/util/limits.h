@@ -83,6 +83,49 @@
 #define JF_KEY_SECRET_BYTES 32
 #define JF_KEY_NAME_BYTES_MAX 64
 
+/* ---- earning rules, events, check-in, tasks (issue 5) ---- */
+
+/* Event type: 1..64 of [a-z0-9_.-] ("order.paid", "survey.completed", a
+ * merchant's own "store.visited"); matched exactly against rules. */
+#define JF_EVENT_TYPE_LEN_MAX 64
+
+/* event_id: the caller's idempotency key of an event, like biz_no. */
+#define JF_EVENT_ID_LEN_MAX 64
+
+/* Items of one event: an order with more lines is split by the merchant;
+ * every item may be weighed by every rule, so this bounds evaluation. */
+#define JF_EVENT_ITEMS_MAX 100
+
+/* SKU and category of an item: short codes, like a scene. */
+#define JF_ITEM_CODE_BYTES_MAX 64
+
+/* Earning rules per tenant (enabled or not): every event of a type is
+ * evaluated against all of its type, so the bound is a bound on work. */
+#define JF_RULES_PER_TENANT_MAX 100
+
+/* Tasks per tenant: a member's task list shows every one of them. */
+#define JF_TASKS_PER_TENANT_MAX 50
+
+/* A rule's or task's stored definition (JSON): the condition (4 KiB at
+ * most) plus its settings. */
+#define JF_RULE_DEFINITION_BYTES_MAX 16384
+
+/* Name of a rule or task, shown to operators and in award explanations. */
+#define JF_RULE_NAME_BYTES_MAX 128
+
+/* An award's explanation of its computation, stored with the award. */
+#define JF_EXPLANATION_BYTES_MAX 384
+
+/* Campaign multipliers: integers 1..100 (weekend x3, member day x2); more
+ * than a hundredfold is a typo that would flood the ledger. */
+#define JF_MULTIPLIER_MAX 100
+
+/* Check-in streak schedule: at most 31 steps (a month). */
+#define JF_CHECKIN_SCHEDULE_MAX 31
+
+/* Tenant settings (check-in configuration): one small JSON value each. */
+#define JF_SETTING_BYTES_MAX 2048
+
 _Static_assert(JF_POINTS_MAX < JF_QUANTITY_MAX / 1000, "points per op must leave headroom");
 _Static_assert(JF_PAGE_LIMIT_DEFAULT <= JF_PAGE_LIMIT_MAX, "default page within bounds");
 _Static_assert(JF_HOLD_TTL_S_MAX * 1000 < JF_TIME_MS_MAX, "ttl in ms fits");

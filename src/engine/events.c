@@ -1,0 +1,640 @@
+/*
+ * events.c — the earning engine over the store: the per-tenant cache of
+ * compiled rules and tasks, saving definitions (with versions), processing
+ * events into awards, and refunds.  See events.h.
+ */
+#include "engine/events.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/internal.h"
+
+/* ---- derived biz_no ---- */
+
+void jf_derived_biz_no(const char *tag, const char *key, int64_t n, char out[JF_BIZ_NO_LEN_MAX + 1]) {
+    jf_canon k;
+    jf_canon_init(&k, "derived-biz-no");
+    jf_canon_str(&k, tag);
+    jf_canon_str(&k, key);
+    jf_canon_int(&k, n);
+    uint8_t d[JF_HASH_BYTES];
+    jf_canon_sha256(&k, d);
+    static const char hex[] = "0123456789abcdef";
+    size_t o = (size_t)snprintf(out, JF_BIZ_NO_LEN_MAX + 1, "%.8s-", tag);
+    for (int i = 0; i < 20; i++) {
+        out[o++] = hex[d[i] >> 4];
+        out[o++] = hex[d[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+/* ---- the cache of compiled rules and tasks ---- */
+
+/* Tenants whose rules are cached at once: each slot holds one tenant's
+ * compiled set; a tenant beyond that evicts the least recently used. */
+#define RULESET_CACHE_SLOTS 64
+#define GENERATION_SETTING "rules.generation"
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static jf_ruleset *cache[RULESET_CACHE_SLOTS];
+static uint64_t cache_used[RULESET_CACHE_SLOTS];
+static uint64_t cache_clock;
+
+static void ruleset_free(jf_ruleset *rs) {
+    for (size_t i = 0; i < rs->rule_count; i++) jf_compiled_rule_free(&rs->rules[i]);
+    for (size_t i = 0; i < rs->task_count; i++) jf_compiled_task_free(&rs->tasks[i]);
+    free(rs->rules);
+    free(rs->tasks);
+    free(rs);
+}
+
+void jf_ruleset_release(jf_ruleset *rs) {
+    if (rs == NULL) return;
+    pthread_mutex_lock(&cache_mu);
+    bool last = --rs->refs == 0;
+    pthread_mutex_unlock(&cache_mu);
+    if (last) ruleset_free(rs);
+}
+
+static jf_code read_generation(jf_store *s, int64_t tenant_id, int64_t *gen, jf_error *err) {
+    char value[32];
+    jf_code rc = ST(s, setting_get, tenant_id, GENERATION_SETTING, value, sizeof value, err);
+    *gen = 0;
+    if (rc == JF_NOT_FOUND) {
+        jf_error_clear(err);
+        return JF_OK;
+    }
+    if (rc == JF_OK) *gen = strtoll(value, NULL, 10);
+    return rc;
+}
+
+jf_code jf_ruleset_bump(jf_store *s, int64_t tenant_id, int64_t now_ms, jf_error *err) {
+    int64_t gen;
+    TRY(read_generation(s, tenant_id, &gen, err));
+    char value[32];
+    snprintf(value, sizeof value, "%lld", (long long)gen + 1);
+    return ST(s, setting_put, tenant_id, GENERATION_SETTING, value, now_ms, err);
+}
+
+/* Compile one stored row into the set (rows that no longer parse are
+ * skipped: they were checked when saved). */
+static void ruleset_add(jf_ruleset *rs, const jf_rule_row *row) {
+    json_error_t jerr;
+    json_t *def = json_loads(row->definition, 0, &jerr);
+    jf_error err;
+    jf_error_clear(&err);
+    if (row->kind == JF_DEF_RULE) {
+        jf_rule r;
+        jf_compiled_rule *cr = &rs->rules[rs->rule_count];
+        if (jf_rule_parse(def, &r, cr, &err) == JF_OK) {
+            cr->rule.id = row->id;
+            cr->rule.version = row->version;
+            cr->rule.enabled = row->enabled;
+            if (row->enabled) rs->rule_count++;
+            else jf_compiled_rule_free(cr);
+        }
+    } else {
+        jf_task t;
+        jf_compiled_task *ct = &rs->tasks[rs->task_count];
+        if (jf_task_parse(def, &t, ct, &err) == JF_OK) {
+            ct->task.id = row->id;
+            ct->task.version = row->version;
+            ct->task.enabled = row->enabled;
+            if (row->enabled) rs->task_count++;
+            else jf_compiled_task_free(ct);
+        }
+    }
+    json_decref(def);
+}
+
+static jf_code ruleset_load(jf_store *s, int64_t tenant_id, int64_t gen, jf_ruleset **out, jf_error *err) {
+    jf_ruleset *rs = calloc(1, sizeof *rs);
+    jf_rule_row *rows = calloc(16, sizeof *rows);
+    if (rs == NULL || rows == NULL) abort(); /* allocation failure aborts, as everywhere in the engine */
+    rs->tenant_id = tenant_id;
+    rs->generation = gen;
+    rs->refs = 1;
+    rs->rules = calloc(JF_RULES_PER_TENANT_MAX, sizeof *rs->rules);
+    rs->tasks = calloc(JF_TASKS_PER_TENANT_MAX, sizeof *rs->tasks);
+    if (rs->rules == NULL || rs->tasks == NULL) abort();
+    jf_code rc = JF_OK;
+    for (int kind = JF_DEF_RULE; kind <= JF_DEF_TASK && rc == JF_OK; kind++) {
+        int64_t after = 0;
+        size_t limit = kind == JF_DEF_RULE ? JF_RULES_PER_TENANT_MAX : JF_TASKS_PER_TENANT_MAX;
+        for (;;) {
+            size_t n = 0;
+            rc = ST(s, rule_list, tenant_id, kind, after, rows, 16, &n, err);
+            if (rc != JF_OK || n == 0) break;
+            for (size_t i = 0; i < n; i++) {
+                size_t have = kind == JF_DEF_RULE ? rs->rule_count : rs->task_count;
+                if (have < limit) ruleset_add(rs, &rows[i]);
+            }
+            after = rows[n - 1].id;
+            if (n < 16) break;
+        }
+    }
+    free(rows);
+    if (rc != JF_OK) {
+        ruleset_free(rs);
+        return rc;
+    }
+    *out = rs;
+    return JF_OK;
+}
+
+jf_code jf_ruleset_acquire(jf_store *s, int64_t tenant_id, jf_ruleset **out, jf_error *err) {
+    *out = NULL;
+    int64_t gen;
+    TRY(read_generation(s, tenant_id, &gen, err));
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < RULESET_CACHE_SLOTS; i++) {
+        jf_ruleset *rs = cache[i];
+        if (rs && rs->tenant_id == tenant_id && rs->generation == gen) {
+            rs->refs++;
+            cache_used[i] = ++cache_clock;
+            pthread_mutex_unlock(&cache_mu);
+            *out = rs;
+            return JF_OK;
+        }
+    }
+    pthread_mutex_unlock(&cache_mu);
+    jf_ruleset *fresh;
+    TRY(ruleset_load(s, tenant_id, gen, &fresh, err));
+    /* Publish: replace the tenant's slot, else the least recently used. */
+    pthread_mutex_lock(&cache_mu);
+    int slot = 0;
+    for (int i = 0; i < RULESET_CACHE_SLOTS; i++) {
+        if (cache[i] && cache[i]->tenant_id == tenant_id) {
+            slot = i;
+            break;
+        }
+        if (cache[i] == NULL || cache_used[i] < cache_used[slot]) slot = i;
+    }
+    jf_ruleset *old = cache[slot];
+    bool free_old = false;
+    if (old && (old->tenant_id != tenant_id || old->generation <= gen)) {
+        free_old = --old->refs == 0;
+        cache[slot] = NULL;
+    }
+    if (cache[slot] == NULL) {
+        fresh->refs++; /* the cache's reference */
+        cache[slot] = fresh;
+        cache_used[slot] = ++cache_clock;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    if (free_old) ruleset_free(old);
+    *out = fresh;
+    return JF_OK;
+}
+
+/* ---- definitions ---- */
+
+/* Check a definition and give its normal form (what is stored and shown). */
+static jf_code normal_definition(jf_def_kind kind, const json_t *def, char *event_type, bool *enabled,
+                                 json_t **normal, jf_error *err) {
+    if (kind == JF_DEF_RULE) {
+        jf_rule r;
+        TRY(jf_rule_parse(def, &r, NULL, err));
+        snprintf(event_type, JF_EVENT_TYPE_LEN_MAX + 1, "%s", r.event_type);
+        *enabled = r.enabled;
+        *normal = jf_rule_to_json(&r);
+    } else {
+        jf_task t;
+        TRY(jf_task_parse(def, &t, NULL, err));
+        snprintf(event_type, JF_EVENT_TYPE_LEN_MAX + 1, "%s", t.event_type);
+        *enabled = t.enabled;
+        *normal = jf_task_to_json(&t);
+    }
+    return JF_OK;
+}
+
+static const char *kind_word(jf_def_kind kind) { return kind == JF_DEF_RULE ? "rule" : "task"; }
+
+jf_code jf_definition_get(const jf_ctx *c, jf_def_kind kind, int64_t id, jf_rule_row *out, jf_error *err) {
+    jf_code rc = ST(c->store, rule_get, c->tenant->id, id, false, out, err);
+    if (rc == JF_NOT_FOUND || (rc == JF_OK && out->kind != (int32_t)kind))
+        return jf_fail(err, JF_NOT_FOUND, "", "no %s %lld", kind_word(kind), (long long)id);
+    return rc;
+}
+
+static jf_code count_definitions(const jf_ctx *c, jf_def_kind kind, size_t *count, jf_error *err) {
+    jf_rule_row *rows = calloc(16, sizeof *rows);
+    if (rows == NULL) abort();
+    int64_t after = 0;
+    *count = 0;
+    jf_code rc;
+    for (;;) {
+        size_t n = 0;
+        rc = ST(c->store, rule_list, c->tenant->id, kind, after, rows, 16, &n, err);
+        if (rc != JF_OK || n == 0) break;
+        *count += n;
+        after = rows[n - 1].id;
+        if (n < 16) break;
+    }
+    free(rows);
+    return rc;
+}
+
+static jf_code store_version(const jf_ctx *c, jf_rule_row *row, bool insert, jf_error *err) {
+    if (insert) TRY(ST(c->store, rule_insert, row, err));
+    else TRY(ST(c->store, rule_update, row, err));
+    TRY(ST(c->store, rule_version_insert, row, err));
+    return jf_ruleset_bump(c->store, c->tenant->id, c->now_ms, err);
+}
+
+jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const json_t *def, jf_rule_row *out,
+                           jf_error *err) {
+    char event_type[JF_EVENT_TYPE_LEN_MAX + 1];
+    bool enabled = true;
+    json_t *normal = NULL;
+    TRY(normal_definition(kind, def, event_type, &enabled, &normal, err));
+    char *text = json_dumps(normal, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(normal);
+    if (text == NULL) abort();
+    size_t len = strlen(text);
+    bool fits = len <= JF_RULE_DEFINITION_BYTES_MAX;
+    if (fits) memcpy(out->definition, text, len + 1);
+    free(text);
+    if (!fits)
+        return jf_fail(err, JF_LIMIT_EXCEEDED, "", "a %s definition is limited to %d bytes", kind_word(kind),
+                       JF_RULE_DEFINITION_BYTES_MAX);
+    bool insert = id == 0;
+    if (insert) {
+        size_t count = 0;
+        TRY(count_definitions(c, kind, &count, err));
+        size_t max = kind == JF_DEF_RULE ? JF_RULES_PER_TENANT_MAX : JF_TASKS_PER_TENANT_MAX;
+        if (count >= max)
+            return jf_fail(err, JF_LIMIT_EXCEEDED, "", "a tenant has at most %zu %ss; disable or change one", max,
+                           kind_word(kind));
+        out->id = 0;
+        out->tenant_id = c->tenant->id;
+        out->kind = (int32_t)kind;
+        out->version = 1;
+        out->created_at_ms = c->now_ms;
+    } else {
+        jf_rule_row old;
+        TRY(jf_definition_get(c, kind, id, &old, err));
+        out->id = old.id;
+        out->tenant_id = old.tenant_id;
+        out->kind = old.kind;
+        out->version = old.version + 1;
+        out->created_at_ms = old.created_at_ms;
+    }
+    out->enabled = enabled;
+    snprintf(out->event_type, sizeof out->event_type, "%s", event_type);
+    out->updated_at_ms = c->now_ms;
+    return store_version(c, out, insert, err);
+}
+
+jf_code jf_definition_set_enabled(const jf_ctx *c, jf_def_kind kind, int64_t id, bool enabled, jf_rule_row *out,
+                                  jf_error *err) {
+    TRY(jf_definition_get(c, kind, id, out, err));
+    json_error_t jerr;
+    json_t *def = json_loads(out->definition, 0, &jerr);
+    if (def == NULL) return jf_fail(err, JF_INTERNAL, "", "stored %s %lld does not parse", kind_word(kind), (long long)id);
+    json_object_set_new(def, "enabled", json_boolean(enabled));
+    jf_code rc = jf_definition_save(c, kind, id, def, out, err);
+    json_decref(def);
+    return rc;
+}
+
+/* ---- events ---- */
+
+static bool code_chars(const char *s, size_t max) {
+    size_t n = strlen(s);
+    if (n == 0 || n > max) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-')) return false;
+    }
+    return true;
+}
+
+jf_code jf_event_validate(const jf_ctx *c, const jf_event *ev, jf_error *err) {
+    if (ev->type == NULL || !code_chars(ev->type, JF_EVENT_TYPE_LEN_MAX))
+        return jf_fail(err, JF_INVALID_FIELD, "type", "type must be 1..%d of a-z 0-9 _ . - (order.paid, …)",
+                       JF_EVENT_TYPE_LEN_MAX);
+    TRY(jf_check_member_id(ev->member_id, "member_id", err));
+    TRY(jf_check_biz_no(ev->event_id, "event_id", err));
+    if (ev->has_amount && (ev->amount_fen < 0 || ev->amount_fen > JF_QUANTITY_MAX))
+        return jf_fail(err, JF_INVALID_FIELD, "amount_fen", "amount_fen must be 0..2^53-1");
+    if (ev->item_count > JF_EVENT_ITEMS_MAX)
+        return jf_fail(err, JF_INVALID_FIELD, "items", "at most %d items per event", JF_EVENT_ITEMS_MAX);
+    if (ev->occurred_at_ms > c->now_ms)
+        return jf_fail(err, JF_INVALID_FIELD, "occurred_at", "occurred_at is in the future");
+    return jf_check_time(ev->occurred_at_ms, "occurred_at", err);
+}
+
+/* The reason written on an award's ledger entry: the rule and its
+ * explanation, cut at a character boundary to fit. */
+static void award_reason(const jf_award *a, char out[JF_REASON_BYTES_MAX + 1]) {
+    snprintf(out, JF_REASON_BYTES_MAX + 1, "rule %lld v%lld: %s", (long long)a->rule_id, (long long)a->rule_version,
+             a->explanation);
+    size_t n = strlen(out);
+    while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80) n--; /* continuation bytes */
+    if (n > 0 && ((unsigned char)out[n - 1] & 0x80)) {
+        /* a lead byte at the end: keep it only if its sequence is whole */
+        size_t lead = n - 1;
+        unsigned char b = (unsigned char)out[lead];
+        size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+        n = strlen(out) - lead >= need ? lead + need : lead;
+    } else {
+        n = strlen(out);
+    }
+    out[n] = '\0';
+}
+
+static jf_code rule_usage(const jf_ctx *c, const jf_rule *r, const jf_member *m, int64_t at_ms, bool lock,
+                          jf_rule_usage *u, jf_error *err) {
+    memset(u, 0, sizeof *u);
+    jf_store *s = c->store;
+    const char *tz = c->tenant->timezone;
+    int64_t from, to, count, points;
+    if (m->id == 0) { /* a member never seen (dry run): no history */
+        if (r->budget == 0) return JF_OK;
+    }
+    if (m->id != 0 && jf_rule_period(r, tz, at_ms, &from, &to))
+        TRY(ST(s, award_stats, r->id, m->id, from, to, &u->awards_in_period, &points, err));
+    if (m->id != 0 && r->cap_member_day && jf_tz_period_start(tz, at_ms, JF_PERIOD_DAY, &from) &&
+        jf_tz_period_next(tz, at_ms, JF_PERIOD_DAY, &to))
+        TRY(ST(s, award_stats, r->id, m->id, from, to, &count, &u->points_day, err));
+    if (m->id != 0 && r->cap_member_month && jf_tz_period_start(tz, at_ms, JF_PERIOD_MONTH, &from) &&
+        jf_tz_period_next(tz, at_ms, JF_PERIOD_MONTH, &to))
+        TRY(ST(s, award_stats, r->id, m->id, from, to, &count, &u->points_month, err));
+    if (r->budget) {
+        /* Lock the rule so that servers sharing a database count the
+         * budget one at a time (SQLite's writer lock already does). */
+        if (lock) {
+            jf_rule_row row;
+            TRY(ST(s, rule_get, c->tenant->id, r->id, true, &row, err));
+        }
+        TRY(ST(s, award_stats, r->id, 0, INT64_MIN, INT64_MAX, &count, &u->points_budget, err));
+    }
+    return JF_OK;
+}
+
+static jf_code write_award(const jf_ctx *c, const jf_event *ev, const jf_member *m, jf_award *a, jf_error *err) {
+    jf_award_row row;
+    memset(&row, 0, sizeof row);
+    jf_derived_biz_no("ev", ev->event_id, a->rule_id, row.biz_no);
+    char reason[JF_REASON_BYTES_MAX + 1];
+    award_reason(a, reason);
+    int64_t expires = a->expires_at_ms;
+    int64_t floor_ms = a->available_at_ms > c->now_ms ? a->available_at_ms : c->now_ms;
+    if (expires != 0 && expires <= floor_ms) expires = 0; /* would be born expired: the tenant's policy */
+    const char *scene = strlen(ev->type) <= JF_SCENE_LEN_MAX ? ev->type : "event";
+    jf_earn_req r = {.member_id = ev->member_id, .points = a->points, .biz_no = row.biz_no, .scene = scene,
+                     .reason = reason, .expires_at_ms = expires, .available_at_ms = a->available_at_ms};
+    jf_result res;
+    TRY(jf_earn(c, &r, &res, err));
+    row.tenant_id = c->tenant->id;
+    snprintf(row.event_id, sizeof row.event_id, "%s", ev->event_id);
+    row.rule_id = a->rule_id;
+    row.rule_version = a->rule_version;
+    row.member_id = m->id;
+    row.points = a->points;
+    row.occurred_at_ms = ev->occurred_at_ms;
+    snprintf(row.explanation, sizeof row.explanation, "%s", a->explanation);
+    row.created_at_ms = c->now_ms;
+    return ST(c->store, award_insert, &row, err);
+}
+
+/* The original answer of an event seen before: its awards as recorded. */
+static jf_code replay(const jf_ctx *c, const jf_event_row *row, jf_event_outcome *out, jf_error *err) {
+    out->replayed = true;
+    out->occurred_at_ms = row->occurred_at_ms;
+    jf_award_row *rows = calloc(JF_RULES_PER_TENANT_MAX, sizeof *rows);
+    if (rows == NULL) abort();
+    size_t n = 0;
+    const char *of = row->refund_of[0] ? row->refund_of : row->event_id;
+    jf_code rc = ST(c->store, award_list_by_event, c->tenant->id, of, rows, JF_RULES_PER_TENANT_MAX, &n, err);
+    for (size_t i = 0; rc == JF_OK && i < n; i++) {
+        if (row->refund_of[0]) {
+            jf_reversal *v = &out->reversals[out->reversal_count++];
+            v->rule_id = rows[i].rule_id;
+            v->rule_version = rows[i].rule_version;
+            v->awarded = rows[i].points;
+            v->reversed_total = rows[i].reversed;
+            snprintf(v->biz_no, sizeof v->biz_no, "%s", rows[i].biz_no);
+            continue;
+        }
+        jf_award *a = &out->awards[out->award_count++];
+        a->rule_id = rows[i].rule_id;
+        a->rule_version = rows[i].rule_version;
+        a->status = JF_AWARD_GIVEN;
+        a->points = a->computed_points = rows[i].points;
+        snprintf(a->explanation, sizeof a->explanation, "%s", rows[i].explanation);
+        out->points_total += rows[i].points;
+    }
+    free(rows);
+    if (row->refund_of[0]) {
+        out->is_refund = true;
+        snprintf(out->refund_of, sizeof out->refund_of, "%s", row->refund_of);
+        out->refund_fen = row->amount_fen;
+        jf_event_row orig;
+        if (rc == JF_OK && ST(c->store, event_get, c->tenant->id, row->refund_of, &orig, err) == JF_OK) {
+            out->refunded_fen = orig.refunded_fen;
+            out->order_fen = orig.amount_fen;
+        }
+    }
+    return rc;
+}
+
+static void fingerprint_of(const uint8_t *fp, uint8_t out[JF_HASH_BYTES]) {
+    if (fp) memcpy(out, fp, JF_HASH_BYTES);
+    else memset(out, 0, JF_HASH_BYTES);
+}
+
+/* Lock (creating) the member, or in a dry run read it if it exists. */
+static jf_code member_for_event(const jf_ctx *c, const char *member_id, bool dry_run, jf_event_outcome *out,
+                                jf_error *err) {
+    if (!dry_run) {
+        bool created;
+        TRY(jf_member_upsert(c, member_id, -1, &out->member, &created, err));
+        out->member_known = true;
+        return JF_OK;
+    }
+    jf_code rc = jf_member_get(c, member_id, &out->member, err);
+    if (rc == JF_NOT_FOUND) {
+        jf_error_clear(err);
+        memset(&out->member, 0, sizeof out->member);
+        snprintf(out->member.ext_id, sizeof out->member.ext_id, "%s", member_id);
+        return JF_OK;
+    }
+    out->member_known = rc == JF_OK;
+    return rc;
+}
+
+static jf_code record_event(const jf_ctx *c, const jf_event *ev, int64_t member_id, const char *refund_of,
+                            int64_t amount, const uint8_t *fp, jf_error *err) {
+    jf_event_row row;
+    memset(&row, 0, sizeof row);
+    row.tenant_id = c->tenant->id;
+    snprintf(row.event_id, sizeof row.event_id, "%s", ev->event_id);
+    row.member_id = member_id;
+    snprintf(row.type, sizeof row.type, "%s", ev->type);
+    row.amount_fen = amount;
+    row.occurred_at_ms = ev->occurred_at_ms;
+    if (refund_of) snprintf(row.refund_of, sizeof row.refund_of, "%s", refund_of);
+    fingerprint_of(fp, row.fingerprint);
+    row.created_at_ms = c->now_ms;
+    return ST(c->store, event_insert, &row, err);
+}
+
+static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_event *ev, const jf_civil *civil,
+                              bool dry_run, jf_event_outcome *out, jf_error *err) {
+    const jf_member *m = &out->member;
+    jf_member_facts facts = {.tier = "", .days_since_joining = 0, .orders_count = 0};
+    if (m->id != 0 && ev->occurred_at_ms > m->created_at_ms)
+        facts.days_since_joining = (ev->occurred_at_ms - m->created_at_ms) / 86400000;
+    bool need_orders = false;
+    for (size_t i = 0; i < rs->rule_count; i++)
+        need_orders |= rs->rules[i].uses_orders && strcmp(rs->rules[i].rule.event_type, ev->type) == 0;
+    if (need_orders && m->id != 0) TRY(ST(c->store, event_count, m->id, "order.paid", ev->occurred_at_ms, &facts.orders_count, err));
+    for (size_t i = 0; i < rs->rule_count; i++) {
+        const jf_compiled_rule *cr = &rs->rules[i];
+        if (strcmp(cr->rule.event_type, ev->type) != 0) continue;
+        jf_award *a = &out->awards[out->award_count++];
+        jf_rule_compute(cr, ev, &facts, civil, c->tenant->timezone, a);
+        if (a->status != JF_AWARD_GIVEN) continue;
+        jf_rule_usage u;
+        TRY(rule_usage(c, &cr->rule, m, ev->occurred_at_ms, !dry_run, &u, err));
+        jf_rule_limit(&cr->rule, &u, a);
+        if (a->status != JF_AWARD_GIVEN) continue;
+        if (!dry_run) TRY(write_award(c, ev, m, a, err));
+        out->points_total += a->points;
+    }
+    for (size_t i = 0; i < rs->task_count; i++) {
+        bool touched = false;
+        jf_task_state *t = &out->tasks[out->task_count];
+        TRY(jf_task_advance(c, &rs->tasks[i], m, ev, &facts, civil, dry_run, t, &touched, err));
+        if (touched) out->task_count++;
+    }
+    return JF_OK;
+}
+
+/* Proportional reversal target: what the member keeps is the award's
+ * share of what is left of the order, floored; the rest is reversed. */
+static int64_t reversal_target(int64_t points, int64_t order_fen, int64_t refunded_fen) {
+    if (order_fen <= 0 || refunded_fen >= order_fen) return points;
+    __int128 keep = (__int128)points * (order_fen - refunded_fen) / order_fen;
+    return points - (int64_t)keep;
+}
+
+static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen, bool dry_run,
+                      jf_event_outcome *out, jf_error *err) {
+    out->is_refund = true;
+    if (refund_of == NULL || refund_of[0] == '\0')
+        return jf_fail(err, JF_INVALID_FIELD, "refund_of", "order.refunded needs refund_of: the event_id of the order");
+    snprintf(out->refund_of, sizeof out->refund_of, "%s", refund_of);
+    jf_event_row orig;
+    jf_code rc = ST(c->store, event_get, c->tenant->id, refund_of, &orig, err);
+    if (rc == JF_NOT_FOUND) return jf_fail(err, JF_NOT_FOUND, "refund_of", "no event %s to refund", refund_of);
+    TRY(rc);
+    if (orig.refund_of[0] != '\0')
+        return jf_fail(err, JF_INVALID_FIELD, "refund_of", "event %s is itself a refund", refund_of);
+    if (orig.member_id != out->member.id)
+        return jf_fail(err, JF_INVALID_FIELD, "refund_of", "event %s belongs to another member", refund_of);
+    int64_t order = orig.amount_fen > 0 ? orig.amount_fen : 0;
+    int64_t left = order > 0 ? order - orig.refunded_fen : (orig.refunded_fen > 0 ? 0 : 1);
+    if (order == 0 && refund_fen >= 0)
+        return jf_fail(err, JF_INVALID_FIELD, "amount_fen", "event %s has no amount: refund it whole, without amount_fen", refund_of);
+    int64_t r = refund_fen >= 0 ? refund_fen : left;
+    if (left <= 0) return jf_fail(err, JF_REVERSAL_EXCEEDED, "refund_of", "event %s is already refunded in full", refund_of);
+    if (r == 0) return jf_fail(err, JF_INVALID_FIELD, "amount_fen", "amount_fen must be at least 1");
+    if (r > left)
+        return jf_fail(err, JF_REVERSAL_EXCEEDED, "amount_fen", "a refund of %lld fen exceeds the %lld fen of %s not refunded yet",
+                       (long long)r, (long long)left, refund_of);
+    int64_t refunded = orig.refunded_fen + r;
+    out->refund_fen = order > 0 ? r : 0;
+    out->refunded_fen = order > 0 ? refunded : 0;
+    out->order_fen = order;
+    jf_award_row *rows = calloc(JF_RULES_PER_TENANT_MAX, sizeof *rows);
+    if (rows == NULL) abort();
+    size_t n = 0;
+    rc = ST(c->store, award_list_by_event, c->tenant->id, refund_of, rows, JF_RULES_PER_TENANT_MAX, &n, err);
+    for (size_t i = 0; rc == JF_OK && i < n; i++) {
+        jf_award_row *w = &rows[i];
+        jf_reversal *v = &out->reversals[out->reversal_count++];
+        v->rule_id = w->rule_id;
+        v->rule_version = w->rule_version;
+        v->awarded = w->points;
+        snprintf(v->biz_no, sizeof v->biz_no, "%s", w->biz_no);
+        int64_t target = order > 0 ? reversal_target(w->points, order, refunded) : w->points;
+        int64_t delta = target - w->reversed;
+        v->reversed_total = w->reversed;
+        if (delta <= 0) continue;
+        v->reversed_now = delta;
+        v->reversed_total = target;
+        out->reversed_total += delta;
+        if (dry_run) continue;
+        char biz_no[JF_BIZ_NO_LEN_MAX + 1], reason[JF_REASON_BYTES_MAX + 1];
+        jf_derived_biz_no("rf", ev->event_id, w->rule_id, biz_no);
+        snprintf(reason, sizeof reason, "refund %s of %s", ev->event_id, refund_of);
+        jf_reverse_req req = {.member_id = ev->member_id, .target_biz_no = w->biz_no, .points = delta,
+                              .biz_no = biz_no, .reason = reason};
+        jf_result res;
+        rc = jf_reverse(c, &req, &res, err);
+        if (rc == JF_OK) rc = ST(c->store, award_update_reversed, c->tenant->id, refund_of, w->rule_id, target, err);
+        v->debt_points = res.debt_points;
+        v->clamped_points = res.clamped_points;
+    }
+    free(rows);
+    TRY(rc);
+    if (dry_run) return JF_OK;
+    TRY(ST(c->store, event_update_refunded, c->tenant->id, refund_of, order > 0 ? refunded : 1, err));
+    return JF_OK;
+}
+
+jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen,
+                         const uint8_t fingerprint[JF_HASH_BYTES], bool dry_run, jf_event_outcome *out,
+                         jf_error *err) {
+    memset(out, 0, sizeof *out);
+    TRY(jf_event_validate(c, ev, err));
+    bool is_refund = strcmp(ev->type, JF_EVENT_REFUNDED) == 0;
+    if (!is_refund && refund_of != NULL)
+        return jf_fail(err, JF_INVALID_FIELD, "refund_of", "refund_of goes with type order.refunded");
+    TRY(member_for_event(c, ev->member_id, dry_run, out, err));
+    out->occurred_at_ms = ev->occurred_at_ms;
+    jf_event_row seen;
+    jf_code rc = ST(c->store, event_get, c->tenant->id, ev->event_id, &seen, err);
+    if (rc == JF_OK) {
+        uint8_t fp[JF_HASH_BYTES];
+        fingerprint_of(fingerprint, fp);
+        if (memcmp(fp, seen.fingerprint, JF_HASH_BYTES) != 0)
+            return jf_fail(err, JF_IDEMPOTENCY_CONFLICT, "event_id",
+                           "event %s was already received with a different body", ev->event_id);
+        TRY(replay(c, &seen, out, err));
+        if (out->member_known) TRY(jf_member_get(c, ev->member_id, &out->member, err));
+        return JF_OK;
+    }
+    if (rc != JF_NOT_FOUND) return rc;
+    jf_error_clear(err);
+    if (is_refund) {
+        TRY(refund(c, ev, refund_of, refund_fen, dry_run, out, err));
+        if (!dry_run) TRY(record_event(c, ev, out->member.id, refund_of, out->refund_fen, fingerprint, err));
+    } else {
+        /* The event row first: on PostgreSQL a concurrent request with the
+         * same event_id waits here for this one and then finds it taken. */
+        if (!dry_run) {
+            rc = record_event(c, ev, out->member.id, NULL, ev->has_amount ? ev->amount_fen : -1, fingerprint, err);
+            if (rc == JF_ALREADY_EXISTS)
+                return jf_fail(err, JF_RETRY, "event_id", "event %s is being processed by another request; retry",
+                               ev->event_id);
+            TRY(rc);
+        }
+        jf_civil civil;
+        if (!jf_tz_civil(c->tenant->timezone, ev->occurred_at_ms, &civil))
+            return jf_fail(err, JF_INTERNAL, "", "cannot convert the event time to the tenant's zone");
+        jf_ruleset *rs;
+        TRY(jf_ruleset_acquire(c->store, c->tenant->id, &rs, err));
+        rc = evaluate_rules(c, rs, ev, &civil, dry_run, out, err);
+        jf_ruleset_release(rs);
+        TRY(rc);
+    }
+    if (out->member_known) TRY(jf_member_get(c, ev->member_id, &out->member, err));
+    return JF_OK;
+}

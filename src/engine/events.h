@@ -1,0 +1,114 @@
+/*
+ * events.h — events in, awards out: the earning engine over the store.
+ *
+ * POST /v1/events hands an event here.  Inside one write transaction:
+ *   1. the event_id is the idempotency key: an event seen before answers its
+ *      original awards (replayed); the same event_id with another body is
+ *      JF_IDEMPOTENCY_CONFLICT;
+ *   2. the member is created if new and locked;
+ *   3. every enabled rule of the event's type is computed (rules.h) and
+ *      limited by what the store says it already awarded (frequency, caps,
+ *      budget); each award becomes a ledger earn whose biz_no is derived from
+ *      (event_id, rule id), so it is written exactly once, and an award row
+ *      that records the rule's id and version;
+ *   4. tasks listening to the event's type advance; a task reaching its goal
+ *      rewards at once or waits for a claim.
+ * order.refunded names the original event (refund_of) and optionally the
+ * refunded amount: every award of the original is reversed in proportion
+ * through jf_reverse; refunds add up and never exceed the order.
+ * A dry run computes the same answer on a read transaction and writes
+ * nothing.
+ *
+ * Rules and tasks are compiled once per tenant and cached (jf_ruleset); a
+ * change bumps the tenant's generation in the same transaction, and every
+ * event reads the generation, so a cached set is never used after a change
+ * committed — on this server or another sharing the database.
+ */
+#ifndef JF_EVENTS_H
+#define JF_EVENTS_H
+
+#include "engine/ledger.h"
+#include "engine/rules.h"
+#include "engine/tasks.h"
+
+/* ---- the compiled rules and tasks of a tenant ---- */
+typedef struct jf_ruleset jf_ruleset;
+struct jf_ruleset {
+    int64_t tenant_id;
+    int64_t generation;
+    int refs; /* guarded by the cache's mutex */
+    size_t rule_count;
+    jf_compiled_rule *rules; /* enabled rules, id order */
+    size_t task_count;
+    jf_compiled_task *tasks; /* enabled tasks, id order */
+};
+
+/* The tenant's rules and tasks as of the store's transaction (read or write);
+ * release it when done.  Thread-safe. */
+jf_code jf_ruleset_acquire(jf_store *s, int64_t tenant_id, jf_ruleset **out, jf_error *err);
+void jf_ruleset_release(jf_ruleset *rs);
+/* Mark the tenant's rules and tasks changed (inside the changing write
+ * transaction). */
+jf_code jf_ruleset_bump(jf_store *s, int64_t tenant_id, int64_t now_ms, jf_error *err);
+
+/* ---- definitions: create, update, read (rules and tasks alike) ---- */
+
+/* Create (id 0) or replace (id > 0) a rule or task from its JSON
+ * definition: checked and compiled first; a new version is recorded.
+ * *out is the stored row.  Write transaction. */
+jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const json_t *def, jf_rule_row *out,
+                           jf_error *err);
+/* Enable or disable (a new version too). */
+jf_code jf_definition_set_enabled(const jf_ctx *c, jf_def_kind kind, int64_t id, bool enabled, jf_rule_row *out,
+                                  jf_error *err);
+jf_code jf_definition_get(const jf_ctx *c, jf_def_kind kind, int64_t id, jf_rule_row *out, jf_error *err);
+
+/* ---- events ---- */
+
+#define JF_EVENT_REFUNDED "order.refunded"
+
+typedef struct {
+    int64_t rule_id;
+    int64_t rule_version;
+    char biz_no[JF_BIZ_NO_LEN_MAX + 1];
+    int64_t awarded;       /* the award's points */
+    int64_t reversed_now;  /* by this refund */
+    int64_t reversed_total;
+    int64_t debt_points, clamped_points;
+} jf_reversal;
+
+typedef struct {
+    bool replayed;
+    bool is_refund;
+    bool member_known; /* false only in a dry run for a member never seen */
+    jf_member member;  /* after the event */
+    int64_t occurred_at_ms;
+    size_t award_count; /* every rule of the event's type, given or not */
+    jf_award awards[JF_RULES_PER_TENANT_MAX];
+    int64_t points_total;
+    size_t task_count;
+    jf_task_state tasks[JF_TASKS_PER_TENANT_MAX];
+    /* Refunds. */
+    char refund_of[JF_EVENT_ID_LEN_MAX + 1];
+    int64_t refund_fen, refunded_fen, order_fen;
+    size_t reversal_count;
+    jf_reversal reversals[JF_RULES_PER_TENANT_MAX];
+    int64_t reversed_total;
+} jf_event_outcome;
+
+/* Validate an event (limits, names, times: occurred_at not after now). */
+jf_code jf_event_validate(const jf_ctx *c, const jf_event *ev, jf_error *err);
+
+/* Process an event (refunds included).  fingerprint: SHA-256 of the
+ * canonical request, for the event_id idempotency check.  dry_run: on a
+ * read transaction, nothing is written.  refund_of / refund_fen are read
+ * for order.refunded (refund_fen < 0: the rest of the order). */
+jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen,
+                         const uint8_t fingerprint[JF_HASH_BYTES], bool dry_run, jf_event_outcome *out,
+                         jf_error *err);
+
+/* biz_no of the ledger entry made for (tag, key, n): "<tag>-" + 40 hex
+ * digits of SHA-256, so that any event_id yields a valid, stable biz_no. */
+void jf_derived_biz_no(const char *tag, const char *key, int64_t n, char out[JF_BIZ_NO_LEN_MAX + 1]);
+
+#endif

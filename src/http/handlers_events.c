@@ -1,0 +1,308 @@
+/*
+ * handlers_events.c — POST /v1/events and POST /v1/events/dry-run.
+ *
+ * The body is checked on the loop thread (scalar fields through the one
+ * declarative parser; items and attributes, which it does not describe, by
+ * hand with the same kind of errors), then:
+ *   - an event becomes a write job: the engine (events.h) records it,
+ *     evaluates the tenant's rules and tasks and writes the awards in the
+ *     committer's transaction; 201 with the awards and their explanations
+ *     (a replay of the same event_id answers the recorded awards, with the
+ *     Idempotent-Replayed header);
+ *   - a dry run runs the same engine on this thread's read snapshot and
+ *     writes nothing; 200 with the same shape.
+ * The fingerprint for the event_id idempotency check is the SHA-256 of the
+ * body re-serialised with sorted keys, so key order and spacing do not
+ * matter but any change of a value does.
+ */
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/events.h"
+#include "http/handlers.h"
+#include "http/render.h"
+
+/* Attributes of one event: at most 32, each a string of at most 256 bytes,
+ * an integer or a boolean — what a condition can compare. */
+#define EVENT_ATTRIBUTES_MAX 32
+#define EVENT_ATTRIBUTE_BYTES_MAX 256
+
+typedef struct {
+    json_t *root;
+    jf_event ev;
+    jf_event_item items[JF_EVENT_ITEMS_MAX];
+    const char *refund_of;
+    int64_t refund_fen;
+    uint8_t fingerprint[JF_HASH_BYTES];
+} parsed_event;
+
+static jf_code parse_items(json_t *list, parsed_event *p, jf_error *err) {
+    if (list == NULL) return JF_OK;
+    if (!json_is_array(list) || json_array_size(list) > JF_EVENT_ITEMS_MAX)
+        return jf_fail(err, JF_INVALID_FIELD, "items", "items must be a list of at most %d items", JF_EVENT_ITEMS_MAX);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *o = json_array_get(list, i);
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "items[%zu]", i);
+        jf_event_item *it = &p->items[i];
+        int64_t quantity = 1;
+        const jf_field spec[] = {
+            JF_FIELD_TEXT("sku", &it->sku, JF_ITEM_CODE_BYTES_MAX, 0),
+            JF_FIELD_TEXT("category", &it->category, JF_ITEM_CODE_BYTES_MAX, 0),
+            JF_FIELD_INT("amount_fen", &it->amount_fen, 0, JF_QUANTITY_MAX, JF_REQUIRED),
+            JF_FIELD_INT("quantity", &quantity, 1, 1000000, 0),
+            JF_FIELD_END,
+        };
+        if (!json_is_object(o)) return jf_fail(err, JF_INVALID_FIELD, prefix, "%s must be an object", prefix);
+        jf_code rc = jf_json_apply(o, spec, prefix, err);
+        if (rc != JF_OK) return rc;
+        it->quantity = quantity;
+    }
+    p->ev.items = p->items;
+    p->ev.item_count = json_array_size(list);
+    return JF_OK;
+}
+
+static jf_code parse_attributes(json_t *attrs, jf_error *err) {
+    if (attrs == NULL) return JF_OK;
+    if (!json_is_object(attrs) || json_object_size(attrs) > EVENT_ATTRIBUTES_MAX)
+        return jf_fail(err, JF_INVALID_FIELD, "attributes", "attributes must be an object of at most %d entries",
+                       EVENT_ATTRIBUTES_MAX);
+    const char *k;
+    json_t *v;
+    json_object_foreach(attrs, k, v) {
+        char field[96];
+        snprintf(field, sizeof field, "attributes.%.64s", k);
+        size_t n = strlen(k);
+        bool name_ok = n >= 1 && n <= JF_EXPR_NAME_BYTES_MAX;
+        for (size_t i = 0; name_ok && i < n; i++)
+            name_ok = (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= '0' && k[i] <= '9') ||
+                      k[i] == '_';
+        if (!name_ok)
+            return jf_fail(err, JF_INVALID_FIELD, field, "attribute names are 1..64 of A-Z a-z 0-9 _");
+        bool value_ok = json_is_integer(v) || json_is_boolean(v) ||
+                        (json_is_string(v) && json_string_length(v) <= EVENT_ATTRIBUTE_BYTES_MAX &&
+                         strlen(json_string_value(v)) == json_string_length(v));
+        if (!value_ok)
+            return jf_fail(err, JF_INVALID_FIELD, field, "%s must be a string (at most %d bytes), an integer or a boolean",
+                           field, EVENT_ATTRIBUTE_BYTES_MAX);
+    }
+    return JF_OK;
+}
+
+static void fingerprint(json_t *root, uint8_t out[JF_HASH_BYTES]) {
+    char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned int len = 0;
+    memset(out, 0, JF_HASH_BYTES);
+    if (text) EVP_Digest(text, strlen(text), out, &len, EVP_sha256(), NULL);
+    free(text);
+}
+
+/* Parse the request body into p (p->root owns it), or answer the error. */
+static bool event_or_reply(jf_call *call, parsed_event *p) {
+    memset(p, 0, sizeof *p);
+    h2o_iovec_t body = call->req->entity;
+    jf_error err;
+    jf_error_clear(&err);
+    json_error_t jerr;
+    json_t *root = json_loadb(body.base ? body.base : "", body.base ? body.len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        jf_fail(&err, JF_INVALID_JSON, "", "%s", root ? "the body must be a JSON object" : jerr.text);
+        jf_respond_json_error(call, &err, root ? 0 : jerr.line, root ? 0 : jerr.column);
+        json_decref(root);
+        return false;
+    }
+    p->root = root;
+    jf_event *ev = &p->ev;
+    int64_t amount = -1, refund_fen = -1;
+    bool has_amount = false;
+    const char *device = NULL, *ip = NULL;
+    const jf_field spec[] = {
+        JF_FIELD_STRING("type", &ev->type, 1, JF_EVENT_TYPE_LEN_MAX, JF_CHARS_SCENE, JF_REQUIRED),
+        JF_FIELD_STRING("member_id", &ev->member_id, 1, JF_MEMBER_ID_LEN_MAX, JF_CHARS_PRINTABLE, JF_REQUIRED),
+        JF_FIELD_STRING("event_id", &ev->event_id, 1, JF_EVENT_ID_LEN_MAX, JF_CHARS_PRINTABLE, JF_REQUIRED),
+        JF_FIELD_TIME("occurred_at", &ev->occurred_at_ms, 0),
+        JF_FIELD_INT_P("amount_fen", &amount, &has_amount, 0, JF_QUANTITY_MAX, 0),
+        JF_FIELD_TEXT("channel", &ev->channel, JF_SCENE_LEN_MAX, 0),
+        JF_FIELD_STRING("device_id", &device, 1, 128, JF_CHARS_PRINTABLE, 0),
+        JF_FIELD_STRING("ip", &ip, 1, 64, JF_CHARS_PRINTABLE, 0),
+        JF_FIELD_STRING("refund_of", &p->refund_of, 1, JF_EVENT_ID_LEN_MAX, JF_CHARS_PRINTABLE, 0),
+        JF_FIELD_END,
+    };
+    /* The declarative parser sees the scalar fields; items and attributes
+     * are checked below. */
+    json_t *scalars = json_copy(root);
+    json_object_del(scalars, "items");
+    json_object_del(scalars, "attributes");
+    jf_code rc = jf_json_apply(scalars, spec, "", &err);
+    json_decref(scalars);
+    if (rc == JF_OK) rc = parse_items(json_object_get(root, "items"), p, &err);
+    if (rc == JF_OK) rc = parse_attributes(json_object_get(root, "attributes"), &err);
+    if (rc != JF_OK) {
+        jf_respond_error(call, &err);
+        json_decref(root);
+        p->root = NULL;
+        return false;
+    }
+    ev->attributes = json_object_get(root, "attributes");
+    if (ev->occurred_at_ms == 0) ev->occurred_at_ms = call->now_ms;
+    bool refund = strcmp(ev->type, JF_EVENT_REFUNDED) == 0;
+    if (refund) {
+        refund_fen = has_amount ? amount : -1;
+    } else {
+        ev->has_amount = has_amount;
+        ev->amount_fen = has_amount ? amount : 0;
+    }
+    p->refund_fen = refund_fen;
+    fingerprint(root, p->fingerprint);
+    return true;
+}
+
+/* ---- rendering ---- */
+
+static const char *status_word(jf_award_status s) {
+    switch (s) {
+    case JF_AWARD_GIVEN: return "awarded";
+    case JF_AWARD_NO_MATCH: return "no_match";
+    case JF_AWARD_LIMITED: return "limited";
+    case JF_AWARD_EVAL_ERROR: return "condition_error";
+    }
+    return "?";
+}
+
+json_t *jf_render_task_state(const jf_tenant *t, const jf_task_state *s) {
+    json_t *o = json_pack("{sI sI ss ss sI ss sI sb sb}", "task_id", (json_int_t)s->task_id, "task_version",
+                          (json_int_t)s->task_version, "name", s->name, "period", jf_task_period_name(s->period),
+                          "progress", (json_int_t)s->progress, "goal_kind", s->goal_is_sum ? "sum_amount_fen" : "count",
+                          "goal", (json_int_t)s->goal, "completed", s->completed, "rewarded", s->rewarded);
+    json_object_set_new(o, "reward_points", json_integer(s->reward_points));
+    json_object_set_new(o, "completion", json_string(s->claim ? "claim" : "auto"));
+    json_object_set_new(o, "claimable", json_boolean(s->claim && s->completed && !s->rewarded));
+    json_object_set_new(o, "period_start", s->period_start_ms ? jf_render_time(t->timezone, s->period_start_ms) : json_null());
+    json_object_set_new(o, "period_end",
+                        s->period_end_ms != INT64_MAX ? jf_render_time(t->timezone, s->period_end_ms) : json_null());
+    json_object_set_new(o, "points_awarded", json_integer(s->points_awarded));
+    return o;
+}
+
+static json_t *render_award(const jf_tenant *t, const jf_award *a) {
+    json_t *o = json_pack("{sI sI ss}", "rule_id", (json_int_t)a->rule_id, "rule_version", (json_int_t)a->rule_version,
+                          "rule_name", a->rule_name);
+    if (a->status == JF_AWARD_GIVEN) {
+        json_object_set_new(o, "points", json_integer(a->points));
+        json_object_set_new(o, "capped", json_boolean(a->capped));
+        if (a->available_at_ms) json_object_set_new(o, "pending_until", jf_render_time(t->timezone, a->available_at_ms));
+    } else {
+        json_object_set_new(o, "status", json_string(status_word(a->status)));
+    }
+    json_object_set_new(o, "explanation", json_string(a->explanation));
+    return o;
+}
+
+static json_t *render_refund(const jf_event_outcome *out) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < out->reversal_count; i++) {
+        const jf_reversal *v = &out->reversals[i];
+        json_array_append_new(list, json_pack("{sI sI sI sI sI sI sI}", "rule_id", (json_int_t)v->rule_id,
+                                              "rule_version", (json_int_t)v->rule_version, "awarded",
+                                              (json_int_t)v->awarded, "reversed", (json_int_t)v->reversed_now,
+                                              "reversed_total", (json_int_t)v->reversed_total, "debt",
+                                              (json_int_t)v->debt_points, "clamped", (json_int_t)v->clamped_points));
+    }
+    json_t *o = json_pack("{ss sI sI sI sI}", "refund_of", out->refund_of, "amount_fen", (json_int_t)out->refund_fen,
+                          "refunded_fen", (json_int_t)out->refunded_fen, "order_amount_fen",
+                          (json_int_t)out->order_fen, "points_reversed", (json_int_t)out->reversed_total);
+    json_object_set_new(o, "reversals", list);
+    return o;
+}
+
+static json_t *render_outcome(const jf_tenant *t, const jf_event *ev, const jf_event_outcome *out, bool dry_run) {
+    json_t *o = json_pack("{ss ss ss sb sb}", "event_id", ev->event_id, "type", ev->type, "member_id", ev->member_id,
+                          "replayed", out->replayed, "dry_run", dry_run);
+    json_object_set_new(o, "occurred_at", jf_render_time(t->timezone, out->occurred_at_ms));
+    json_t *given = json_array(), *not_given = json_array(), *tasks = json_array();
+    for (size_t i = 0; i < out->award_count; i++)
+        json_array_append_new(out->awards[i].status == JF_AWARD_GIVEN ? given : not_given,
+                              render_award(t, &out->awards[i]));
+    for (size_t i = 0; i < out->task_count; i++) json_array_append_new(tasks, jf_render_task_state(t, &out->tasks[i]));
+    json_object_set_new(o, "points_awarded", json_integer(out->points_total));
+    json_object_set_new(o, "awards", given);
+    json_object_set_new(o, "not_awarded", not_given);
+    json_object_set_new(o, "tasks", tasks);
+    if (out->is_refund) json_object_set_new(o, "refund", render_refund(out));
+    json_object_set_new(o, "member", out->member_known ? jf_render_member(t, &out->member) : json_null());
+    return o;
+}
+
+/* ---- POST /v1/events ---- */
+
+typedef struct {
+    jf_write_job job;
+    parsed_event p;
+    jf_event_outcome out;
+} event_job;
+
+static jf_code event_run(jf_store *s, jf_write_job *job, jf_error *err) {
+    event_job *j = (event_job *)job;
+    jf_ctx c = jf_job_ctx(s, job);
+    return jf_event_process(&c, &j->p.ev, j->p.refund_of, j->p.refund_fen, j->p.fingerprint, false, &j->out, err);
+}
+
+static const char *const replayed_header[] = {"idempotent-replayed", "true", NULL};
+
+static void event_done(jf_write_job *job) {
+    event_job *j = (event_job *)job;
+    if (job->req == NULL || job->code != JF_OK) {
+        jf_write_job_answer(job, 0, NULL);
+    } else {
+        json_t *doc = render_outcome(&job->tenant, &j->p.ev, &j->out, false);
+        char *text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        jf_respond(job->req, job->loop, &job->meta, 201, "application/json", text, strlen(text),
+                   j->out.replayed ? replayed_header : NULL);
+        free(text);
+    }
+}
+
+void jf_h_event(jf_call *call) {
+    parsed_event p;
+    if (!event_or_reply(call, &p)) return;
+    event_job *j = (event_job *)jf_write_job_new(call, sizeof *j, event_run, event_done);
+    if (j == NULL) {
+        json_decref(p.root);
+        jf_error err;
+        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
+        jf_respond_error(call, &err);
+        return;
+    }
+    j->p = p;
+    j->job.body = p.root; /* the job owns the document its strings point into */
+    if (j->p.ev.item_count > 0) j->p.ev.items = j->p.items;
+    jf_write_job_submit(&j->job);
+}
+
+/* ---- POST /v1/events/dry-run ---- */
+
+void jf_h_event_dry_run(jf_call *call) {
+    parsed_event *p = malloc(sizeof *p);
+    jf_event_outcome *out = malloc(sizeof *out);
+    jf_error err;
+    jf_error_clear(&err);
+    if (p == NULL || out == NULL) {
+        free(p);
+        free(out);
+        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
+        jf_respond_error(call, &err);
+        return;
+    }
+    if (event_or_reply(call, p)) {
+        jf_ctx c = {.store = call->loop->store, .tenant = &call->tenant, .now_ms = call->now_ms};
+        jf_code rc = jf_event_process(&c, &p->ev, p->refund_of, p->refund_fen, p->fingerprint, true, out, &err);
+        if (rc == JF_OK) jf_respond_json(call, 200, render_outcome(&call->tenant, &p->ev, out, true));
+        else jf_reply_error(call, &err);
+        json_decref(p->root);
+    }
+    free(p);
+    free(out);
+}
