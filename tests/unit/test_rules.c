@@ -1,0 +1,188 @@
+/*
+ * test_rules.c — the pure rule engine (rules.h): definitions in and out,
+ * each award kind, multipliers and how they combine, caps at the boundary
+ * and one past it, frequency periods at tenant-time boundaries, and the
+ * explanation of every step.  No store: jf_rule_compute / jf_rule_limit are
+ * pure functions.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "engine/checkin.h"
+#include "engine/rules.h"
+#include "util/tz.h"
+
+static jf_compiled_rule compile(const char *json) {
+    json_error_t je;
+    json_t *def = json_loads(json, 0, &je);
+    cr_assert_not_null(def, "%s", je.text);
+    jf_rule r;
+    jf_compiled_rule cr;
+    jf_error err;
+    jf_error_clear(&err);
+    cr_assert_eq(jf_rule_parse(def, &r, &cr, &err), JF_OK, "%s: %s", err.field, err.detail);
+    json_decref(def);
+    cr.rule.id = 7;
+    cr.rule.version = 3;
+    return cr;
+}
+
+static jf_award run(const jf_compiled_rule *cr, jf_event *ev, const char *when) {
+    cr_assert(jf_parse_rfc3339(when, &ev->occurred_at_ms));
+    jf_civil civ;
+    cr_assert(jf_tz_civil("Asia/Shanghai", ev->occurred_at_ms, &civ));
+    jf_member_facts facts = {.tier = "", .days_since_joining = 3, .orders_count = 0};
+    jf_award a;
+    jf_rule_compute(cr, ev, &facts, &civ, "Asia/Shanghai", &a);
+    return a;
+}
+
+Test(rules, rate_with_campaign_and_caps_explained) {
+    jf_compiled_rule cr = compile("{\"name\":\"base\",\"event_type\":\"order.paid\","
+                                  "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}},"
+                                  "\"campaigns\":[{\"name\":\"weekend\",\"multiplier\":3,\"weekdays\":[6,7]}],"
+                                  "\"caps\":{\"member_day\":300}}");
+    jf_event ev = {.type = "order.paid", .event_id = "e1", .member_id = "m", .has_amount = true, .amount_fen = 12800};
+    jf_award a = run(&cr, &ev, "2026-01-17T10:00:00+08:00"); /* a Saturday */
+    cr_assert_eq(a.status, JF_AWARD_GIVEN);
+    cr_assert_eq(a.points, 384);
+    cr_assert_eq(a.rule_version, 3);
+    jf_rule_usage u = {0};
+    jf_rule_limit(&cr.rule, &u, &a);
+    cr_assert_eq(a.points, 300);
+    cr_assert_str_eq(a.explanation,
+                     "12,800 fen → 128 points at 1 per 100 fen; weekend ×3 → 384; capped at 300 by the daily limit");
+    jf_compiled_rule_free(&cr);
+}
+
+Test(rules, daily_cap_boundary_and_one_past) {
+    jf_compiled_rule cr = compile("{\"name\":\"f\",\"event_type\":\"x\",\"award\":{\"points\":10},"
+                                  "\"caps\":{\"member_day\":30}}");
+    jf_event ev = {.type = "x", .event_id = "e", .member_id = "m"};
+    jf_award a = run(&cr, &ev, "2026-01-15T10:00:00+08:00");
+    jf_rule_usage u = {.points_day = 20};
+    jf_rule_limit(&cr.rule, &u, &a);
+    cr_assert_eq(a.points, 10, "20 + 10 is exactly the cap");
+    cr_assert(!a.capped);
+    a = run(&cr, &ev, "2026-01-15T10:00:00+08:00");
+    u.points_day = 21;
+    jf_rule_limit(&cr.rule, &u, &a);
+    cr_assert_eq(a.points, 9);
+    cr_assert(a.capped);
+    a = run(&cr, &ev, "2026-01-15T10:00:00+08:00");
+    u.points_day = 30;
+    jf_rule_limit(&cr.rule, &u, &a);
+    cr_assert_eq(a.status, JF_AWARD_LIMITED);
+    cr_assert_eq(a.points, 0);
+    jf_compiled_rule_free(&cr);
+}
+
+Test(rules, combine_max_and_multiply) {
+    const char *fmt = "{\"name\":\"c\",\"event_type\":\"x\",\"combine\":\"%s\",\"award\":{\"points\":10},"
+                      "\"campaigns\":[{\"name\":\"a\",\"multiplier\":3,\"month_day\":15},"
+                      "{\"name\":\"b\",\"multiplier\":2,\"from\":\"2026-01-01\",\"to\":\"2026-01-31\"}]}";
+    char buf[512];
+    snprintf(buf, sizeof buf, fmt, "multiply");
+    jf_compiled_rule mul = compile(buf);
+    snprintf(buf, sizeof buf, fmt, "max");
+    jf_compiled_rule max = compile(buf);
+    jf_event ev = {.type = "x", .event_id = "e", .member_id = "m"};
+    cr_assert_eq(run(&mul, &ev, "2026-01-15T10:00:00+08:00").points, 60);
+    cr_assert_eq(run(&max, &ev, "2026-01-15T10:00:00+08:00").points, 30);
+    cr_assert_eq(run(&max, &ev, "2026-01-14T10:00:00+08:00").points, 20);
+    cr_assert_eq(run(&max, &ev, "2026-02-15T10:00:00+08:00").points, 30);
+    jf_compiled_rule_free(&mul);
+    jf_compiled_rule_free(&max);
+}
+
+Test(rules, per_item_condition_and_multipliers) {
+    jf_compiled_rule cr = compile("{\"name\":\"fresh\",\"event_type\":\"order.paid\",\"when\":\"item.category == \\\"fresh\\\"\","
+                                  "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100},"
+                                  "\"item_multipliers\":[{\"sku\":\"A\",\"multiplier\":2}]}}");
+    cr_assert(cr.per_item);
+    jf_event_item items[] = {{"A", "fresh", 1000, 1}, {"B", "fresh", 500, 1}, {"C", "dry", 9000, 1}};
+    jf_event ev = {.type = "order.paid", .event_id = "e", .member_id = "m", .has_amount = true, .amount_fen = 10500,
+                   .items = items, .item_count = 3};
+    jf_award a = run(&cr, &ev, "2026-01-15T10:00:00+08:00");
+    cr_assert_eq(a.points, 25, "%s", a.explanation); /* (1,000 + 500) + 1,000 more for A ×2 */
+    ev.item_count = 0;
+    a = run(&cr, &ev, "2026-01-15T10:00:00+08:00");
+    cr_assert_eq(a.status, JF_AWARD_NO_MATCH);
+    jf_compiled_rule_free(&cr);
+}
+
+Test(rules, frequency_periods_in_tenant_time) {
+    jf_compiled_rule cr = compile("{\"name\":\"m\",\"event_type\":\"x\",\"frequency\":\"month\",\"award\":{\"points\":1}}");
+    int64_t at, from, to;
+    cr_assert(jf_parse_rfc3339("2026-01-31T16:00:00Z", &at)); /* Feb 1 00:00 in Shanghai */
+    cr_assert(jf_rule_period(&cr.rule, "Asia/Shanghai", at, &from, &to));
+    cr_assert_eq(from, at);
+    jf_event ev = {.type = "x", .event_id = "e", .member_id = "m"};
+    jf_award a = run(&cr, &ev, "2026-01-31T16:00:00Z");
+    jf_rule_usage u = {.awards_in_period = 1};
+    jf_rule_limit(&cr.rule, &u, &a);
+    cr_assert_eq(a.status, JF_AWARD_LIMITED);
+    cr_assert(strstr(a.explanation, "already awarded this month") != NULL, "%s", a.explanation);
+    jf_compiled_rule_free(&cr);
+}
+
+Test(rules, definitions_refused_with_the_field) {
+    static const struct {
+        const char *json, *field;
+        jf_code code;
+    } cases[] = {
+        {"{\"name\":\"x\",\"event_type\":\"a\",\"award\":{\"points\":0}}", "award.points", JF_INVALID_FIELD},
+        {"{\"name\":\"x\",\"event_type\":\"a\",\"award\":{}}", "award", JF_INVALID_FIELD},
+        {"{\"name\":\"x\",\"event_type\":\"a\",\"award\":{\"points\":1},\"when\":\"1 < 2 < 3\"}", "when", JF_RULE_INVALID},
+        {"{\"name\":\"x\",\"event_type\":\"a\",\"award\":{\"points\":1},\"campaigns\":[{\"name\":\"w\",\"multiplier\":2,\"weekdays\":[8]}]}",
+         "campaigns[0].weekdays", JF_INVALID_FIELD},
+        {"{\"name\":\"x\",\"event_type\":\"a\",\"award\":{\"points\":1},\"caps\":{\"daily\":1}}", "caps.daily", JF_INVALID_FIELD},
+        {"{\"name\":\"x\",\"event_type\":\"a\",\"award\":{\"points\":1},\"pending_days\":7,\"expires_days\":7}", "expires_days",
+         JF_INVALID_FIELD},
+        {"{\"name\":\"x\",\"event_type\":\"a\",\"award\":{\"points\":1,\"item_multipliers\":[]}}", "award.item_multipliers",
+         JF_INVALID_FIELD},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_error_t je;
+        json_t *def = json_loads(cases[i].json, 0, &je);
+        jf_rule r;
+        jf_error err;
+        jf_error_clear(&err);
+        cr_assert_eq(jf_rule_parse(def, &r, NULL, &err), cases[i].code, "case %zu: %s", i, err.detail);
+        cr_assert_str_eq(err.field, cases[i].field, "case %zu", i);
+        json_decref(def);
+    }
+}
+
+Test(rules, definition_round_trip) {
+    jf_compiled_rule cr = compile("{\"name\":\"all\",\"event_type\":\"a\",\"award\":{\"rate\":{\"points\":3,\"per_fen\":200},"
+                                  "\"item_multipliers\":[{\"category\":\"c\",\"multiplier\":2}]},\"frequency\":\"week\","
+                                  "\"combine\":\"max\",\"campaigns\":[{\"name\":\"n\",\"multiplier\":2,\"weekdays\":[1,3]}],"
+                                  "\"caps\":{\"per_award\":5,\"budget\":9},\"pending_days\":2,\"expires_days\":9,"
+                                  "\"valid_from\":\"2026-01-01T00:00:00Z\"}");
+    json_t *back = jf_rule_to_json(&cr.rule);
+    jf_rule again;
+    jf_error err;
+    cr_assert_eq(jf_rule_parse(back, &again, NULL, &err), JF_OK, "%s", err.detail);
+    json_t *twice = jf_rule_to_json(&again);
+    cr_assert(json_equal(back, twice));
+    json_decref(back);
+    json_decref(twice);
+    jf_compiled_rule_free(&cr);
+}
+
+Test(checkin, schedule_repeat_and_restart_and_calendar) {
+    jf_checkin_config c;
+    jf_checkin_config_default(&c);
+    int64_t expect[] = {1, 2, 3, 4, 5, 6, 10, 10, 10};
+    for (int i = 0; i < 9; i++) cr_assert_eq(jf_checkin_step_points(&c, i + 1), expect[i]);
+    c.restart = true;
+    cr_assert_eq(jf_checkin_step_points(&c, 8), 1);
+    cr_assert_eq(jf_checkin_step_points(&c, 14), 10);
+    cr_assert_eq(jf_day_add(20260131, 1), 20260201);
+    cr_assert_eq(jf_day_add(20240301, -1), 20240229);
+    cr_assert_eq(jf_day_add(20251231, 1), 20260101);
+    cr_assert_eq(jf_days_in_month(2100, 2), 28);
+    cr_assert_eq(jf_days_in_month(2000, 2), 29);
+}
