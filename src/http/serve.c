@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/events.h"
 #include "engine/keys.h"
 #include "engine/ledger.h"
 #include "http/http.h"
@@ -61,6 +62,56 @@ typedef struct {
     int64_t now_ms;
 } demo_arg;
 
+/* The seeds' example programme (seeds/000): earning rules and tasks of the
+ * demo tenant.  Check-in keeps the default configuration (1, 2, 3, 4, 5, 6,
+ * 10 and 50 for a perfect month). */
+static const char *const demo_rules[] = {
+    "{\"name\":\"1 point per yuan\",\"event_type\":\"order.paid\","
+    "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100},"
+    "\"item_multipliers\":[{\"category\":\"生鲜\",\"multiplier\":2}]},"
+    "\"campaigns\":[{\"name\":\"weekend\",\"multiplier\":3,\"weekdays\":[6,7]}]}",
+    "{\"name\":\"first order +100\",\"event_type\":\"order.paid\",\"frequency\":\"once\",\"award\":{\"points\":100}}",
+    "{\"name\":\"first order of the month +30\",\"event_type\":\"order.paid\",\"frequency\":\"month\","
+    "\"award\":{\"points\":30}}",
+    "{\"name\":\"birthday +50\",\"event_type\":\"profile.completed\",\"frequency\":\"once\","
+    "\"when\":\"has(attributes.field) and attributes.field == \\\"birthday\\\"\",\"award\":{\"points\":50}}",
+    "{\"name\":\"phone +20\",\"event_type\":\"profile.completed\",\"frequency\":\"once\","
+    "\"when\":\"has(attributes.field) and attributes.field == \\\"phone\\\"\",\"award\":{\"points\":20}}",
+    "{\"name\":\"avatar +10\",\"event_type\":\"profile.completed\",\"frequency\":\"once\","
+    "\"when\":\"has(attributes.field) and attributes.field == \\\"avatar\\\"\",\"award\":{\"points\":10}}",
+    "{\"name\":\"review with a picture +20\",\"event_type\":\"review.posted\","
+    "\"when\":\"has(attributes.with_picture) and attributes.with_picture\",\"award\":{\"points\":20}}",
+    "{\"name\":\"review +10\",\"event_type\":\"review.posted\","
+    "\"when\":\"not has(attributes.with_picture) or not attributes.with_picture\",\"award\":{\"points\":10}}",
+    "{\"name\":\"share clicked +5\",\"event_type\":\"share.clicked\",\"award\":{\"points\":5}}",
+    "{\"name\":\"referred friend's first order +50\",\"event_type\":\"referral.ordered\",\"award\":{\"points\":50}}",
+    "{\"name\":\"survey +15\",\"event_type\":\"survey.completed\",\"award\":{\"points\":15}}",
+    "{\"name\":\"first follow +50\",\"event_type\":\"member.followed\",\"frequency\":\"once\",\"award\":{\"points\":50}}",
+};
+static const char *const demo_tasks[] = {
+    "{\"name\":\"3 orders this week\",\"period\":\"weekly\",\"event_type\":\"order.paid\","
+    "\"goal\":{\"count\":3},\"reward_points\":30}",
+    "{\"name\":\"newbie: complete your profile\",\"period\":\"once\",\"event_type\":\"profile.completed\","
+    "\"goal\":{\"count\":3},\"reward_points\":30}",
+};
+
+static jf_code demo_definitions(jf_store *s, const jf_tenant *t, int64_t now_ms, jf_error *err) {
+    jf_ctx c = {.store = s, .tenant = t, .now_ms = now_ms};
+    jf_rule_row *row = malloc(sizeof *row);
+    if (row == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
+    jf_code rc = JF_OK;
+    size_t nr = sizeof demo_rules / sizeof demo_rules[0], nt = sizeof demo_tasks / sizeof demo_tasks[0];
+    for (size_t i = 0; i < nr + nt && rc == JF_OK; i++) {
+        json_error_t jerr;
+        json_t *def = json_loads(i < nr ? demo_rules[i] : demo_tasks[i - nr], 0, &jerr);
+        rc = def ? jf_definition_save(&c, i < nr ? JF_DEF_RULE : JF_DEF_TASK, 0, def, row, err)
+                 : jf_fail(err, JF_INTERNAL, "", "demo definition %zu: %s", i, jerr.text);
+        json_decref(def);
+    }
+    free(row);
+    return rc;
+}
+
 static jf_code demo_tx(jf_store *s, void *arg, jf_error *err) {
     demo_arg *a = arg;
     jf_tenant first;
@@ -77,6 +128,8 @@ static jf_code demo_tx(jf_store *s, void *arg, jf_error *err) {
     rc = jf_tenant_create(s, &a->tenant, a->now_ms, err);
     if (rc != JF_OK) return rc;
     a->created = true;
+    rc = demo_definitions(s, &a->tenant, a->now_ms, err);
+    if (rc != JF_OK) return rc;
     return jf_key_create(s, a->tenant.id, JF_ROLE_ADMIN, "demo-admin", a->now_ms, a->key, sizeof a->key, NULL, err);
 }
 
@@ -106,8 +159,14 @@ static int demo(const jf_serve_config *cfg) {
                "    curl -s -X POST http://%s:%u/v1/members/alice/earn \\\n"
                "      -H \"Authorization: Bearer $JIFEN_KEY\" -H 'Content-Type: application/json' \\\n"
                "      -d '{\"points\": 100, \"biz_no\": \"order-1001\"}'\n"
-               "    curl -s http://%s:%u/v1/members/alice -H \"Authorization: Bearer $JIFEN_KEY\"\n\n",
-               a.key, host, (unsigned)cfg->listen_port, host, (unsigned)cfg->listen_port);
+               "    curl -s http://%s:%u/v1/members/alice -H \"Authorization: Bearer $JIFEN_KEY\"\n\n"
+               "  It has the seeds' earning programme (GET /v1/rules, /v1/tasks).  An order:\n\n"
+               "    curl -s -X POST http://%s:%u/v1/events \\\n"
+               "      -H \"Authorization: Bearer $JIFEN_KEY\" -H 'Content-Type: application/json' \\\n"
+               "      -d '{\"type\": \"order.paid\", \"member_id\": \"alice\", \"event_id\": \"order-1002\", "
+               "\"amount_fen\": 12800}'\n\n",
+               a.key, host, (unsigned)cfg->listen_port, host, (unsigned)cfg->listen_port, host,
+               (unsigned)cfg->listen_port);
         memset(a.key, 0, sizeof a.key);
     } else {
         printf("\n  This database already has tenant \"%s\"; its key was printed when it was created.\n"
