@@ -1337,6 +1337,17 @@ static jf_code pg_move_sum_by_lot(jf_store *s, int64_t lot_id, int64_t *sum, jf_
     return pg_get(pg_of(s), PG_MOVE_SUM_BY_LOT, &a, read_i64, sum, err, "lot move sum");
 }
 
+/* PostgreSQL checkpoints by itself, in its own process: nothing to do. */
+static jf_code pg_set_auto_checkpoint(jf_store *s, bool on, jf_error *err) {
+    (void)s, (void)on, (void)err;
+    return JF_OK;
+}
+
+static jf_code pg_checkpoint(jf_store *s, jf_error *err) {
+    (void)s, (void)err;
+    return JF_OK;
+}
+
 static jf_code pg_move_sum_by_lot_kind(jf_store *s, int64_t lot_id, jf_entry_kind kind, int64_t *sum,
                                        jf_error *err) {
     assert(sum != NULL);
@@ -1940,6 +1951,8 @@ static const jf_store_ops pg_ops = {
     .move_list_by_entry = pg_move_list_by_entry,
     .move_sum_by_lot = pg_move_sum_by_lot,
     .move_sum_by_lot_kind = pg_move_sum_by_lot_kind,
+    .set_auto_checkpoint = pg_set_auto_checkpoint,
+    .checkpoint = pg_checkpoint,
     .hold_insert = pg_hold_insert,
     .hold_get = pg_hold_get,
     .hold_update = pg_hold_update,

@@ -913,6 +913,22 @@ static jf_code sq_move_sum_by_lot(jf_store *s, int64_t lot_id, int64_t *sum, jf_
     return sq_get(q, st, sqlite3_bind_int64(st, 1, lot_id), read_id, sum, err, "lot move sum");
 }
 
+static jf_code sq_set_auto_checkpoint(jf_store *s, bool on, jf_error *err) {
+    sq_store *q = sq_of(s);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %d", on ? SQ_WAL_AUTOCHECKPOINT_PAGES : 0);
+    int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? JF_OK : sq_fail(q, rc, err, "autocheckpoint");
+}
+
+/* PASSIVE: copy what can be copied without waiting for readers or the
+ * writer; SQLite restarts the log once a checkpoint has caught up. */
+static jf_code sq_checkpoint(jf_store *s, jf_error *err) {
+    sq_store *q = sq_of(s);
+    int rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? JF_OK : sq_fail(q, rc, err, "checkpoint");
+}
+
 static jf_code sq_move_sum_by_lot_kind(jf_store *s, int64_t lot_id, jf_entry_kind kind, int64_t *sum,
                                        jf_error *err) {
     sq_store *q = sq_of(s);
@@ -1649,6 +1665,8 @@ static const jf_store_ops sq_ops = {
     .move_list_by_entry = sq_move_list_by_entry,
     .move_sum_by_lot = sq_move_sum_by_lot,
     .move_sum_by_lot_kind = sq_move_sum_by_lot_kind,
+    .set_auto_checkpoint = sq_set_auto_checkpoint,
+    .checkpoint = sq_checkpoint,
     .hold_insert = sq_hold_insert,
     .hold_get = sq_hold_get,
     .hold_update = sq_hold_update,

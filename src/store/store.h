@@ -142,6 +142,15 @@ typedef struct {
     jf_code (*savepoint_release)(jf_store *s, jf_error *err);
     void (*savepoint_rollback)(jf_store *s);
 
+    /* Checkpoints (moving the write-ahead log into the database file).  By
+     * default the store does them itself, which on SQLite means inside some
+     * COMMIT: a long stall for that one batch.  A server turns that off on
+     * its writer (set_auto_checkpoint false) and calls checkpoint() from a
+     * connection of its own instead; checkpoint() never blocks the writer.
+     * Backends without such a log (PostgreSQL) do nothing and answer JF_OK. */
+    jf_code (*set_auto_checkpoint)(jf_store *s, bool on, jf_error *err);
+    jf_code (*checkpoint)(jf_store *s, jf_error *err);
+
     /* Tenants. */
     jf_code (*tenant_insert)(jf_store *s, jf_tenant *t, jf_error *err);
     jf_code (*tenant_update)(jf_store *s, const jf_tenant *t, jf_error *err);

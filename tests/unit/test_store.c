@@ -1031,3 +1031,31 @@ Test(store, backup_failure_leaves_no_file) {
     cr_assert_neq(jf_sqlite_backup(src, dest, &err), JF_OK);
     cr_assert_neq(access(dest, F_OK), 0, "no partial backup file is left");
 }
+
+/* Checkpoints from a second connection while the first one, with its own
+ * automatic checkpoints off, keeps writing: both succeed and every commit
+ * stays readable from a fresh connection. */
+Test(store, checkpoint_from_another_connection) {
+    OK(S->ops->set_auto_checkpoint(S, false, E));
+    jf_store *other = NULL;
+    OK(jf_store_open(db_location, &other, E));
+    for (int i = 0; i < 20; i++) {
+        jf_tenant t = {0};
+        snprintf(t.slug, sizeof t.slug, "ckpt-%d", i);
+        snprintf(t.timezone, sizeof t.timezone, "UTC");
+        begin();
+        OK(S->ops->tenant_insert(S, &t, E));
+        if (i == 10) OK(other->ops->checkpoint(other, E)); /* while a write transaction is open */
+        commit();
+        OK(other->ops->checkpoint(other, E));
+    }
+    OK(S->ops->set_auto_checkpoint(S, true, E));
+    jf_store_close(other);
+    jf_store *fresh = NULL;
+    OK(jf_store_open(db_location, &fresh, E));
+    jf_tenant got;
+    OK(fresh->ops->begin_read(fresh, E));
+    OK(fresh->ops->tenant_get_by_slug(fresh, "ckpt-19", &got, E));
+    fresh->ops->rollback(fresh);
+    jf_store_close(fresh);
+}
