@@ -84,7 +84,8 @@ bool jf_query_or_reply(jf_call *call, const jf_qparam *spec);
 
 /* A write job for a parsed request (owning body; member_id may be NULL)
  * answered with jf_write_job_answer_result, or NULL after answering 503. */
-jf_write_job *jf_job_or_reply(jf_call *call, size_t size, jf_write_run_fn run, json_t *body, const char *member_id);
+jf_write_job *jf_job_or_reply(jf_call *call, size_t size, jf_write_run_fn run, jf_write_done_fn done, json_t *body,
+                               const char *member_id);
 /* The engine context of a job on the committer's store. */
 jf_ctx jf_job_ctx(jf_store *s, jf_write_job *job);
 

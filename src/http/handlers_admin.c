@@ -44,15 +44,8 @@ void jf_h_jobs_run(jf_call *call) {
     const jf_field spec[] = {JF_FIELD_END};
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    jobs_job *j = (jobs_job *)jf_write_job_new(call, sizeof *j, jobs_run, jobs_done);
-    if (j == NULL) {
-        json_decref(body);
-        jf_error err;
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
-    j->job.body = body;
+    jobs_job *j = (jobs_job *)jf_job_or_reply(call, sizeof *j, jobs_run, jobs_done, body, NULL);
+    if (j == NULL) return;
     j->job.standalone = true;
     jf_write_job_submit(&j->job);
 }

@@ -64,16 +64,8 @@ void jf_h_checkin_create(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    checkin_job *j = (checkin_job *)jf_write_job_new(call, sizeof *j, checkin_run, checkin_done);
-    if (j == NULL) {
-        json_decref(body);
-        jf_error err;
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
-    j->job.body = body;
-    snprintf(j->job.member_id, sizeof j->job.member_id, "%s", member);
+    checkin_job *j = (checkin_job *)jf_job_or_reply(call, sizeof *j, checkin_run, checkin_done, body, member);
+    if (j == NULL) return;
     j->day = date ? y * 10000 + m * 100 + d : 0;
     jf_write_job_submit(&j->job);
 }
@@ -192,14 +184,8 @@ void jf_h_checkin_config_put(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    config_job *j = (config_job *)jf_write_job_new(call, sizeof *j, config_run, config_done);
-    if (j == NULL) {
-        json_decref(root);
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
-    j->job.body = root;
+    config_job *j = (config_job *)jf_job_or_reply(call, sizeof *j, config_run, config_done, root, NULL);
+    if (j == NULL) return;
     j->cfg = cfg;
     jf_write_job_submit(&j->job);
 }

@@ -268,14 +268,8 @@ static void event_done(jf_write_job *job) {
 void jf_h_event(jf_call *call) {
     parsed_event p;
     if (!event_or_reply(call, &p)) return;
-    event_job *j = (event_job *)jf_write_job_new(call, sizeof *j, event_run, event_done);
-    if (j == NULL) {
-        json_decref(p.root);
-        jf_error err;
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
+    event_job *j = (event_job *)jf_job_or_reply(call, sizeof *j, event_run, event_done, NULL, NULL);
+    if (j == NULL) return;
     j->p = p;
     j->job.body = p.root; /* the job owns the document its strings point into */
     if (j->p.ev.item_count > 0) j->p.ev.items = j->p.items;

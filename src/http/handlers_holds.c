@@ -36,7 +36,7 @@ void jf_h_hold(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    hold_job *j = (hold_job *)jf_job_or_reply(call, sizeof *j, hold_run, body, member);
+    hold_job *j = (hold_job *)jf_job_or_reply(call, sizeof *j, hold_run, NULL, body, member);
     if (j == NULL) return;
     j->r = r;
     jf_write_job_submit(&j->job);
@@ -66,7 +66,7 @@ void jf_h_capture(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    capture_job *j = (capture_job *)jf_job_or_reply(call, sizeof *j, capture_run, body, NULL);
+    capture_job *j = (capture_job *)jf_job_or_reply(call, sizeof *j, capture_run, NULL, body, NULL);
     if (j == NULL) return;
     j->r = r;
     j->job.id_param = hold_id;
@@ -96,7 +96,7 @@ void jf_h_release(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    release_job *j = (release_job *)jf_job_or_reply(call, sizeof *j, release_run, body, NULL);
+    release_job *j = (release_job *)jf_job_or_reply(call, sizeof *j, release_run, NULL, body, NULL);
     if (j == NULL) return;
     j->r = r;
     j->job.id_param = hold_id;

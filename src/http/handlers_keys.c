@@ -46,15 +46,8 @@ void jf_h_key_create(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    create_job *j = (create_job *)jf_write_job_new(call, sizeof *j, create_run, create_done);
-    if (j == NULL) {
-        json_decref(body);
-        jf_error err;
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
-    j->job.body = body;
+    create_job *j = (create_job *)jf_job_or_reply(call, sizeof *j, create_run, create_done, body, NULL);
+    if (j == NULL) return;
     j->role = proto.role;
     j->name = proto.name;
     jf_write_job_submit(&j->job);
@@ -120,13 +113,8 @@ static void revoke_done(jf_write_job *job) {
 void jf_h_key_revoke(jf_call *call) {
     int64_t key_id = 0;
     if (!jf_param_id_or_reply(call, 0, "key_id", &key_id)) return;
-    revoke_job *j = (revoke_job *)jf_write_job_new(call, sizeof *j, revoke_run, revoke_done);
-    if (j == NULL) {
-        jf_error err;
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
+    revoke_job *j = (revoke_job *)jf_job_or_reply(call, sizeof *j, revoke_run, revoke_done, NULL, NULL);
+    if (j == NULL) return;
     j->job.id_param = key_id;
     jf_write_job_submit(&j->job);
 }

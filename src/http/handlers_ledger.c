@@ -40,7 +40,7 @@ void jf_h_earn(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    earn_job *j = (earn_job *)jf_job_or_reply(call, sizeof *j, earn_run, body, member);
+    earn_job *j = (earn_job *)jf_job_or_reply(call, sizeof *j, earn_run, NULL, body, member);
     if (j == NULL) return;
     j->r = r;
     jf_write_job_submit(&j->job);
@@ -74,7 +74,7 @@ void jf_h_spend(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    spend_job *j = (spend_job *)jf_job_or_reply(call, sizeof *j, spend_run, body, member);
+    spend_job *j = (spend_job *)jf_job_or_reply(call, sizeof *j, spend_run, NULL, body, member);
     if (j == NULL) return;
     j->r = r;
     jf_write_job_submit(&j->job);
@@ -108,7 +108,7 @@ void jf_h_reverse(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    reverse_job *j = (reverse_job *)jf_job_or_reply(call, sizeof *j, reverse_run, body, member);
+    reverse_job *j = (reverse_job *)jf_job_or_reply(call, sizeof *j, reverse_run, NULL, body, member);
     if (j == NULL) return;
     j->r = r;
     jf_write_job_submit(&j->job);
@@ -150,7 +150,7 @@ void jf_h_adjust(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    adjust_job *j = (adjust_job *)jf_job_or_reply(call, sizeof *j, adjust_run, body, member);
+    adjust_job *j = (adjust_job *)jf_job_or_reply(call, sizeof *j, adjust_run, NULL, body, member);
     if (j == NULL) return;
     j->r = r;
     jf_write_job_submit(&j->job);

@@ -54,14 +54,8 @@ void jf_h_member_put(jf_call *call) {
     };
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    put_job *j = (put_job *)jf_write_job_new(call, sizeof *j, put_run, put_done);
-    if (j == NULL) {
-        json_decref(body);
-        reply_oom(call);
-        return;
-    }
-    j->job.body = body;
-    snprintf(j->job.member_id, sizeof j->job.member_id, "%s", member);
+    put_job *j = (put_job *)jf_job_or_reply(call, sizeof *j, put_run, put_done, body, member);
+    if (j == NULL) return;
     j->status = status;
     jf_write_job_submit(&j->job);
 }

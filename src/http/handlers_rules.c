@@ -84,15 +84,8 @@ static void def_done(jf_write_job *job) {
 }
 
 static void submit(jf_call *call, json_t *body, int64_t id, bool set_enabled, bool enabled) {
-    def_job *j = (def_job *)jf_write_job_new(call, sizeof *j, def_run, def_done);
-    if (j == NULL) {
-        json_decref(body);
-        jf_error err;
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
-    j->job.body = body;
+    def_job *j = (def_job *)jf_job_or_reply(call, sizeof *j, def_run, def_done, body, NULL);
+    if (j == NULL) return;
     j->job.id_param = id;
     j->kind = kind_of(call);
     j->set_enabled = set_enabled;

@@ -53,16 +53,8 @@ void jf_h_task_claim(jf_call *call) {
     const jf_field spec[] = {JF_FIELD_END};
     json_t *body = jf_body_or_reply(call, spec);
     if (body == NULL) return;
-    claim_job *j = (claim_job *)jf_write_job_new(call, sizeof *j, claim_run, claim_done);
-    if (j == NULL) {
-        json_decref(body);
-        jf_error err;
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
-    j->job.body = body;
+    claim_job *j = (claim_job *)jf_job_or_reply(call, sizeof *j, claim_run, claim_done, body, member);
+    if (j == NULL) return;
     j->job.id_param = task_id;
-    snprintf(j->job.member_id, sizeof j->job.member_id, "%s", member);
     jf_write_job_submit(&j->job);
 }

@@ -83,14 +83,8 @@ void jf_h_tenant_patch(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    patch_job *j = (patch_job *)jf_write_job_new(call, sizeof *j, patch_run, patch_done);
-    if (j == NULL) {
-        json_decref(body);
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
-    }
-    j->job.body = body;
+    patch_job *j = (patch_job *)jf_job_or_reply(call, sizeof *j, patch_run, patch_done, body, NULL);
+    if (j == NULL) return;
     j->name = name;
     j->timezone = timezone;
     j->has_expiry = has_expiry;

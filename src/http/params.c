@@ -177,9 +177,9 @@ json_t *jf_cursor(int64_t id) {
 }
 
 /* Create the job for a parsed request, or answer 503 (out of memory). */
-jf_write_job *jf_job_or_reply(jf_call *call, size_t size, jf_write_run_fn run, json_t *body,
-                                const char *member_id) {
-    jf_write_job *job = jf_write_job_new(call, size, run, jf_write_job_answer_result);
+jf_write_job *jf_job_or_reply(jf_call *call, size_t size, jf_write_run_fn run, jf_write_done_fn done, json_t *body,
+                               const char *member_id) {
+    jf_write_job *job = jf_write_job_new(call, size, run, done ? done : jf_write_job_answer_result);
     if (job == NULL) {
         json_decref(body);
         jf_error err;
