@@ -64,9 +64,9 @@ echo "== HTTP (wrk -t$THREADS -c$CONNS, ${DUR}s each, $(nproc) cores)" >&2
 a=$(run "(a) GET /healthz" "$base/healthz")
 b=$(run "(b) GET /v1/members/{id}" "$base/v1/members/m1" bench/http_get.lua)
 s0=$(metric jifen_committer_batch_size_sum); c0=$(metric jifen_committer_batch_size_count)
-c=$(run "(c) POST earn (unique biz_no)" "$base" bench/http_earn.lua)
+c=$(run "(c) POST earn (unique biz_no)" "$base" bench/http_write.lua)
 s1=$(metric jifen_committer_batch_size_sum); c1=$(metric jifen_committer_batch_size_count)
-d=$(run "(d) POST spend" "$base" bench/http_spend.lua)
+d=$(JIFEN_BENCH_OP=spend run "(d) POST spend" "$base" bench/http_write.lua)
 python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" >&2 <<'PY'
 import sys
 a, b, c, s0, c0, s1, c1 = (float(x) for x in sys.argv[1:])

@@ -9,7 +9,7 @@
 # Unix socket, fsync on) holds three databases:
 #   (p) pgbench: bench/pg_earn.sql — upsert the account, insert the lot,
 #       insert the entry — one transaction each, PGBENCH_CLIENTS clients;
-#   (1) one jifen server: wrk's earn benchmark (bench/http_earn.lua, unique
+#   (1) one jifen server: wrk's earn benchmark (bench/http_write.lua, unique
 #       biz_no, 1000 members);
 #   (2) two jifen servers on one database, half the connections each (two
 #       wrk processes; their req/s added).
@@ -60,7 +60,7 @@ serve() {
 }
 # wrk_earn BASE THREADS CONNS → req/s (and its line on stderr via report)
 wrk_earn() {
-  wrk -t"$2" -c"$3" -d"${DUR}s" --latency -s bench/http_earn.lua "$1" >"$dir/wrk.$4" 2>&1
+  wrk -t"$2" -c"$3" -d"${DUR}s" --latency -s bench/http_write.lua "$1" >"$dir/wrk.$4" 2>&1
 }
 field() { awk -v k="$2" '$1==k {print $2}' "$1"; }
 rps_of() { awk '/Requests\/sec/ {print $2}' "$1"; }
