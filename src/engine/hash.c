@@ -7,6 +7,7 @@
  * a 2-byte length and the bytes (text).  Changing the encoding of entries
  * breaks every stored chain, so the tag carries a version ("entry/1").
  */
+#include <assert.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -20,8 +21,10 @@ void jf_canon_init(jf_canon *c, const char *tag) {
 }
 
 void jf_canon_bytes(jf_canon *c, const uint8_t *p, size_t n) {
-    /* Inputs are bounded by limits.h; the buffer holds the largest entry. */
-    if (c->len + n > sizeof c->buf) n = sizeof c->buf - c->len;
+    /* Inputs are bounded by limits.h: the largest entry encodes to under
+     * 1 KiB.  Truncating would let two different entries hash alike, so
+     * running out of room is a programming error, never a silent cut. */
+    assert(c->len + n <= sizeof c->buf);
     memcpy(c->buf + c->len, p, n);
     c->len += n;
 }
