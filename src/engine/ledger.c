@@ -226,8 +226,7 @@ static jf_code credit_new_lot(jf_mop *op, jf_entry *e, int64_t points, int64_t a
         e->delta.debt = -pay;
     }
     TRY(jf_mop_append(op, e, err));
-    lot.entry_id = e->id;
-    TRY(ST(s, lot_update, &lot, err));
+    TRY(ST(s, lot_link_entry, lot.id, e->id, err));
     if (pay > 0) {
         jf_lot_move mv = {.entry_id = e->id, .lot_id = lot.id, .points = -pay};
         TRY(ST(s, move_insert, &mv, err));

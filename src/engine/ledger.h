@@ -177,4 +177,19 @@ jf_code jf_result_decode(jf_store *s, const char *buf, jf_result *out, jf_error 
 typedef jf_code (*jf_tx_fn)(jf_store *s, void *arg, jf_error *err);
 jf_code jf_tx_run(jf_store *s, jf_tx_fn fn, void *arg, jf_error *err);
 
+/* Run n jobs in ONE write transaction and commit once (the HTTP
+ * committer's batches).  run(s, i, arg) runs job i and returns its answer
+ * (it keeps its own error detail); a job that fails writes nothing and its
+ * neighbours still commit.  First without a savepoint per job: a job that
+ * fails without moving the store's write mark left the transaction as it
+ * found it.  If one fails after writing (or asks for JF_RETRY), everything
+ * is rolled back and every job runs again, each in its own savepoint, and
+ * *reran is set; run must therefore keep nothing from a rolled-back run.
+ * Backends without a write mark always use savepoints.  Returns JF_OK when
+ * the transaction committed (jobs that answered JF_RETRY were rolled back
+ * alone and may run again in another transaction), else the failure of
+ * begin, savepoint or commit: nothing of the batch is on disk. */
+typedef jf_code (*jf_batch_fn)(jf_store *s, size_t i, void *arg);
+jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, void *arg, bool *reran, jf_error *err);
+
 #endif

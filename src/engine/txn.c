@@ -5,6 +5,8 @@
  * commit; roll back on failure; on JF_RETRY (a serialization failure, a lock
  * time-out, a unique key taken by a concurrent writer) start again, a bounded
  * number of times with a short growing pause.
+ *
+ * jf_tx_batch is the committer's: many jobs, one transaction, one commit.
  */
 #include <time.h>
 
@@ -28,4 +30,54 @@ jf_code jf_tx_run(jf_store *s, jf_tx_fn fn, void *arg, jf_error *err) {
         if (rc != JF_RETRY) return rc;
     }
     return jf_fail(err, JF_UNAVAILABLE, "", "the database stayed busy; try again");
+}
+
+/* One pass over the jobs inside an open transaction.  *clean = false when
+ * an unguarded job failed after it may have written (the pass stops there):
+ * only a rollback of the whole transaction undoes that.  Returns the
+ * failure of a savepoint, which fails the transaction. */
+static jf_code batch_pass(jf_store *s, size_t n, jf_batch_fn run, void *arg, bool guarded, bool *clean,
+                          jf_error *err) {
+    *clean = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!guarded) {
+            uint64_t mark = s->ops->write_mark(s);
+            jf_code rc = run(s, i, arg);
+            if (rc != JF_OK && (rc == JF_RETRY || s->ops->write_mark(s) != mark)) {
+                *clean = false;
+                return JF_OK;
+            }
+            continue;
+        }
+        jf_code rc = ST(s, savepoint, err);
+        if (rc != JF_OK) return rc;
+        if (run(s, i, arg) == JF_OK) {
+            rc = ST(s, savepoint_release, err);
+            if (rc != JF_OK) return rc;
+        } else {
+            s->ops->savepoint_rollback(s);
+        }
+    }
+    return JF_OK;
+}
+
+jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, void *arg, bool *reran, jf_error *err) {
+    bool guarded = s->ops->write_mark == NULL;
+    *reran = false;
+    for (;;) {
+        jf_error_clear(err);
+        jf_code rc = ST(s, begin, err);
+        if (rc != JF_OK) return rc;
+        bool clean = true;
+        rc = batch_pass(s, n, run, arg, guarded, &clean, err);
+        if (rc == JF_OK && !clean) {
+            s->ops->rollback(s);
+            guarded = true;
+            *reran = true;
+            continue;
+        }
+        if (rc == JF_OK) rc = ST(s, commit, err);
+        if (rc != JF_OK) s->ops->rollback(s);
+        return rc;
+    }
 }

@@ -25,7 +25,7 @@ typedef struct {
 
 static route_stats routes[JF_METRICS_ROUTES_MAX + 1];
 static atomic_uint_fast64_t batch_hist[BATCH_N + 1];
-static atomic_uint_fast64_t batch_jobs_sum, batch_count, commit_us_sum, commit_failures, jobs_runs;
+static atomic_uint_fast64_t batch_jobs_sum, batch_count, commit_us_sum, commit_failures, jobs_runs, batch_reruns;
 static atomic_long connections_open;
 
 void jf_metrics_request(int route_index, int status, int64_t latency_us) {
@@ -49,6 +49,8 @@ void jf_metrics_batch(size_t jobs, int64_t commit_us, int ok) {
     atomic_fetch_add_explicit(&commit_us_sum, (uint64_t)(commit_us > 0 ? commit_us : 0), memory_order_relaxed);
     if (!ok) atomic_fetch_add_explicit(&commit_failures, 1, memory_order_relaxed);
 }
+
+void jf_metrics_batch_rerun(void) { atomic_fetch_add_explicit(&batch_reruns, 1, memory_order_relaxed); }
 
 void jf_metrics_jobs_run(void) { atomic_fetch_add_explicit(&jobs_runs, 1, memory_order_relaxed); }
 
@@ -114,6 +116,10 @@ static void render_committer(FILE *f) {
     fprintf(f, "# HELP jifen_commit_failures_total Batches whose commit failed (every request in them got 503).\n"
                "# TYPE jifen_commit_failures_total counter\njifen_commit_failures_total %llu\n",
             (unsigned long long)ld(&commit_failures));
+    fprintf(f, "# HELP jifen_committer_batch_reruns_total Batches rolled back and run again with a savepoint per"
+               " request, because a request failed after writing.\n"
+               "# TYPE jifen_committer_batch_reruns_total counter\njifen_committer_batch_reruns_total %llu\n",
+            (unsigned long long)ld(&batch_reruns));
     fprintf(f, "# HELP jifen_commit_seconds_total Time spent running and committing batches.\n"
                "# TYPE jifen_commit_seconds_total counter\njifen_commit_seconds_total %.6f\n",
             (double)ld(&commit_us_sum) / 1e6);

@@ -18,6 +18,9 @@
 void jf_metrics_request(int route_index, int status, int64_t latency_us);
 /* The committer committed a batch of `jobs` (ok = the commit succeeded). */
 void jf_metrics_batch(size_t jobs, int64_t commit_us, int ok);
+/* A batch rolled back and run again with a savepoint per job, because a job
+ * failed after writing (committer.c). */
+void jf_metrics_batch_rerun(void);
 void jf_metrics_jobs_run(void);
 void jf_metrics_connections(long open);
 

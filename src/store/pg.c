@@ -423,6 +423,7 @@ static const char *const pg_migrations[] = {
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = " B(1))                                      \
     X(LOT_UPDATE,                                                                                     \
       "UPDATE lots SET remaining = " B(1) ", state = " B(2) ", entry_id = " B(3) " WHERE id = " B(4))  \
+    X(LOT_LINK_ENTRY, "UPDATE lots SET entry_id = " B(1) " WHERE id = " B(2))                        \
     /* $2: state or -1; $3: only remaining > 0; $4: expires_at_ms bound (inclusive). */              \
     X(LOT_LIST,                                                                                       \
       "SELECT " LOT_COLS " FROM lots WHERE member_id = " B(1) " AND (" B(2) " < 0 OR state = " B(2)   \
@@ -1253,6 +1254,13 @@ static jf_code pg_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
     return pg_write(pg_of(s), PG_LOT_UPDATE, &a, true, err, "lot update");
 }
 
+static jf_code pg_lot_link_entry(jf_store *s, int64_t lot_id, int64_t entry_id, jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, entry_id);
+    arg_i64(&a, lot_id);
+    return pg_write(pg_of(s), PG_LOT_LINK_ENTRY, &a, true, err, "lot link entry");
+}
+
 static jf_code pg_lot_list(jf_store *s, int64_t member_id, const jf_lot_filter *f, jf_lot *out, size_t cap,
                            size_t *n, jf_error *err) {
     assert(f != NULL);
@@ -1943,6 +1951,7 @@ static const jf_store_ops pg_ops = {
     .lot_insert = pg_lot_insert,
     .lot_get = pg_lot_get,
     .lot_update = pg_lot_update,
+    .lot_link_entry = pg_lot_link_entry,
     .lot_list = pg_lot_list,
     .lot_list_spendable = pg_lot_list_spendable,
     .lot_list_activatable = pg_lot_list_activatable,

@@ -139,6 +139,7 @@
       "expires_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                   \
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = ?1")                                         \
     X(LOT_UPDATE, "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?3 WHERE id = ?4")         \
+    X(LOT_LINK_ENTRY, "UPDATE lots SET entry_id = ?1 WHERE id = ?2")                                  \
     /* ?2: state or -1; ?3: only remaining > 0; ?4: expires_at_ms bound (inclusive). */              \
     X(LOT_LIST,                                                                                       \
       "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND (?2 < 0 OR state = ?2) "                \
@@ -267,6 +268,7 @@ typedef struct {
     sqlite3 *db;
     sq_tx tx;
     bool in_savepoint; /* one level: the committer's per-request savepoint */
+    uint64_t failures; /* statements that failed (part of write_mark) */
     sqlite3_stmt *stmts[SQ__COUNT];
 } sq_store;
 
@@ -318,6 +320,7 @@ static jf_code sq_fail_db(sqlite3 *db, int rc, jf_error *err, const char *what) 
 }
 
 static jf_code sq_fail(sq_store *q, int rc, jf_error *err, const char *what) {
+    q->failures++;
     return sq_fail_db(q->db, rc, err, what);
 }
 
@@ -504,6 +507,15 @@ static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
     jf_code code = sq_run(q, SQ_RELEASE, err, "release savepoint");
     if (code == JF_OK) q->in_savepoint = false;
     return code;
+}
+
+/* Rows changed by this connection (sqlite3_total_changes64 counts every
+ * INSERT, UPDATE and DELETE) plus statements that failed: a failed
+ * statement is rolled back by SQLite itself, but one that failed with an
+ * I/O error or a full disk may have rolled back the whole transaction. */
+static uint64_t sq_write_mark(jf_store *s) {
+    sq_store *q = sq_of(s);
+    return (uint64_t)sqlite3_total_changes64(q->db) + q->failures;
 }
 
 static void sq_savepoint_rollback(jf_store *s) {
@@ -830,6 +842,13 @@ static jf_code sq_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
     int rc = sqlite3_bind_int64(st, 1, l->remaining) | sqlite3_bind_int64(st, 2, l->state) |
              sqlite3_bind_int64(st, 3, l->entry_id) | sqlite3_bind_int64(st, 4, l->id);
     return sq_write(q, st, rc, true, err, "lot update");
+}
+
+static jf_code sq_lot_link_entry(jf_store *s, int64_t lot_id, int64_t entry_id, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_LOT_LINK_ENTRY, err);
+    int rc = sqlite3_bind_int64(st, 1, entry_id) | sqlite3_bind_int64(st, 2, lot_id);
+    return sq_write(q, st, rc, true, err, "lot link entry");
 }
 
 static jf_code sq_lot_list(jf_store *s, int64_t member_id, const jf_lot_filter *f, jf_lot *out, size_t cap,
@@ -1638,6 +1657,7 @@ static const jf_store_ops sq_ops = {
     .savepoint = sq_savepoint,
     .savepoint_release = sq_savepoint_release,
     .savepoint_rollback = sq_savepoint_rollback,
+    .write_mark = sq_write_mark,
     .tenant_insert = sq_tenant_insert,
     .tenant_update = sq_tenant_update,
     .tenant_get = sq_tenant_get,
@@ -1657,6 +1677,7 @@ static const jf_store_ops sq_ops = {
     .lot_insert = sq_lot_insert,
     .lot_get = sq_lot_get,
     .lot_update = sq_lot_update,
+    .lot_link_entry = sq_lot_link_entry,
     .lot_list = sq_lot_list,
     .lot_list_spendable = sq_lot_list_spendable,
     .lot_list_activatable = sq_lot_list_activatable,
