@@ -61,7 +61,7 @@ static void sha256_init_once(void) {
     pthread_key_create(&sha256_ctx_key, sha256_ctx_free);
 }
 
-void jf_canon_sha256(const jf_canon *c, uint8_t out[JF_HASH_BYTES]) {
+void jf_sha256(const void *data, size_t n, uint8_t out[JF_HASH_BYTES]) {
     pthread_once(&sha256_once, sha256_init_once);
     EVP_MD_CTX *ctx = pthread_getspecific(sha256_ctx_key);
     if (ctx == NULL && sha256_md != NULL) {
@@ -69,11 +69,13 @@ void jf_canon_sha256(const jf_canon *c, uint8_t out[JF_HASH_BYTES]) {
         if (ctx) pthread_setspecific(sha256_ctx_key, ctx);
     }
     unsigned int len = 0;
-    if (ctx && EVP_DigestInit_ex(ctx, sha256_md, NULL) && EVP_DigestUpdate(ctx, c->buf, c->len) &&
+    if (ctx && EVP_DigestInit_ex(ctx, sha256_md, NULL) && EVP_DigestUpdate(ctx, data, n) &&
         EVP_DigestFinal_ex(ctx, out, &len) && len == JF_HASH_BYTES)
         return;
-    SHA256(c->buf, c->len, out); /* the slow path gives the same digest */
+    SHA256(data, n, out); /* the slow path gives the same digest */
 }
+
+void jf_canon_sha256(const jf_canon *c, uint8_t out[JF_HASH_BYTES]) { jf_sha256(c->buf, c->len, out); }
 
 void jf_entry_hash(const jf_entry *e, const char *member_ext_id, uint8_t out[JF_HASH_BYTES]) {
     jf_canon c;

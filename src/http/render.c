@@ -44,8 +44,13 @@ json_t *jf_render_member(const jf_tenant *t, const jf_member *m) {
 }
 
 static json_t *hash_hex(const uint8_t h[JF_HASH_BYTES]) {
+    static const char digits[] = "0123456789abcdef";
     char hex[2 * JF_HASH_BYTES + 1];
-    for (int i = 0; i < JF_HASH_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    for (int i = 0; i < JF_HASH_BYTES; i++) {
+        hex[2 * i] = digits[h[i] >> 4];
+        hex[2 * i + 1] = digits[h[i] & 15];
+    }
+    hex[2 * JF_HASH_BYTES] = '\0';
     return json_string(hex);
 }
 

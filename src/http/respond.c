@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "http/json_out.h"
 #include "http/metrics.h"
 #include "http/problem.h"
 #include "http/render.h"
@@ -96,7 +97,8 @@ void jf_respond(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int sta
 
 static void respond_doc(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int status, const char *ctype,
                         json_t *doc, const char *const *extra_headers) {
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    size_t len = 0;
+    char *text = jf_json_encode(doc, &len);
     json_decref(doc);
     if (text == NULL) {
         static const char fallback[] = "{\"type\":\"urn:jifen:problem:internal\",\"title\":\"Internal error\","
@@ -105,7 +107,7 @@ static void respond_doc(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta,
         jf_respond(req, loop, meta, 500, JF_PROBLEM_CONTENT_TYPE, fallback, sizeof fallback - 1, NULL);
         return;
     }
-    jf_respond(req, loop, meta, status, ctype, text, strlen(text), extra_headers);
+    jf_respond(req, loop, meta, status, ctype, text, len, extra_headers);
     free(text);
 }
 
