@@ -438,6 +438,15 @@ bool jf_tz_period_next(const char *tz, int64_t ms, jf_period p, int64_t *out_ms)
     return period_bound(tz, ms, p, true, out_ms);
 }
 
+/* v (0 <= v < 10^width) as exactly width decimal digits at out + *n. */
+static void put_digits(char *out, size_t *n, int32_t v, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        out[*n + (size_t)i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    *n += (size_t)width;
+}
+
 bool jf_tz_format_rfc3339(const char *tz, int64_t ms, char *buf, size_t cap) {
     assert(buf != NULL || cap == 0);
     jf_civil c;
@@ -449,13 +458,34 @@ bool jf_tz_format_rfc3339(const char *tz, int64_t ms, char *buf, size_t cap) {
     int64_t offset_min = floor_div(c.offset_ms + MS_PER_MINUTE / 2, MS_PER_MINUTE);
     if (offset_min * MS_PER_MINUTE != c.offset_ms) fields_from_local(ms + offset_min * MS_PER_MINUTE, &c);
     if (c.year < 0 || c.year > YEAR_MAX) return false;
-    char frac[8] = "";
-    if (c.millis != 0) snprintf(frac, sizeof frac, ".%03d", (int)c.millis);
-    char sign = offset_min < 0 ? '-' : '+';
-    int off = (int)(offset_min < 0 ? -offset_min : offset_min);
-    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", (int)c.year, (int)c.month, (int)c.day,
-                     (int)c.hour, (int)c.minute, (int)c.second, frac, sign, off / 60, off % 60);
-    return n > 0 && (size_t)n < cap;
+    /* Written digit by digit: this runs for every timestamp of every
+     * response, and snprintf cost more than the rest of rendering one. */
+    char out[40];
+    size_t n = 0;
+    put_digits(out, &n, c.year, 4);
+    out[n++] = '-';
+    put_digits(out, &n, c.month, 2);
+    out[n++] = '-';
+    put_digits(out, &n, c.day, 2);
+    out[n++] = 'T';
+    put_digits(out, &n, c.hour, 2);
+    out[n++] = ':';
+    put_digits(out, &n, c.minute, 2);
+    out[n++] = ':';
+    put_digits(out, &n, c.second, 2);
+    if (c.millis != 0) {
+        out[n++] = '.';
+        put_digits(out, &n, c.millis, 3);
+    }
+    out[n++] = offset_min < 0 ? '-' : '+';
+    int32_t off = (int32_t)(offset_min < 0 ? -offset_min : offset_min);
+    put_digits(out, &n, off / 60, 2);
+    out[n++] = ':';
+    put_digits(out, &n, off % 60, 2);
+    if (n >= cap) return false;
+    memcpy(buf, out, n);
+    buf[n] = '\0';
+    return true;
 }
 
 /* Exactly n decimal digits at s (stops at a NUL, which is not a digit). */
