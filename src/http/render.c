@@ -26,10 +26,24 @@ static json_t *text_or_null(const char *s) {
 
 static json_t *id_or_null(int64_t id) { return id ? json_integer(id) : json_null(); }
 
+/* An object of named integers, in order (json_pack parses its format on
+ * every call; this runs for every response). */
+typedef struct {
+    const char *name;
+    int64_t value;
+} named_int;
+
+static json_t *int_object(const named_int *f, size_t n) {
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) json_object_set_new_nocheck(o, f[i].name, json_integer(f[i].value));
+    return o;
+}
+
 json_t *jf_render_points(const jf_account *a) {
-    return json_pack("{sI sI sI sI sI sI sI}", "available", (json_int_t)a->available, "frozen",
-                     (json_int_t)a->frozen, "pending", (json_int_t)a->pending, "debt", (json_int_t)a->debt, "earned",
-                     (json_int_t)a->earned, "spent", (json_int_t)a->spent, "expired", (json_int_t)a->expired);
+    const named_int f[] = {{"available", a->available}, {"frozen", a->frozen},   {"pending", a->pending},
+                           {"debt", a->debt},           {"earned", a->earned},   {"spent", a->spent},
+                           {"expired", a->expired}};
+    return int_object(f, sizeof f / sizeof f[0]);
 }
 
 json_t *jf_render_member(const jf_tenant *t, const jf_member *m) {
@@ -62,10 +76,11 @@ json_t *jf_render_entry(const jf_tenant *t, const char *member_id, const jf_entr
     json_object_set_new(o, "kind", json_string(jf_entry_kind_name(e->kind)));
     json_object_set_new(o, "points", json_integer(e->points));
     json_object_set_new(o, "available_after", json_integer(e->available_after));
-    json_object_set_new(o, "change",
-                        json_pack("{sI sI sI sI}", "available", (json_int_t)e->delta.available, "frozen",
-                                  (json_int_t)e->delta.frozen, "pending", (json_int_t)e->delta.pending, "debt",
-                                  (json_int_t)e->delta.debt));
+    const named_int change[] = {{"available", e->delta.available},
+                                {"frozen", e->delta.frozen},
+                                {"pending", e->delta.pending},
+                                {"debt", e->delta.debt}};
+    json_object_set_new(o, "change", int_object(change, sizeof change / sizeof change[0]));
     json_object_set_new(o, "scene", text_or_null(e->scene));
     json_object_set_new(o, "biz_no", text_or_null(e->biz_no));
     json_object_set_new(o, "reason", text_or_null(e->reason));
