@@ -463,7 +463,7 @@ static jf_code attribute_list(const json_t *list, const char *field, jf_event_at
         return jf_fail(err, JF_INVALID_FIELD, field, "%s has more than %d items", field, JF_EVENT_ATTRIBUTE_LIST_MAX);
     bool ints = n > 0 && json_is_integer(json_array_get(list, 0));
     size_t used = ints ? out->int_count : out->str_count;
-    if (used + n > JF_EVENT_ATTRIBUTE_ITEMS_MAX)
+    if (out->int_count + out->str_count + n > JF_EVENT_ATTRIBUTE_ITEMS_MAX)
         return jf_fail(err, JF_INVALID_FIELD, field, "the lists of attributes hold at most %d items in all",
                        JF_EVENT_ATTRIBUTE_ITEMS_MAX);
     for (size_t i = 0; i < n; i++) {
