@@ -53,6 +53,8 @@ static jf_event_outcome *largest_outcome(void) {
         a->expires_at_ms = FX_T0 + FX_DAY;
         fill_text(a->rule_name, JF_RULE_NAME_BYTES_MAX, '\\');
         fill_text(a->explanation, JF_EXPLANATION_BYTES_MAX, '"');
+        a->explanation[i] = (char)(1 + i % 31); /* control characters travel as \u00XX */
+        memcpy(a->explanation + 200, "积分 ×3 → 384", strlen("积分 ×3 → 384"));
     }
     o->task_count = JF_TASKS_PER_TENANT_MAX;
     for (size_t i = 0; i < o->task_count; i++) {
