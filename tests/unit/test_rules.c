@@ -176,7 +176,7 @@ Test(rules, definition_round_trip) {
 static json_t *list_of(size_t n, bool ints) {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
-        char s[16];
+        char s[24];
         snprintf(s, sizeof s, "s%zu", i);
         json_array_append_new(a, ints ? json_integer((json_int_t)i) : json_string(s));
     }
