@@ -101,7 +101,7 @@ test: deps
 # cluster.  The model test runs PG_MODEL_STEPS operations per
 # policy here (100,000 take about two minutes on PostgreSQL; the full count
 # runs on SQLite).
-PG_TESTS := @(store|batch|ledger|ledger_expiry|refund|limits|model|crash|pg)/!(jobs_and_verify_cover_more_tenants_than_a_page)
+PG_TESTS := @(store|batch|ledger|ledger_expiry|refund|limits|model|crash|pg|events)/!(jobs_and_verify_cover_more_tenants_than_a_page)
 PG_MODEL_STEPS ?= 10000
 # The black-box API tests that need PostgreSQL (they skip without
 # JIFEN_TEST_PG_URL, so the SQLite API pass above lists them as skipped).

@@ -4,9 +4,14 @@
 #   bench/http_bench.sh [DURATION_S]     (default 10; JIFEN_BIN, WRK_THREADS,
 #                                         WRK_CONNECTIONS override)
 # (a) GET /healthz  (b) GET /v1/members/{id}  (c) POST earn, unique biz_no
-# (d) POST spend.  Prints req/s, p50, p99 per case, the ratios b/a and c/a,
-# and the committer's mean batch size from /metrics.  Never asserts: the
-# numbers depend on the machine; docs/architecture.md says how to read them.
+# (d) POST spend  (e) POST /v1/events, an order.paid with a unique event_id
+# evaluated against the demo tenant's rules (the server runs with --demo: 5
+# rules of order.paid and a weekly task)  (c') POST earn again.  Prints req/s,
+# p50, p99 per case, the ratios b/a and c/a, events/earn (e against the mean
+# of c and c', which bracket it, so the database growing during the run
+# weighs on both sides), and the committer's mean batch size from /metrics.
+# Never asserts: the numbers depend on the machine; docs/architecture.md
+# says how to read them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${JIFEN_BIN:-build/jifen}
@@ -19,12 +24,17 @@ command -v wrk >/dev/null || { echo "wrk is not installed (scripts/deps.sh --ben
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 db="$dir/bench.db"
-key=$("$BIN" init --db "$db" --tenant bench | sed -n 's/.*"admin_key":"\([^"]*\)".*/\1/p')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" serve --db "$db" --listen "127.0.0.1:$port" --no-access-log >"$dir/out" 2>"$dir/err" &
+# --demo: a fresh database gets the demo tenant with the seeds' earning
+# programme (what `make run` starts with); its admin key is printed once.
+"$BIN" serve --db "$db" --listen "127.0.0.1:$port" --no-access-log --demo >"$dir/out" 2>"$dir/err" &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
 base="http://127.0.0.1:$port"
+key=$(sed -n 's/.*export JIFEN_KEY=\([^ ]*\).*/\1/p' "$dir/out")
+[[ -n $key ]] || { echo "no demo key in the server's output: $(cat "$dir/out" "$dir/err")"; exit 1; }
+order_rules=$(curl -s "$base/v1/rules?limit=100" -H "Authorization: Bearer $key" |
+  python3 -c 'import json,sys; print(sum(r["event_type"] == "order.paid" and r["enabled"] for r in json.load(sys.stdin)["rules"]))')
 export JIFEN_KEY=$key JIFEN_BENCH_MEMBERS=$MEMBERS
 
 # Seed: every member gets points so that spends succeed (32 parallel clients).
@@ -67,13 +77,17 @@ s0=$(metric jifen_committer_batch_size_sum); c0=$(metric jifen_committer_batch_s
 c=$(run "(c) POST earn (unique biz_no)" "$base" bench/http_write.lua)
 s1=$(metric jifen_committer_batch_size_sum); c1=$(metric jifen_committer_batch_size_count)
 d=$(JIFEN_BENCH_OP=spend run "(d) POST spend" "$base" bench/http_write.lua)
-python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" >&2 <<'PY'
+e=$(JIFEN_BENCH_OP=event run "(e) POST /v1/events order.paid" "$base" bench/http_write.lua)
+c2=$(run "(c') POST earn again" "$base" bench/http_write.lua)
+python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" "$e" "$c2" "$order_rules" >&2 <<'PY'
 import sys
-a, b, c, s0, c0, s1, c1 = (float(x) for x in sys.argv[1:])
+a, b, c, s0, c0, s1, c1, e, c2, rules = (float(x) for x in sys.argv[1:])
 print(f"ratio b/a (GET member / healthz): {b / a:.2f}   (target >= 0.70)")
 print(f"ratio c/a (durable earn / healthz): {c / a:.2f}")
 print(f"earns/s: {c:.0f}   (target >= 15000 with p99 < 15 ms)")
 print(f"committer mean batch size during (c): {(s1 - s0) / max(c1 - c0, 1):.1f} requests per commit (one fsync each)")
+print(f"events/earn ratio: {e / ((c + c2) / 2):.2f}   ({rules:.0f} rules evaluated per order.paid; "
+      f"e against the mean of c and c'; target >= 0.80)")
 PY
 kill -TERM "$pid"; wait "$pid" || true
 "$BIN" verify --db "$db" >/dev/null && echo "verify after the bench: ok" >&2

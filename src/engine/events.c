@@ -194,12 +194,14 @@ jf_code jf_ruleset_acquire(jf_store *s, int64_t tenant_id, jf_ruleset **out, jf_
 
 /* Check a definition and give its normal form (what is stored and shown). */
 static jf_code normal_definition(jf_def_kind kind, const json_t *def, char *event_type, bool *enabled,
-                                 json_t **normal, jf_error *err) {
+                                 int64_t *budget, json_t **normal, jf_error *err) {
+    *budget = 0;
     if (kind == JF_DEF_RULE) {
         jf_rule r;
         TRY(jf_rule_parse(def, &r, NULL, err));
         snprintf(event_type, JF_EVENT_TYPE_LEN_MAX + 1, "%s", r.event_type);
         *enabled = r.enabled;
+        *budget = r.budget;
         *normal = jf_rule_to_json(&r);
     } else {
         jf_task t;
@@ -245,12 +247,28 @@ static jf_code store_version(const jf_ctx *c, jf_rule_row *row, bool insert, jf_
     return jf_ruleset_bump(c->store, c->tenant->id, c->now_ms, err);
 }
 
+/* Set a budgeted rule's counter to what its awards say (net of refunds):
+ * when a rule is saved, so that a budget added to a rule that has awarded
+ * before counts them.  The counter is locked first, so that an award or a
+ * refund of the rule on another server waits and then adds to the recount
+ * (an award made under an earlier version without a budget and committing
+ * meanwhile is the one thing a recount can miss). */
+static jf_code budget_recount(const jf_ctx *c, int64_t rule_id, jf_error *err) {
+    int64_t have = 0, count, net;
+    jf_code rc = ST(c->store, rule_budget_get, c->tenant->id, rule_id, true, &have, err);
+    if (rc == JF_NOT_FOUND) jf_error_clear(err);
+    else TRY(rc);
+    TRY(ST(c->store, award_stats, rule_id, 0, INT64_MIN, INT64_MAX, &count, &net, err));
+    return ST(c->store, rule_budget_add, c->tenant->id, rule_id, net - have, true, err);
+}
+
 jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const json_t *def, jf_rule_row *out,
                            jf_error *err) {
     char event_type[JF_EVENT_TYPE_LEN_MAX + 1];
     bool enabled = true;
+    int64_t budget = 0;
     json_t *normal = NULL;
-    TRY(normal_definition(kind, def, event_type, &enabled, &normal, err));
+    TRY(normal_definition(kind, def, event_type, &enabled, &budget, &normal, err));
     char *text = json_dumps(normal, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(normal);
     if (text == NULL) abort();
@@ -263,6 +281,9 @@ jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const 
                        JF_RULE_DEFINITION_BYTES_MAX);
     bool insert = id == 0;
     if (insert) {
+        /* Count and insert one tenant at a time, or two servers could both
+         * see 99 rules and make 101. */
+        TRY(ST(c->store, tenant_lock, c->tenant->id, err));
         size_t count = 0;
         TRY(count_definitions(c, kind, &count, err));
         size_t max = kind == JF_DEF_RULE ? JF_RULES_PER_TENANT_MAX : JF_TASKS_PER_TENANT_MAX;
@@ -286,7 +307,8 @@ jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const 
     out->enabled = enabled;
     snprintf(out->event_type, sizeof out->event_type, "%s", event_type);
     out->updated_at_ms = c->now_ms;
-    return store_version(c, out, insert, err);
+    TRY(store_version(c, out, insert, err));
+    return budget > 0 ? budget_recount(c, out->id, err) : JF_OK;
 }
 
 jf_code jf_definition_set_enabled(const jf_ctx *c, jf_def_kind kind, int64_t id, bool enabled, jf_rule_row *out,
@@ -365,18 +387,18 @@ static jf_code rule_usage(const jf_ctx *c, const jf_rule *r, const jf_member *m,
         jf_tz_period_next(tz, at_ms, JF_PERIOD_MONTH, &to))
         TRY(ST(s, award_stats, r->id, m->id, from, to, &count, &u->points_month, err));
     if (r->budget) {
-        /* Lock the rule so that servers sharing a database count the
-         * budget one at a time (SQLite's writer lock already does). */
-        if (lock) {
-            jf_rule_row row;
-            TRY(ST(s, rule_get, c->tenant->id, r->id, true, &row, err));
-        }
-        TRY(ST(s, award_stats, r->id, 0, INT64_MIN, INT64_MAX, &count, &u->points_budget, err));
+        /* The rule's counter, locked so that servers sharing a database
+         * count the budget one award at a time (SQLite's writer lock
+         * already does).  No row yet: nothing awarded yet. */
+        jf_code rc = ST(s, rule_budget_get, c->tenant->id, r->id, lock, &u->points_budget, err);
+        if (rc == JF_NOT_FOUND) jf_error_clear(err);
+        else TRY(rc);
     }
     return JF_OK;
 }
 
-static jf_code write_award(const jf_ctx *c, const jf_event *ev, const jf_member *m, jf_award *a, jf_error *err) {
+static jf_code write_award(const jf_ctx *c, const jf_event *ev, const jf_member *m, const jf_rule *rule, jf_award *a,
+                           jf_error *err) {
     jf_award_row row;
     memset(&row, 0, sizeof row);
     jf_derived_biz_no("ev", ev->event_id, a->rule_id, row.biz_no);
@@ -399,12 +421,44 @@ static jf_code write_award(const jf_ctx *c, const jf_event *ev, const jf_member 
     row.occurred_at_ms = ev->occurred_at_ms;
     snprintf(row.explanation, sizeof row.explanation, "%s", a->explanation);
     row.created_at_ms = c->now_ms;
-    return ST(c->store, award_insert, &row, err);
+    TRY(ST(c->store, award_insert, &row, err));
+    /* Only a budgeted rule keeps its counter: any other would make its
+     * counter row one hot row every event of the rule waits for. */
+    if (rule->budget) TRY(ST(c->store, rule_budget_add, c->tenant->id, rule->id, a->points, true, err));
+    return JF_OK;
 }
 
-/* The original answer of an event seen before: its awards as recorded. */
-static jf_code replay(const jf_ctx *c, const jf_event_row *row, jf_event_outcome *out, jf_error *err) {
+/* The answer of an event seen before, as it was given.  An event recorded
+ * before answers were kept (schema migration 3) answers what its rows
+ * still say (replay_from_awards). */
+static jf_code replay_from_awards(const jf_ctx *c, const jf_event_row *row, jf_event_outcome *out, jf_error *err);
+
+static jf_code replay(const jf_ctx *c, const jf_event *ev, const jf_event_row *row, jf_event_outcome *out,
+                      jf_error *err) {
+    char *text = malloc(JF_EVENT_ANSWER_BYTES_MAX + 1);
+    if (text == NULL) abort();
+    jf_code rc = ST(c->store, event_answer_get, c->tenant->id, row->event_id, text, JF_EVENT_ANSWER_BYTES_MAX + 1, err);
+    if (rc == JF_OK) rc = jf_event_answer_decode(text, out, err);
+    free(text);
     out->replayed = true;
+    if (rc != JF_NOT_FOUND) return rc;
+    jf_error_clear(err);
+    TRY(replay_from_awards(c, row, out, err));
+    return out->member_known ? jf_member_get(c, ev->member_id, &out->member, err) : JF_OK;
+}
+
+/* Store what the event answered (after everything it wrote). */
+static jf_code keep_answer(const jf_ctx *c, const jf_event *ev, const jf_event_outcome *out, jf_error *err) {
+    char *text = jf_event_answer_encode(out);
+    if (text == NULL)
+        return jf_fail(err, JF_INTERNAL, "", "the answer of event %s exceeds %d bytes", ev->event_id,
+                       JF_EVENT_ANSWER_BYTES_MAX);
+    jf_code rc = ST(c->store, event_answer_put, c->tenant->id, ev->event_id, text, err);
+    free(text);
+    return rc;
+}
+
+static jf_code replay_from_awards(const jf_ctx *c, const jf_event_row *row, jf_event_outcome *out, jf_error *err) {
     out->occurred_at_ms = row->occurred_at_ms;
     jf_award_row *rows = calloc(JF_RULES_PER_TENANT_MAX, sizeof *rows);
     if (rows == NULL) abort();
@@ -504,7 +558,7 @@ static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_ev
         TRY(rule_usage(c, &cr->rule, m, ev->occurred_at_ms, !dry_run, &u, err));
         jf_rule_limit(&cr->rule, &u, a);
         if (a->status != JF_AWARD_GIVEN) continue;
-        if (!dry_run) TRY(write_award(c, ev, m, a, err));
+        if (!dry_run) TRY(write_award(c, ev, m, &cr->rule, a, err));
         out->points_total += a->points;
     }
     for (size_t i = 0; i < rs->task_count; i++) {
@@ -514,6 +568,15 @@ static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_ev
         if (touched) out->task_count++;
     }
     return JF_OK;
+}
+
+/* A refund gives the reversed points back to the rule's campaign budget
+ * (the budget counts points awarded net of refunds, like the member caps);
+ * a rule that keeps no counter (no budget) has nothing to give back to. */
+static jf_code budget_give_back(const jf_ctx *c, int64_t rule_id, int64_t points, jf_error *err) {
+    jf_code rc = ST(c->store, rule_budget_add, c->tenant->id, rule_id, -points, false, err);
+    if (rc == JF_NOT_FOUND) jf_error_clear(err);
+    return rc == JF_NOT_FOUND ? JF_OK : rc;
 }
 
 /* Proportional reversal target: what the member keeps is the award's
@@ -579,6 +642,7 @@ static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of
         jf_result res;
         rc = jf_reverse(c, &req, &res, err);
         if (rc == JF_OK) rc = ST(c->store, award_update_reversed, c->tenant->id, refund_of, w->rule_id, target, err);
+        if (rc == JF_OK) rc = budget_give_back(c, w->rule_id, delta, err);
         v->debt_points = res.debt_points;
         v->clamped_points = res.clamped_points;
     }
@@ -607,9 +671,7 @@ jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund
         if (memcmp(fp, seen.fingerprint, JF_HASH_BYTES) != 0)
             return jf_fail(err, JF_IDEMPOTENCY_CONFLICT, "event_id",
                            "event %s was already received with a different body", ev->event_id);
-        TRY(replay(c, &seen, out, err));
-        if (out->member_known) TRY(jf_member_get(c, ev->member_id, &out->member, err));
-        return JF_OK;
+        return replay(c, ev, &seen, out, err);
     }
     if (rc != JF_NOT_FOUND) return rc;
     jf_error_clear(err);
@@ -636,5 +698,5 @@ jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund
         TRY(rc);
     }
     if (out->member_known) TRY(jf_member_get(c, ev->member_id, &out->member, err));
-    return JF_OK;
+    return dry_run ? JF_OK : keep_answer(c, ev, out, err);
 }

@@ -2,9 +2,10 @@
  * events.h — events in, awards out: the earning engine over the store.
  *
  * POST /v1/events hands an event here.  Inside one write transaction:
- *   1. the event_id is the idempotency key: an event seen before answers its
- *      original awards (replayed); the same event_id with another body is
- *      JF_IDEMPOTENCY_CONFLICT;
+ *   1. the event_id is the idempotency key: an event seen before answers
+ *      exactly what it answered the first time (replayed: the answer is kept
+ *      with the event, event_answer.c); the same event_id with another body
+ *      is JF_IDEMPOTENCY_CONFLICT;
  *   2. the member is created if new and locked;
  *   3. every enabled rule of the event's type is computed (rules.h) and
  *      limited by what the store says it already awarded (frequency, caps,
@@ -106,6 +107,13 @@ jf_code jf_event_validate(const jf_ctx *c, const jf_event *ev, jf_error *err);
 jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen,
                          const uint8_t fingerprint[JF_HASH_BYTES], bool dry_run, jf_event_outcome *out,
                          jf_error *err);
+
+/* The answer of an event kept for its replays (event_answer.c): compact
+ * JSON of everything jf_event_outcome shows except `replayed`.  encode: a
+ * new string (free() it), NULL if longer than JF_EVENT_ANSWER_BYTES_MAX;
+ * decode: fills a zeroed outcome, JF_INTERNAL if the text is malformed. */
+char *jf_event_answer_encode(const jf_event_outcome *out);
+jf_code jf_event_answer_decode(const char *text, jf_event_outcome *out, jf_error *err);
 
 /* biz_no of the ledger entry made for (tag, key, n): "<tag>-" + 40 hex
  * digits of SHA-256, so that any event_id yields a valid, stable biz_no. */

@@ -1192,6 +1192,9 @@ static inline bool eval_in(const jf_expr_program *p, const insn *in, jf_expr_val
     } else if (b->type == JF_EXPR_STRING && a->type == JF_EXPR_STRING) {
         found = a->as.s.len == 0 ||
                 (a->as.s.len <= b->as.s.len && memmem(b->as.s.ptr, b->as.s.len, a->as.s.ptr, a->as.s.len) != NULL);
+    } else if (is_list(b->type) && (b->type == JF_EXPR_LIST_INT ? b->as.ints.count : b->as.strs.count) == 0 &&
+               (a->type == JF_EXPR_INT || a->type == JF_EXPR_STRING)) {
+        found = false; /* an empty list (an event's attribute) contains nothing, whatever its item type */
     } else {
         return type_fail(p, err, in, a, b);
     }

@@ -440,20 +440,90 @@ typedef struct {
     jf_expr_value fields[JF_EXPR_EVENT_FIELD_COUNT];
 } eval_env;
 
+/* ---- event attributes ------------------------------------------------------------- */
+
+static bool attribute_name_ok(const char *k) {
+    size_t n = strlen(k);
+    bool ok = n >= 1 && n <= JF_EXPR_NAME_BYTES_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_';
+    return ok;
+}
+
+static bool attribute_string_ok(const json_t *v) {
+    return json_is_string(v) && json_string_length(v) <= JF_EVENT_ATTRIBUTE_BYTES_MAX &&
+           strlen(json_string_value(v)) == json_string_length(v);
+}
+
+/* A list attribute: all strings or all integers, gathered into out's arrays. */
+static jf_code attribute_list(const json_t *list, const char *field, jf_event_attributes *out, jf_expr_value *value,
+                              jf_error *err) {
+    size_t n = json_array_size(list);
+    if (n > JF_EVENT_ATTRIBUTE_LIST_MAX)
+        return jf_fail(err, JF_INVALID_FIELD, field, "%s has more than %d items", field, JF_EVENT_ATTRIBUTE_LIST_MAX);
+    bool ints = n > 0 && json_is_integer(json_array_get(list, 0));
+    size_t used = ints ? out->int_count : out->str_count;
+    if (out->int_count + out->str_count + n > JF_EVENT_ATTRIBUTE_ITEMS_MAX)
+        return jf_fail(err, JF_INVALID_FIELD, field, "the lists of attributes hold at most %d items in all",
+                       JF_EVENT_ATTRIBUTE_ITEMS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *item = json_array_get(list, i);
+        char path[112];
+        snprintf(path, sizeof path, "%s[%zu]", field, i);
+        if (!json_is_integer(item) && !attribute_string_ok(item))
+            return jf_fail(err, JF_INVALID_FIELD, path, "%s must be a string (at most %d bytes) or an integer", path,
+                           JF_EVENT_ATTRIBUTE_BYTES_MAX);
+        if (json_is_integer(item) != ints)
+            return jf_fail(err, JF_INVALID_FIELD, path, "%s is %s but %s[0] is %s: a list holds strings or integers, not both",
+                           path, ints ? "a string" : "an integer", field, ints ? "an integer" : "a string");
+        if (ints) out->ints[used + i] = json_integer_value(item);
+        else out->strs[used + i] = (jf_expr_str){json_string_value(item), json_string_length(item)};
+    }
+    /* An empty list is a list of strings; `in` finds nothing in it either way. */
+    *value = ints ? jf_expr_list_int(NULL, n) : jf_expr_list_string(NULL, n);
+    out->list_start[out->count] = used;
+    if (ints) out->int_count += n;
+    else out->str_count += n;
+    return JF_OK;
+}
+
+jf_code jf_event_attributes_load(const json_t *attributes, jf_event_attributes *out, jf_error *err) {
+    out->count = out->int_count = out->str_count = 0;
+    if (attributes == NULL) return JF_OK;
+    if (!json_is_object(attributes) || json_object_size(attributes) > JF_EVENT_ATTRIBUTES_MAX)
+        return jf_fail(err, JF_INVALID_FIELD, "attributes", "attributes must be an object of at most %d entries",
+                       JF_EVENT_ATTRIBUTES_MAX);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)attributes, k, v) {
+        char field[96];
+        snprintf(field, sizeof field, "attributes.%.64s", k);
+        if (!attribute_name_ok(k)) return jf_fail(err, JF_INVALID_FIELD, field, "attribute names are 1..64 of A-Z a-z 0-9 _");
+        jf_expr_value *value = &out->values[out->count];
+        if (attribute_string_ok(v)) *value = jf_expr_string(json_string_value(v), json_string_length(v));
+        else if (json_is_integer(v)) *value = jf_expr_int(json_integer_value(v));
+        else if (json_is_boolean(v)) *value = jf_expr_bool(json_is_true(v));
+        else if (json_is_array(v)) TRY(attribute_list(v, field, out, value, err));
+        else
+            return jf_fail(err, JF_INVALID_FIELD, field,
+                           "%s must be a string (at most %d bytes), an integer, a boolean or a list of strings or "
+                           "integers", field, JF_EVENT_ATTRIBUTE_BYTES_MAX);
+        out->names[out->count++] = k;
+    }
+    return JF_OK;
+}
+
 static bool attribute_lookup(void *ctx, const char *name, size_t len, jf_expr_value *out) {
-    const jf_event *ev = ctx;
-    if (ev->attributes == NULL) return false;
-    char key[JF_EXPR_NAME_BYTES_MAX + 1];
-    if (len >= sizeof key) return false;
-    memcpy(key, name, len);
-    key[len] = '\0';
-    json_t *v = json_object_get(ev->attributes, key);
-    if (v == NULL) return false;
-    if (json_is_string(v)) *out = jf_expr_string(json_string_value(v), json_string_length(v));
-    else if (json_is_integer(v)) *out = jf_expr_int(json_integer_value(v));
-    else if (json_is_boolean(v)) *out = jf_expr_bool(json_is_true(v));
-    else return false; /* lists and objects are not values of the language */
-    return true;
+    const jf_event_attributes *a = ((const jf_event *)ctx)->attributes;
+    for (size_t i = 0; a != NULL && i < a->count; i++) {
+        if (strncmp(a->names[i], name, len) == 0 && a->names[i][len] == '\0') {
+            *out = a->values[i];
+            if (out->type == JF_EXPR_LIST_INT) out->as.ints.items = a->ints + a->list_start[i];
+            if (out->type == JF_EXPR_LIST_STRING) out->as.strs.items = a->strs + a->list_start[i];
+            return true;
+        }
+    }
+    return false;
 }
 
 static void env_fill(eval_env *e, const jf_event *ev, const jf_member_facts *facts) {

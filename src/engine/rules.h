@@ -135,6 +135,29 @@ typedef struct {
     int64_t quantity;
 } jf_event_item;
 
+/* An event's attributes, checked and made ready for conditions: each a
+ * value of the language (strings borrowed from the JSON they were loaded
+ * from, list items gathered into the arrays below), so that a condition
+ * reads them without allocating.  It holds no pointer into itself (a list's
+ * items are found by list_start), so it may be copied. */
+typedef struct {
+    size_t count;
+    const char *names[JF_EVENT_ATTRIBUTES_MAX];
+    jf_expr_value values[JF_EVENT_ATTRIBUTES_MAX]; /* a list's items pointer is NULL here */
+    size_t list_start[JF_EVENT_ATTRIBUTES_MAX];    /* a list's first item in ints or strs */
+    size_t int_count, str_count;                   /* list items used */
+    int64_t ints[JF_EVENT_ATTRIBUTE_ITEMS_MAX];
+    jf_expr_str strs[JF_EVENT_ATTRIBUTE_ITEMS_MAX];
+} jf_event_attributes;
+
+/* Check an event's `attributes` object (NULL: none) and load it into out.
+ * Names are 1..64 of [A-Za-z0-9_]; values strings of at most 256 bytes,
+ * integers, booleans, or lists of at most 64 strings or 64 integers (not
+ * mixed, nothing nested; an empty list contains nothing).  A bad one is
+ * JF_INVALID_FIELD naming it ("attributes.tags[2]").  out borrows the
+ * strings of attributes, which must outlive it. */
+jf_code jf_event_attributes_load(const json_t *attributes, jf_event_attributes *out, jf_error *err);
+
 typedef struct {
     const char *type;
     const char *event_id;
@@ -145,7 +168,7 @@ typedef struct {
     int64_t amount_fen;
     const jf_event_item *items;
     size_t item_count;
-    const json_t *attributes; /* an object or NULL */
+    const jf_event_attributes *attributes; /* NULL: none */
 } jf_event;
 
 /* What the condition may know of the member. */

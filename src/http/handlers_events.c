@@ -23,15 +23,11 @@
 #include "http/handlers.h"
 #include "http/render.h"
 
-/* Attributes of one event: at most 32, each a string of at most 256 bytes,
- * an integer or a boolean — what a condition can compare. */
-#define EVENT_ATTRIBUTES_MAX 32
-#define EVENT_ATTRIBUTE_BYTES_MAX 256
-
 typedef struct {
     json_t *root;
     jf_event ev;
     jf_event_item items[JF_EVENT_ITEMS_MAX];
+    jf_event_attributes attributes;
     const char *refund_of;
     int64_t refund_fen;
     uint8_t fingerprint[JF_HASH_BYTES];
@@ -61,33 +57,6 @@ static jf_code parse_items(json_t *list, parsed_event *p, jf_error *err) {
     }
     p->ev.items = p->items;
     p->ev.item_count = json_array_size(list);
-    return JF_OK;
-}
-
-static jf_code parse_attributes(json_t *attrs, jf_error *err) {
-    if (attrs == NULL) return JF_OK;
-    if (!json_is_object(attrs) || json_object_size(attrs) > EVENT_ATTRIBUTES_MAX)
-        return jf_fail(err, JF_INVALID_FIELD, "attributes", "attributes must be an object of at most %d entries",
-                       EVENT_ATTRIBUTES_MAX);
-    const char *k;
-    json_t *v;
-    json_object_foreach(attrs, k, v) {
-        char field[96];
-        snprintf(field, sizeof field, "attributes.%.64s", k);
-        size_t n = strlen(k);
-        bool name_ok = n >= 1 && n <= JF_EXPR_NAME_BYTES_MAX;
-        for (size_t i = 0; name_ok && i < n; i++)
-            name_ok = (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= '0' && k[i] <= '9') ||
-                      k[i] == '_';
-        if (!name_ok)
-            return jf_fail(err, JF_INVALID_FIELD, field, "attribute names are 1..64 of A-Z a-z 0-9 _");
-        bool value_ok = json_is_integer(v) || json_is_boolean(v) ||
-                        (json_is_string(v) && json_string_length(v) <= EVENT_ATTRIBUTE_BYTES_MAX &&
-                         strlen(json_string_value(v)) == json_string_length(v));
-        if (!value_ok)
-            return jf_fail(err, JF_INVALID_FIELD, field, "%s must be a string (at most %d bytes), an integer or a boolean",
-                           field, EVENT_ATTRIBUTE_BYTES_MAX);
-    }
     return JF_OK;
 }
 
@@ -138,14 +107,15 @@ static bool event_or_reply(jf_call *call, parsed_event *p) {
     jf_code rc = jf_json_apply(scalars, spec, "", &err);
     json_decref(scalars);
     if (rc == JF_OK) rc = parse_items(json_object_get(root, "items"), p, &err);
-    if (rc == JF_OK) rc = parse_attributes(json_object_get(root, "attributes"), &err);
+    json_t *attributes = json_object_get(root, "attributes");
+    if (rc == JF_OK) rc = jf_event_attributes_load(attributes, &p->attributes, &err);
     if (rc != JF_OK) {
         jf_respond_error(call, &err);
         json_decref(root);
         p->root = NULL;
         return false;
     }
-    ev->attributes = json_object_get(root, "attributes");
+    ev->attributes = attributes ? &p->attributes : NULL;
     if (ev->occurred_at_ms == 0) ev->occurred_at_ms = call->now_ms;
     bool refund = strcmp(ev->type, JF_EVENT_REFUNDED) == 0;
     if (refund) {
@@ -218,8 +188,10 @@ static json_t *render_refund(const jf_event_outcome *out) {
 }
 
 static json_t *render_outcome(const jf_tenant *t, const jf_event *ev, const jf_event_outcome *out, bool dry_run) {
-    json_t *o = json_pack("{ss ss ss sb sb}", "event_id", ev->event_id, "type", ev->type, "member_id", ev->member_id,
-                          "replayed", out->replayed, "dry_run", dry_run);
+    /* Nothing here says whether it is a replay: a replay's body is the
+     * original's, byte for byte (the Idempotent-Replayed header says it). */
+    json_t *o = json_pack("{ss ss ss sb}", "event_id", ev->event_id, "type", ev->type, "member_id", ev->member_id,
+                          "dry_run", dry_run);
     json_object_set_new(o, "occurred_at", jf_render_time(t->timezone, out->occurred_at_ms));
     json_t *given = json_array(), *not_given = json_array(), *tasks = json_array();
     for (size_t i = 0; i < out->award_count; i++)
@@ -273,6 +245,7 @@ void jf_h_event(jf_call *call) {
     j->p = p;
     j->job.body = p.root; /* the job owns the document its strings point into */
     if (j->p.ev.item_count > 0) j->p.ev.items = j->p.items;
+    if (j->p.ev.attributes) j->p.ev.attributes = &j->p.attributes; /* relocatable: no pointers into itself */
     jf_write_job_submit(&j->job);
 }
 

@@ -62,8 +62,9 @@ typedef struct {
     int64_t now_ms;
 } demo_arg;
 
-/* The seeds' example programme (seeds/000): earning rules and tasks of the
- * demo tenant.  Check-in keeps the default configuration (1, 2, 3, 4, 5, 6,
+/* The seeds' example programme (seeds/000, with the member day and the
+ * weekday lunch of seeds/001 and 004, so that an order meets five rules, as
+ * the events benchmark asks): earning rules and tasks of the demo tenant.  Check-in keeps the default configuration (1, 2, 3, 4, 5, 6,
  * 10 and 50 for a perfect month). */
 static const char *const demo_rules[] = {
     "{\"name\":\"1 point per yuan\",\"event_type\":\"order.paid\","
@@ -73,6 +74,11 @@ static const char *const demo_rules[] = {
     "{\"name\":\"first order +100\",\"event_type\":\"order.paid\",\"frequency\":\"once\",\"award\":{\"points\":100}}",
     "{\"name\":\"first order of the month +30\",\"event_type\":\"order.paid\",\"frequency\":\"month\","
     "\"award\":{\"points\":30}}",
+    "{\"name\":\"member day (the 15th): +1 point per yuan\",\"event_type\":\"order.paid\","
+    "\"when\":\"day() == 15\",\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}",
+    "{\"name\":\"weekday lunch 11:00-14:00: +1 point per yuan\",\"event_type\":\"order.paid\","
+    "\"when\":\"weekday() <= 5 and hour() >= 11 and hour() < 14\","
+    "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}",
     "{\"name\":\"birthday +50\",\"event_type\":\"profile.completed\",\"frequency\":\"once\","
     "\"when\":\"has(attributes.field) and attributes.field == \\\"birthday\\\"\",\"award\":{\"points\":50}}",
     "{\"name\":\"phone +20\",\"event_type\":\"profile.completed\",\"frequency\":\"once\","

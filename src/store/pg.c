@@ -316,6 +316,27 @@ static const char *const pg_migrations[] = {
     "  updated_at_ms BIGINT NOT NULL,"
     "  PRIMARY KEY (tenant_id, name)"
     ");",
+    /* 3: event answers, rule budget counters, the orders index covering
+     * refunds; the same shapes as SQLite's migration 3.  Citus: both new
+     * tables distributed by tenant_id (event_answers' key includes it). */
+    "ALTER TABLE events ADD COLUMN answer_id BIGINT NOT NULL DEFAULT 0;"
+    "CREATE TABLE event_answers ("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY,"
+    "  tenant_id BIGINT NOT NULL,"
+    "  answer TEXT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, id)"
+    ");"
+    "CREATE TABLE rule_budgets ("
+    "  tenant_id BIGINT NOT NULL,"
+    "  rule_id BIGINT NOT NULL,"
+    "  points BIGINT NOT NULL,"
+    "  PRIMARY KEY (tenant_id, rule_id)"
+    ");"
+    "INSERT INTO rule_budgets (tenant_id, rule_id, points)"
+    "  SELECT r.tenant_id, r.id, coalesce((SELECT sum(a.points - a.reversed) FROM awards a"
+    "    WHERE a.rule_id = r.id), 0) FROM rules r WHERE r.kind = 0;"
+    "DROP INDEX events_member;"
+    "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms, refunded_fen, amount_fen);",
 };
 
 #define PG_SCHEMA_LATEST ((int64_t)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -516,7 +537,7 @@ static const char *const pg_migrations[] = {
       "UPDATE events SET refunded_fen = " B(1) " WHERE tenant_id = " B(2) " AND event_id = " T(3))   \
     X(EVENT_COUNT,                                                                                    \
       "SELECT count(*)::bigint FROM events WHERE member_id = " B(1) " AND type = " T(2)              \
-      " AND occurred_at_ms < " B(3))                                                                  \
+      " AND occurred_at_ms < " B(3) " AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")    \
     X(AWARD_INSERT,                                                                                   \
       "INSERT INTO awards (" AWARD_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " B(4) ", " B(5)    \
       ", " B(6) ", " B(7) ", " B(8) ", " T(9) ", " T(10) ", " B(11) ") ON CONFLICT DO NOTHING "       \
@@ -556,7 +577,23 @@ static const char *const pg_migrations[] = {
     X(SETTING_PUT,                                                                                    \
       "INSERT INTO settings (tenant_id, name, value, updated_at_ms) VALUES (" B(1) ", " T(2) ", "    \
       T(3) ", " B(4) ") ON CONFLICT (tenant_id, name) DO UPDATE SET value = EXCLUDED.value, "         \
-      "updated_at_ms = EXCLUDED.updated_at_ms")
+      "updated_at_ms = EXCLUDED.updated_at_ms")                                                       \
+    X(TENANT_LOCK, "SELECT id FROM tenants WHERE id = " B(1) " FOR NO KEY UPDATE")                    \
+    X(EVENT_ANSWER_PUT,                                                                               \
+      "WITH a AS (INSERT INTO event_answers (tenant_id, answer) VALUES (" B(1) ", " T(3) ") "        \
+      "RETURNING id) UPDATE events SET answer_id = (SELECT id FROM a) WHERE tenant_id = " B(1)       \
+      " AND event_id = " T(2))                                                                        \
+    X(EVENT_ANSWER_GET,                                                                               \
+      "SELECT a.answer FROM events e JOIN event_answers a ON a.tenant_id = e.tenant_id "             \
+      "AND a.id = e.answer_id WHERE e.tenant_id = " B(1) " AND e.event_id = " T(2))                  \
+    X(RULE_BUDGET_GET, "SELECT points FROM rule_budgets WHERE tenant_id = " B(1) " AND rule_id = " B(2)) \
+    X(RULE_BUDGET_GET_LOCK,                                                                           \
+      "SELECT points FROM rule_budgets WHERE tenant_id = " B(1) " AND rule_id = " B(2) " FOR UPDATE") \
+    X(RULE_BUDGET_ADD,                                                                                \
+      "UPDATE rule_budgets SET points = points + " B(1) " WHERE tenant_id = " B(2) " AND rule_id = " B(3)) \
+    X(RULE_BUDGET_CREATE,                                                                             \
+      "INSERT INTO rule_budgets (tenant_id, rule_id, points) VALUES (" B(2) ", " B(3) ", " B(1) ") " \
+      "ON CONFLICT (tenant_id, rule_id) DO UPDATE SET points = rule_budgets.points + EXCLUDED.points")
 
 typedef enum {
 #define PG_X(name, sql) PG_##name,
@@ -1922,6 +1959,72 @@ static jf_code pg_setting_put(jf_store *s, int64_t tenant_id, const char *name, 
     return pg_write(pg_of(s), PG_SETTING_PUT, &a, false, err, "setting put");
 }
 
+static void read_nothing(const PGresult *r, int row, void *out) {
+    (void)r;
+    (void)row;
+    (void)out;
+}
+
+static jf_code pg_tenant_lock(jf_store *s, int64_t tenant_id, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(q->tx == TX_WRITE);
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    return pg_get(q, PG_TENANT_LOCK, &a, read_nothing, NULL, err, "tenant lock");
+}
+
+static jf_code pg_event_answer_put(jf_store *s, int64_t tenant_id, const char *event_id, const char *answer,
+                                   jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, event_id);
+    arg_text(&a, answer);
+    return pg_write(pg_of(s), PG_EVENT_ANSWER_PUT, &a, true, err, "event answer put");
+}
+
+static void read_long_text(const PGresult *r, int row, void *out) {
+    pg_text_out *t = out;
+    if ((size_t)PQgetlength(r, row, 0) >= t->cap) t->cap = 0; /* does not fit: the caller fails */
+    else col_text(r, row, 0, t->buf, t->cap);
+}
+
+static jf_code pg_event_answer_get(jf_store *s, int64_t tenant_id, const char *event_id, char *answer, size_t cap,
+                                   jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_text(&a, event_id);
+    pg_text_out t = {answer, cap};
+    jf_code code = pg_get(pg_of(s), PG_EVENT_ANSWER_GET, &a, read_long_text, &t, err, "event answer get");
+    if (code == JF_OK && t.cap == 0)
+        return jf_fail(err, JF_INTERNAL, "", "event answer get: longer than %zu bytes", cap);
+    return code;
+}
+
+static void read_int(const PGresult *r, int row, void *out) { *(int64_t *)out = col_i64(r, row, 0); }
+
+/* for_update: SELECT … FOR UPDATE, so that servers sharing the database
+ * count a budget one award at a time. */
+static jf_code pg_rule_budget_get(jf_store *s, int64_t tenant_id, int64_t rule_id, bool for_update, int64_t *points,
+                                  jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    pg_args a = {0};
+    arg_i64(&a, tenant_id);
+    arg_i64(&a, rule_id);
+    return pg_get(q, for_update ? PG_RULE_BUDGET_GET_LOCK : PG_RULE_BUDGET_GET, &a, read_int, points, err,
+                  "rule budget get");
+}
+
+static jf_code pg_rule_budget_add(jf_store *s, int64_t tenant_id, int64_t rule_id, int64_t delta, bool create,
+                                  jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, delta);
+    arg_i64(&a, tenant_id);
+    arg_i64(&a, rule_id);
+    return pg_write(pg_of(s), create ? PG_RULE_BUDGET_CREATE : PG_RULE_BUDGET_ADD, &a, !create, err,
+                    "rule budget add");
+}
+
 static const jf_store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -1993,4 +2096,9 @@ static const jf_store_ops pg_ops = {
     .progress_put = pg_progress_put,
     .setting_get = pg_setting_get,
     .setting_put = pg_setting_put,
+    .tenant_lock = pg_tenant_lock,
+    .event_answer_put = pg_event_answer_put,
+    .event_answer_get = pg_event_answer_get,
+    .rule_budget_get = pg_rule_budget_get,
+    .rule_budget_add = pg_rule_budget_add,
 };

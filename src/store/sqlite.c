@@ -218,7 +218,8 @@
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
     X(EVENT_COUNT,                                                                                    \
-      "SELECT count(*) FROM events WHERE member_id = ?1 AND type = ?2 AND occurred_at_ms < ?3")      \
+      "SELECT count(*) FROM events WHERE member_id = ?1 AND type = ?2 AND occurred_at_ms < ?3 "      \
+      "AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")                                    \
     X(AWARD_INSERT,                                                                                   \
       "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")    \
     X(AWARD_LIST_BY_EVENT,                                                                            \
@@ -246,7 +247,17 @@
       "?8, ?9)")                                                                                      \
     X(SETTING_GET, "SELECT value FROM settings WHERE tenant_id = ?1 AND name = ?2")                   \
     X(SETTING_PUT,                                                                                    \
-      "INSERT OR REPLACE INTO settings (tenant_id, name, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)")
+      "INSERT OR REPLACE INTO settings (tenant_id, name, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)") \
+    X(EVENT_ANSWER_INSERT, "INSERT INTO event_answers (tenant_id, answer) VALUES (?1, ?2)")           \
+    X(EVENT_ANSWER_LINK, "UPDATE events SET answer_id = ?1 WHERE tenant_id = ?2 AND event_id = ?3") \
+    X(EVENT_ANSWER_GET,                                                                               \
+      "SELECT a.answer FROM events e JOIN event_answers a ON a.id = e.answer_id "                    \
+      "WHERE e.tenant_id = ?1 AND e.event_id = ?2")                                                   \
+    X(RULE_BUDGET_GET, "SELECT points FROM rule_budgets WHERE tenant_id = ?1 AND rule_id = ?2")       \
+    X(RULE_BUDGET_ADD, "UPDATE rule_budgets SET points = points + ?1 WHERE tenant_id = ?2 AND rule_id = ?3") \
+    X(RULE_BUDGET_CREATE,                                                                             \
+      "INSERT INTO rule_budgets (tenant_id, rule_id, points) VALUES (?2, ?3, ?1) "                   \
+      "ON CONFLICT (tenant_id, rule_id) DO UPDATE SET points = points + excluded.points")
 
 typedef enum {
 #define SQ_X(name, sql) SQ_##name,
@@ -1647,6 +1658,66 @@ static jf_code sq_setting_put(jf_store *s, int64_t tenant_id, const char *name, 
     return sq_write(q, st, rc, false, err, "setting put");
 }
 
+/* Nothing to lock: the write transaction holds SQLite's only writer lock. */
+static jf_code sq_tenant_lock(jf_store *s, int64_t tenant_id, jf_error *err) {
+    (void)tenant_id;
+    (void)err;
+    assert(sq_of(s)->tx == TX_WRITE);
+    return JF_OK;
+}
+
+static jf_code sq_event_answer_put(jf_store *s, int64_t tenant_id, const char *event_id, const char *answer,
+                                   jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, answer);
+    jf_code code = sq_write(q, st, rc, false, err, "event answer insert");
+    if (code != JF_OK) return code;
+    int64_t id = sqlite3_last_insert_rowid(q->db);
+    st = sq_stmt(q, SQ_EVENT_ANSWER_LINK, err);
+    if (st == NULL) return err ? err->code : JF_INTERNAL;
+    rc = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id) | sq_text(st, 3, event_id);
+    return sq_write(q, st, rc, true, err, "event answer link");
+}
+
+static void read_long_text(sqlite3_stmt *st, void *out) {
+    sq_text_out *t = out;
+    if ((size_t)sqlite3_column_bytes(st, 0) >= t->cap) t->cap = 0; /* does not fit: the caller fails */
+    else sq_col_text(st, 0, t->buf, t->cap);
+}
+
+static jf_code sq_event_answer_get(jf_store *s, int64_t tenant_id, const char *event_id, char *answer, size_t cap,
+                                   jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_EVENT_ANSWER_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
+    sq_text_out t = {answer, cap};
+    jf_code code = sq_get(q, st, rc, read_long_text, &t, err, "event answer get");
+    if (code == JF_OK && t.cap == 0) return jf_fail(err, JF_INTERNAL, "", "event answer get: longer than %zu bytes", cap);
+    return code;
+}
+
+static void read_int(sqlite3_stmt *st, void *out) { *(int64_t *)out = I64(0); }
+
+/* for_update: the write transaction already holds SQLite's only writer lock. */
+static jf_code sq_rule_budget_get(jf_store *s, int64_t tenant_id, int64_t rule_id, bool for_update, int64_t *points,
+                                  jf_error *err) {
+    sq_store *q = sq_of(s);
+    assert(!for_update || q->tx == TX_WRITE);
+    STMT_OR_FAIL(q, SQ_RULE_BUDGET_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, rule_id);
+    return sq_get(q, st, rc, read_int, points, err, "rule budget get");
+}
+
+static jf_code sq_rule_budget_add(jf_store *s, int64_t tenant_id, int64_t rule_id, int64_t delta, bool create,
+                                  jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, create ? SQ_RULE_BUDGET_CREATE : SQ_RULE_BUDGET_ADD, err);
+    int rc = sqlite3_bind_int64(st, 1, delta) | sqlite3_bind_int64(st, 2, tenant_id) |
+             sqlite3_bind_int64(st, 3, rule_id);
+    return sq_write(q, st, rc, !create, err, "rule budget add");
+}
+
 static const jf_store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1719,4 +1790,9 @@ static const jf_store_ops sq_ops = {
     .progress_put = sq_progress_put,
     .setting_get = sq_setting_get,
     .setting_put = sq_setting_put,
+    .tenant_lock = sq_tenant_lock,
+    .event_answer_put = sq_event_answer_put,
+    .event_answer_get = sq_event_answer_get,
+    .rule_budget_get = sq_rule_budget_get,
+    .rule_budget_add = sq_rule_budget_add,
 };

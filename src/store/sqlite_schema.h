@@ -264,6 +264,36 @@ static const char *const jf_sqlite_migrations[] = {
     "  updated_at_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (tenant_id, name)"
     ") WITHOUT ROWID;",
+    /* 3: what issue 5 still needed.
+     * - The answer of each event, so that a replay answers byte for byte
+     *   what the first request was answered: in a table of its own, appended
+     *   (rowid order), so that an answer of a kilobyte neither spills the
+     *   events row to an overflow page nor lands on a random page; the
+     *   events row points to it (answer_id, 0 for events recorded before).
+     * - The campaign-budget counter of each rule (points awarded net of
+     *   reversals), kept with every award of a budgeted rule instead of
+     *   summing the rule's awards on every event; filled for the rules that
+     *   exist.
+     * - member.orders_count leaves out fully refunded orders: the index it
+     *   walks covers refunded_fen and amount_fen, so the count stays
+     *   index-only. */
+    "ALTER TABLE events ADD COLUMN answer_id INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE event_answers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id INTEGER NOT NULL,"
+    "  answer TEXT NOT NULL"
+    ");"
+    "CREATE TABLE rule_budgets ("
+    "  tenant_id INTEGER NOT NULL,"
+    "  rule_id INTEGER NOT NULL,"
+    "  points INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant_id, rule_id)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO rule_budgets (tenant_id, rule_id, points)"
+    "  SELECT r.tenant_id, r.id, coalesce((SELECT sum(a.points - a.reversed) FROM awards a"
+    "    WHERE a.rule_id = r.id), 0) FROM rules r WHERE r.kind = 0;"
+    "DROP INDEX events_member;"
+    "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms, refunded_fen, amount_fen);",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

@@ -79,7 +79,7 @@ typedef struct {
     char type[JF_EVENT_TYPE_LEN_MAX + 1];
     int64_t amount_fen; /* -1: none */
     int64_t occurred_at_ms;
-    int64_t refunded_fen; /* order events: refunded so far */
+    int64_t refunded_fen; /* order events: refunded so far (1 once refunded, for an order without amount) */
     char refund_of[JF_EVENT_ID_LEN_MAX + 1]; /* order.refunded: the original event_id */
     uint8_t fingerprint[JF_HASH_BYTES];
     int64_t created_at_ms;
@@ -269,7 +269,9 @@ typedef struct {
     jf_code (*event_get)(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out, jf_error *err);
     jf_code (*event_update_refunded)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
                                      jf_error *err);
-    /* Events of a member of one type that occurred before before_ms. */
+    /* Events of a member of one type that occurred before before_ms, leaving
+     * out those refunded in full (refunded_fen > 0 and refunded_fen >=
+     * amount_fen). */
     jf_code (*event_count)(jf_store *s, int64_t member_id, const char *type, int64_t before_ms, int64_t *count,
                            jf_error *err);
     /* Awards. */
@@ -298,6 +300,27 @@ typedef struct {
     jf_code (*setting_get)(jf_store *s, int64_t tenant_id, const char *name, char *value, size_t cap, jf_error *err);
     jf_code (*setting_put)(jf_store *s, int64_t tenant_id, const char *name, const char *value, int64_t now_ms,
                            jf_error *err);
+    /* tenant_lock: lock the tenant's row until the end of the write
+     * transaction, so that a check over the tenant's rows ("at most 100
+     * rules") and the write it allows run one at a time (PostgreSQL: SELECT
+     * … FOR NO KEY UPDATE, which does not block foreign-key checks; SQLite:
+     * nothing to do, the writer lock serialises). */
+    jf_code (*tenant_lock)(jf_store *s, int64_t tenant_id, jf_error *err);
+    /* The answer of an event as the engine encoded it (text of at most
+     * JF_EVENT_ANSWER_BYTES_MAX bytes), kept for replays.  get: JF_NOT_FOUND
+     * for an event recorded without one; an answer that does not fit cap is
+     * JF_INTERNAL. */
+    jf_code (*event_answer_put)(jf_store *s, int64_t tenant_id, const char *event_id, const char *answer,
+                                jf_error *err);
+    jf_code (*event_answer_get)(jf_store *s, int64_t tenant_id, const char *event_id, char *answer, size_t cap,
+                                jf_error *err);
+    /* A rule's campaign-budget counter (points).  get: JF_NOT_FOUND without
+     * a row; for_update locks the row (PostgreSQL).  add: points += delta,
+     * creating the row with delta when create, else JF_NOT_FOUND without one. */
+    jf_code (*rule_budget_get)(jf_store *s, int64_t tenant_id, int64_t rule_id, bool for_update, int64_t *points,
+                               jf_error *err);
+    jf_code (*rule_budget_add)(jf_store *s, int64_t tenant_id, int64_t rule_id, int64_t delta, bool create,
+                               jf_error *err);
 } jf_store_ops;
 
 struct jf_store {

@@ -116,6 +116,20 @@
 /* An award's explanation of its computation, stored with the award. */
 #define JF_EXPLANATION_BYTES_MAX 384
 
+/* Attributes of one event (the merchant's own facts a condition may read):
+ * at most 32, each a string of at most 256 bytes, an integer, a boolean, or
+ * a list of at most 64 strings or integers (the language's list bound), 256
+ * list items in all — enough for tags, small enough to check per event. */
+#define JF_EVENT_ATTRIBUTES_MAX 32
+#define JF_EVENT_ATTRIBUTE_BYTES_MAX 256
+#define JF_EVENT_ATTRIBUTE_LIST_MAX 64
+#define JF_EVENT_ATTRIBUTE_ITEMS_MAX 256
+
+/* The stored answer of one event (for replays): up to 100 awards with
+ * their names and explanations, 50 tasks and the refund's reversals, as
+ * compact JSON — about 120 KiB at the very most. */
+#define JF_EVENT_ANSWER_BYTES_MAX (256 * 1024)
+
 /* Campaign multipliers: integers 1..100 (weekend x3, member day x2); more
  * than a hundredfold is a typo that would flood the ledger. */
 #define JF_MULTIPLIER_MAX 100

@@ -1,7 +1,9 @@
 // The HTTP server on PostgreSQL: the API's key scenarios on one server, then
 // two and four servers on one database with 64 concurrent clients spread
 // across them (exactly-N spends, one entry per biz_no, jobs on every server
-// at once, verify clean).  Skipped without $JIFEN_TEST_PG_URL; `make test-pg`
+// at once, verify clean); events on two servers (replays byte for byte, an
+// exact campaign budget, at most 100 rules under concurrent creates).
+// Skipped without $JIFEN_TEST_PG_URL; `make test-pg`
 // starts a throwaway cluster and runs this file against it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -169,6 +171,46 @@ test('jobs/run on four servers at once: each due lot expires exactly once', { sk
       assert.equal(e.json.entries.length, 1, `job-${m}: one expire entry`);
       assert.equal(e.json.entries[0].points, -33);
     }
+    assertVerified(f);
+  } finally {
+    assert.ok((await f.stop()).every((r) => r.code === 0), f.stderr());
+  }
+});
+
+// Events on PostgreSQL, two servers: a replay answers byte for byte from
+// either server; a campaign budget awarded by 40 clients over both servers
+// at once is spent exactly; list attributes; 12 concurrent rule creates over
+// both servers stop at 100 rules.
+test('events on two servers: replays byte for byte, an exact budget, list attributes, at most 100 rules', { skip: SKIP }, async () => {
+  const f = await startPgServers({ servers: 2, tenants: ['acme'] });
+  try {
+    const rule = async (def) => {
+      const r = await f.api(0, 'acme', 'POST', '/v1/rules', def);
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    await rule({ name: 'rate capped', event_type: 'order.paid', award: { rate: { points: 1, per_fen: 100 } }, caps: { per_award: 50 } });
+    await rule({ name: 'vip', event_type: 'order.paid', when: '"vip" in attributes.tags', award: { points: 5 } });
+    await rule({ name: 'budget', event_type: 'order.paid', award: { points: 7 }, caps: { budget: 100 } });
+    const body = { type: 'order.paid', member_id: 'ev1', event_id: 'ev-1', amount_fen: 12800, attributes: { tags: ['new', 'vip'] } };
+    const first = await f.api(0, 'acme', 'POST', '/v1/events', body);
+    assert.equal(first.status, 201, first.text);
+    assert.equal(first.json.points_awarded, 50 + 5 + 7);
+    for (const i of [0, 1]) {
+      const again = await f.api(i, 'acme', 'POST', '/v1/events', body);
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.equal(again.text, first.text, `server ${i}: byte for byte`);
+    }
+    const many = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      f.api(i, 'acme', 'POST', '/v1/events', { type: 'order.paid', member_id: `ev-m${i}`, event_id: `ev-b${i}`, amount_fen: 100 })));
+    for (const r of many) assert.equal(r.status, 201, r.text);
+    const budget = many.reduce((sum, r) => sum + (r.json.awards.find((a) => a.rule_name === 'budget')?.points ?? 0), 0);
+    assert.equal(budget + 7, 100, 'the budget is spent exactly');
+    for (let i = 3; i < 95; i++) await rule({ name: `r${i}`, event_type: 'limit.test', award: { points: 1 } });
+    const burst = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      f.api(i, 'acme', 'POST', '/v1/rules', { name: `burst${i}`, event_type: 'limit.test', award: { points: 1 } })));
+    assert.equal(burst.filter((r) => r.status === 201).length, 5, burst.map((r) => `${r.status} ${r.json?.code}`).join(', '));
+    assert.ok(burst.every((r) => r.status === 201 || (r.status === 422 && r.json.code === 'limit_exceeded')));
     assertVerified(f);
   } finally {
     assert.ok((await f.stop()).every((r) => r.code === 0), f.stderr());

@@ -219,7 +219,7 @@ test('bad input: clear errors, nothing written', async () => {
   await bad('/v1/events', { type: 'order.paid', member_id: 'z1' }, 400, 'invalid_field', 'event_id');
   await bad('/v1/events', { type: 'order.paid', member_id: 'z1', event_id: 'z-1', amount_fen: -1 }, 400, 'invalid_field', 'amount_fen');
   await bad('/v1/events', { type: 'order.paid', member_id: 'z1', event_id: 'z-1', items: [{ sku: 'a' }] }, 400, 'invalid_field', 'items[0].amount_fen');
-  await bad('/v1/events', { type: 'order.paid', member_id: 'z1', event_id: 'z-1', attributes: { x: [1] } }, 400, 'invalid_field', 'attributes.x');
+  await bad('/v1/events', { type: 'order.paid', member_id: 'z1', event_id: 'z-1', attributes: { x: [[1]] } }, 400, 'invalid_field', 'attributes.x[0]');
   await bad('/v1/events', { type: 'order.paid', member_id: 'z1', event_id: 'z-1', occurred_at: '2030-03-05T10:00:00+08:00' }, 400, 'invalid_field', 'occurred_at');
   await bad('/v1/events', { type: 'order.paid', member_id: 'z1', event_id: 'z-1', refund_of: 'x' }, 400, 'invalid_field', 'refund_of');
   assert.equal((await call('GET', '/v1/members/z1')).status, 404, 'nothing written');

@@ -14,6 +14,9 @@
  *   - jobs from 4 connections at once over many due lots and members: each
  *     lot expires exactly once, one expire entry per member;
  *   - a row lock held by another connection is JF_RETRY after lock_timeout;
+ *   - rule creates on two connections count the tenant's rules one at a
+ *     time (the 100th and a 101st: the second waits, then is refused), and
+ *     a campaign budget awarded from 4 connections at once is spent exactly;
  *   - PostgreSQL stopped with `pg_ctl stop -m immediate` and started again
  *     while a writer runs (on a cluster of its own, so the other tests are
  *     not disturbed): the writer gets JF_UNAVAILABLE, reconnects by itself,
@@ -29,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/events.h"
 #include "engine/ledger.h"
 #include "fixture.h"
 
@@ -230,10 +234,30 @@ Test(pg, row_lock_wait_is_retry) {
 #define SPEND_BALANCE 240
 #define SPEND_TRIES_PER_CONN 100 /* 400 tries for 240 points */
 
+/* The start of a worker thread's state: its connection, the barrier all
+ * workers start from, its number.  run_workers opens and starts them. */
 typedef struct {
     server v;
     pthread_barrier_t *start;
     int index;
+} worker;
+
+/* Open a connection for each of CONNS workers (arrays of a struct that
+ * begins with a worker, each `size` bytes) and start them together. */
+static void run_workers(void *workers, size_t size, void *(*fn)(void *), pthread_barrier_t *start, pthread_t *th) {
+    pthread_barrier_init(start, NULL, CONNS);
+    for (int i = 0; i < CONNS; i++) {
+        worker *w = (worker *)((char *)workers + (size_t)i * size);
+        server_open(&w->v, LOC, false);
+        w->start = start;
+        w->index = i;
+    }
+    for (int i = 0; i < CONNS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, fn, (char *)workers + (size_t)i * size), 0);
+}
+
+typedef struct {
+    worker w;
     int ok, short_of_points, other;
     jf_code other_code;
     char other_detail[256];
@@ -241,12 +265,12 @@ typedef struct {
 
 static void *spender_main(void *p) {
     spender *w = p;
-    pthread_barrier_wait(w->start);
+    pthread_barrier_wait(w->w.start);
     for (int i = 0; i < SPEND_TRIES_PER_CONN; i++) {
         char biz[32];
-        snprintf(biz, sizeof biz, "s-%d-%d", w->index, i);
+        snprintf(biz, sizeof biz, "s-%d-%d", w->w.index, i);
         jf_error err = {0};
-        jf_code rc = run_op(&w->v, 1, "m1", biz, 1, 0, NULL, &err);
+        jf_code rc = run_op(&w->w.v, 1, "m1", biz, 1, 0, NULL, &err);
         if (rc == JF_OK)
             w->ok++;
         else if (rc == JF_INSUFFICIENT_POINTS)
@@ -275,16 +299,10 @@ Test(pg, concurrent_spends_on_one_member_exactly_n) {
     cr_assert_eq(member_of(&first, "m1").acct.available, SPEND_BALANCE);
 
     pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, CONNS);
     spender w[CONNS];
     pthread_t th[CONNS];
     memset(w, 0, sizeof w);
-    for (int i = 0; i < CONNS; i++) {
-        server_open(&w[i].v, LOC, false);
-        w[i].start = &start;
-        w[i].index = i;
-    }
-    for (int i = 0; i < CONNS; i++) cr_assert_eq(pthread_create(&th[i], NULL, spender_main, &w[i]), 0);
+    run_workers(w, sizeof w[0], spender_main, &start, th);
     int ok = 0, short_of = 0;
     for (int i = 0; i < CONNS; i++) {
         pthread_join(th[i], NULL);
@@ -293,7 +311,7 @@ Test(pg, concurrent_spends_on_one_member_exactly_n) {
         ok += w[i].ok;
         short_of += w[i].short_of_points;
         cr_assert_gt(w[i].ok, 0, "connection %d never got a spend in", i);
-        jf_store_close(w[i].v.s);
+        jf_store_close(w[i].w.v.s);
     }
     pthread_barrier_destroy(&start);
     cr_assert_eq(ok, SPEND_BALANCE, "exactly the balance is spent");
@@ -620,4 +638,160 @@ Test(pg, restart_under_a_writer, .init = restart_setup, .fini = restart_teardown
     }
     verify_clean(w.v.s);
     jf_store_close(w.v.s);
+}
+
+/* ---- rules and budgets on several servers ---- */
+
+typedef struct {
+    server *v;
+    const char *json;
+    int64_t id;
+} rule_arg;
+
+static jf_code save_rule(jf_store *s, void *arg, jf_error *err) {
+    rule_arg *r = arg;
+    jf_ctx c = {.store = s, .tenant = &r->v->t, .now_ms = T0};
+    json_error_t je;
+    json_t *def = json_loads(r->json, 0, &je);
+    cr_assert_not_null(def, "%s", je.text);
+    jf_rule_row row;
+    jf_code rc = jf_definition_save(&c, JF_DEF_RULE, 0, def, &row, err);
+    json_decref(def);
+    r->id = row.id;
+    return rc;
+}
+
+typedef struct {
+    server v;
+    jf_code rc;
+    atomic_bool done;
+    char detail[256];
+} rule_creator;
+
+static void *rule_creator_main(void *p) {
+    rule_creator *w = p;
+    rule_arg r = {&w->v, "{\"name\":\"late\",\"event_type\":\"x\",\"award\":{\"points\":1}}", 0};
+    jf_error err = {0};
+    w->rc = jf_tx_run(w->v.s, save_rule, &r, &err);
+    snprintf(w->detail, sizeof w->detail, "%s", err.detail);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+Test(pg, rule_count_is_checked_one_create_at_a_time) {
+    SKIP_WITHOUT_PG();
+    server a;
+    server_open(&a, LOC, true);
+    jf_error err = {0};
+    for (int i = 0; i < JF_RULES_PER_TENANT_MAX - 1; i++) {
+        rule_arg r = {&a, "{\"name\":\"r\",\"event_type\":\"x\",\"award\":{\"points\":1}}", 0};
+        cr_assert_eq(jf_tx_run(a.s, save_rule, &r, &err), JF_OK, "%s", err.detail);
+    }
+    /* a creates the 100th and has not committed yet ... */
+    cr_assert_eq(a.s->ops->begin(a.s, &err), JF_OK, "%s", err.detail);
+    rule_arg last = {&a, "{\"name\":\"100th\",\"event_type\":\"x\",\"award\":{\"points\":1}}", 0};
+    cr_assert_eq(save_rule(a.s, &last, &err), JF_OK, "%s", err.detail);
+    /* ... when b creates one more: b must wait for a, then count 100. */
+    static rule_creator b;
+    memset(&b, 0, sizeof b);
+    server_open(&b.v, LOC, false);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, rule_creator_main, &b), 0);
+    usleep(500000);
+    cr_assert(!atomic_load(&b.done), "b counted the rules while a was still creating one (%s)", jf_code_name(b.rc));
+    cr_assert_eq(a.s->ops->commit(a.s, &err), JF_OK, "%s", err.detail);
+    pthread_join(th, NULL);
+    cr_assert_eq(b.rc, JF_LIMIT_EXCEEDED, "b: %s (%s)", jf_code_name(b.rc), b.detail);
+    size_t n = 0, total = 0;
+    int64_t after = 0;
+    static jf_rule_row rows[64];
+    cr_assert_eq(a.s->ops->begin_read(a.s, &err), JF_OK);
+    do {
+        cr_assert_eq(a.s->ops->rule_list(a.s, a.t.id, JF_DEF_RULE, after, rows, 64, &n, &err), JF_OK, "%s", err.detail);
+        total += n;
+        if (n > 0) after = rows[n - 1].id;
+    } while (n == 64);
+    a.s->ops->rollback(a.s);
+    cr_assert_eq(total, (size_t)JF_RULES_PER_TENANT_MAX);
+    jf_store_close(a.s);
+    jf_store_close(b.v.s);
+}
+
+#define BUDGET_POINTS 500
+#define BUDGET_EVENTS_PER_CONN 30 /* 120 events of 7 points for a budget of 500 */
+
+typedef struct {
+    worker w;
+    int64_t awarded;
+    int failed;
+    jf_code code;
+    char detail[256];
+} budget_worker;
+
+typedef struct {
+    server *v;
+    char event_id[32], member[32];
+    jf_event_outcome out;
+} budget_event;
+
+static jf_code budget_event_run(jf_store *s, void *arg, jf_error *err) {
+    budget_event *e = arg;
+    jf_ctx c = {.store = s, .tenant = &e->v->t, .now_ms = T0};
+    jf_event ev = {.type = "order.paid", .event_id = e->event_id, .member_id = e->member, .occurred_at_ms = T0};
+    uint8_t fp[JF_HASH_BYTES] = {0};
+    return jf_event_process(&c, &ev, NULL, -1, fp, false, &e->out, err);
+}
+
+static void *budget_main(void *p) {
+    budget_worker *w = p;
+    static budget_event events[CONNS][BUDGET_EVENTS_PER_CONN];
+    pthread_barrier_wait(w->w.start);
+    for (int i = 0; i < BUDGET_EVENTS_PER_CONN; i++) {
+        budget_event *e = &events[w->w.index][i];
+        e->v = &w->w.v;
+        snprintf(e->event_id, sizeof e->event_id, "b-%d-%d", w->w.index, i);
+        snprintf(e->member, sizeof e->member, "m-%d-%d", w->w.index, i); /* a member each: only the budget is shared */
+        jf_error err = {0};
+        jf_code rc = jf_tx_run(w->w.v.s, budget_event_run, e, &err);
+        if (rc != JF_OK) {
+            w->failed++;
+            w->code = rc;
+            snprintf(w->detail, sizeof w->detail, "%s", err.detail);
+            continue;
+        }
+        w->awarded += e->out.points_total;
+    }
+    return NULL;
+}
+
+Test(pg, budget_from_several_servers_is_spent_exactly) {
+    SKIP_WITHOUT_PG();
+    server first;
+    server_open(&first, LOC, true);
+    rule_arg r = {&first, "{\"name\":\"budget\",\"event_type\":\"order.paid\",\"award\":{\"points\":7},"
+                          "\"caps\":{\"budget\":500}}", 0};
+    jf_error err = {0};
+    cr_assert_eq(jf_tx_run(first.s, save_rule, &r, &err), JF_OK, "%s", err.detail);
+    pthread_barrier_t start;
+    static budget_worker w[CONNS];
+    pthread_t th[CONNS];
+    memset(w, 0, sizeof w);
+    run_workers(w, sizeof w[0], budget_main, &start, th);
+    int64_t awarded = 0;
+    for (int i = 0; i < CONNS; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(w[i].failed, 0, "connection %d: %s: %s", i, jf_code_name(w[i].code), w[i].detail);
+        awarded += w[i].awarded;
+        jf_store_close(w[i].w.v.s);
+    }
+    pthread_barrier_destroy(&start);
+    cr_assert_eq(awarded, BUDGET_POINTS, "awarded %lld of a budget of %d", (long long)awarded, BUDGET_POINTS);
+    int64_t counter = -1;
+    cr_assert_eq(first.s->ops->begin_read(first.s, &err), JF_OK);
+    cr_assert_eq(first.s->ops->rule_budget_get(first.s, first.t.id, r.id, false, &counter, &err), JF_OK, "%s",
+                 err.detail);
+    first.s->ops->rollback(first.s);
+    cr_assert_eq(counter, BUDGET_POINTS);
+    verify_clean(first.s);
+    jf_store_close(first.s);
 }

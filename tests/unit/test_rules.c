@@ -172,6 +172,84 @@ Test(rules, definition_round_trip) {
     jf_compiled_rule_free(&cr);
 }
 
+/* A list of n items as JSON text: strings "s0", "s1", … or integers. */
+static json_t *list_of(size_t n, bool ints) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char s[24];
+        snprintf(s, sizeof s, "s%zu", i);
+        json_array_append_new(a, ints ? json_integer((json_int_t)i) : json_string(s));
+    }
+    return a;
+}
+
+static jf_code load(json_t *attrs, jf_event_attributes *out, jf_error *err) {
+    jf_error_clear(err);
+    return jf_event_attributes_load(attrs, out, err);
+}
+
+Test(rules, list_attributes_at_their_bounds) {
+    static jf_event_attributes a;
+    jf_error err;
+    json_t *attrs = json_object();
+    json_object_set_new(attrs, "tags", list_of(JF_EVENT_ATTRIBUTE_LIST_MAX, false));
+    cr_assert_eq(load(attrs, &a, &err), JF_OK, "%s", err.detail);
+    json_object_set_new(attrs, "tags", list_of(JF_EVENT_ATTRIBUTE_LIST_MAX + 1, false));
+    cr_assert_eq(load(attrs, &a, &err), JF_INVALID_FIELD);
+    cr_assert_str_eq(err.field, "attributes.tags");
+    /* 256 list items in all, strings and integers together: exactly at the
+     * bound, then one past it. */
+    json_object_set_new(attrs, "tags", list_of(64, false));
+    json_object_set_new(attrs, "a", list_of(64, true));
+    json_object_set_new(attrs, "b", list_of(64, false));
+    json_object_set_new(attrs, "c", list_of(64, true));
+    cr_assert_eq(load(attrs, &a, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(a.int_count + a.str_count, (size_t)JF_EVENT_ATTRIBUTE_ITEMS_MAX);
+    json_object_set_new(attrs, "d", list_of(1, true));
+    cr_assert_eq(load(attrs, &a, &err), JF_INVALID_FIELD);
+    cr_assert_str_eq(err.field, "attributes.d");
+    json_decref(attrs);
+}
+
+Test(rules, list_attributes_in_conditions_and_copied) {
+    json_error_t je;
+    json_t *attrs = json_loads("{\"tags\":[\"new\",\"vip\"],\"levels\":[3,5],\"none\":[],\"store\":\"SH\"}", 0, &je);
+    static jf_event_attributes a, copy;
+    jf_error err;
+    cr_assert_eq(load(attrs, &a, &err), JF_OK, "%s", err.detail);
+    copy = a; /* what the HTTP job does: the copy must not point into the original */
+    memset(&a, 0, sizeof a);
+    jf_event ev = {.type = "x", .event_id = "e", .member_id = "m", .attributes = &copy};
+    jf_civil civ;
+    cr_assert(jf_tz_civil("UTC", 0, &civ));
+    static const struct {
+        const char *when;
+        bool match;
+        const char *error; /* "" when it evaluates */
+    } cases[] = {
+        {"\"vip\" in attributes.tags and 5 in attributes.levels", true, ""},
+        {"\"old\" in attributes.tags or 4 in attributes.levels", false, ""},
+        {"\"vip\" not in attributes.none and 1 not in attributes.none", true, ""},
+        {"len(attributes.tags) == 2 and len(attributes.none) == 0", true, ""},
+        {"\"S\" in attributes.store", true, ""},
+        {"3 in attributes.tags", false, "cannot look for int in list<string>"},
+        {"\"vip\" in attributes.missing", false, "attribute \"missing\" is missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jf_expr_program *p;
+        jf_expr_error e;
+        cr_assert(jf_expr_compile(cases[i].when, strlen(cases[i].when), jf_expr_event_schema(), &p, &e), "%s",
+                  e.message);
+        char why[256];
+        bool got = jf_event_condition(p, &ev, NULL, &civ, why, sizeof why);
+        cr_assert_eq(got, cases[i].match, "%s", cases[i].when);
+        cr_assert(strstr(why, cases[i].error) != NULL && (cases[i].error[0] != '\0') == (why[0] != '\0'),
+                  "%s: \"%s\"", cases[i].when, why);
+        jf_expr_free(p);
+    }
+    json_decref(attrs);
+}
+
 Test(checkin, schedule_repeat_and_restart_and_calendar) {
     jf_checkin_config c;
     jf_checkin_config_default(&c);

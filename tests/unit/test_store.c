@@ -1059,3 +1059,94 @@ Test(store, checkpoint_from_another_connection) {
     fresh->ops->rollback(fresh);
     jf_store_close(fresh);
 }
+
+/* ---- events: answers, orders counted, budget counters, the tenant lock
+ * (schema migration 3) ---- */
+
+static void add_event(int64_t tid, int64_t mid, const char *event_id, int64_t amount_fen, int64_t at_ms) {
+    jf_event_row e = {.tenant_id = tid, .member_id = mid, .amount_fen = amount_fen, .occurred_at_ms = at_ms,
+                      .created_at_ms = T0};
+    snprintf(e.event_id, sizeof e.event_id, "%s", event_id);
+    snprintf(e.type, sizeof e.type, "order.paid");
+    fill_hash(e.fingerprint, 1);
+    OK(S->ops->event_insert(S, &e, E));
+}
+
+Test(store, event_answers_round_trip) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    /* An answer of 100 KiB with multi-byte text and quotes. */
+    size_t n = 100 * 1024;
+    char *answer = malloc(n + 1), *got = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) answer[i] = "ab\"\\{}"[i % 6];
+    memcpy(answer, "积分", strlen("积分"));
+    answer[n] = '\0';
+    begin();
+    add_event(tid, mid, "e1", 1000, T0);
+    add_event(tid, mid, "e2", 1000, T0);
+    OK(S->ops->event_answer_put(S, tid, "e1", answer, E));
+    EXPECT(JF_NOT_FOUND, S->ops->event_answer_put(S, tid, "nope", "{}", E));
+    commit();
+    OK(S->ops->event_answer_get(S, tid, "e1", got, n + 1, E));
+    cr_assert_str_eq(got, answer);
+    EXPECT(JF_INTERNAL, S->ops->event_answer_get(S, tid, "e1", got, n, E)); /* one byte short: refused, not cut */
+    EXPECT(JF_NOT_FOUND, S->ops->event_answer_get(S, tid, "e2", got, n + 1, E)); /* recorded without one */
+    EXPECT(JF_NOT_FOUND, S->ops->event_answer_get(S, tid, "e3", got, n + 1, E));
+    begin();
+    int64_t t2 = add_tenant("other");
+    commit();
+    EXPECT(JF_NOT_FOUND, S->ops->event_answer_get(S, t2, "e1", got, n + 1, E)); /* another tenant's e1 */
+    free(answer);
+    free(got);
+}
+
+Test(store, event_count_leaves_out_fully_refunded) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    add_event(tid, mid, "full", 1000, T0);
+    add_event(tid, mid, "part", 1000, T0 + 1);
+    add_event(tid, mid, "no-amount", -1, T0 + 2);
+    add_event(tid, mid, "zero", 0, T0 + 3);
+    add_event(tid, mid, "later", 1000, T0 + 10);
+    commit();
+    int64_t count = -1;
+    OK(S->ops->event_count(S, mid, "order.paid", T0 + 10, &count, E));
+    cr_assert_eq(count, 4, "before T0 + 10, not at it");
+    begin();
+    OK(S->ops->event_update_refunded(S, tid, "full", 1000, E));
+    OK(S->ops->event_update_refunded(S, tid, "part", 999, E));
+    OK(S->ops->event_update_refunded(S, tid, "no-amount", 1, E)); /* refunded whole: 1 */
+    commit();
+    OK(S->ops->event_count(S, mid, "order.paid", T0 + 10, &count, E));
+    cr_assert_eq(count, 2, "part and zero (not refunded) count; full and no-amount do not");
+    begin();
+    OK(S->ops->event_update_refunded(S, tid, "zero", 1, E));
+    commit();
+    OK(S->ops->event_count(S, mid, "order.paid", T0 + 11, &count, E));
+    cr_assert_eq(count, 2, "part and later");
+    OK(S->ops->event_count(S, mid, "order.refunded", T0 + 11, &count, E));
+    cr_assert_eq(count, 0);
+}
+
+Test(store, rule_budget_counters) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    int64_t points = -1;
+    begin();
+    int64_t t2 = add_tenant("other");
+    EXPECT(JF_NOT_FOUND, S->ops->rule_budget_get(S, tid, 5, true, &points, E));
+    EXPECT(JF_NOT_FOUND, S->ops->rule_budget_add(S, tid, 5, -3, false, E)); /* no row: nothing to give back to */
+    OK(S->ops->rule_budget_add(S, tid, 5, 40, true, E));
+    OK(S->ops->rule_budget_add(S, tid, 5, 40, true, E));
+    OK(S->ops->rule_budget_add(S, tid, 5, -15, false, E));
+    OK(S->ops->rule_budget_add(S, t2, 5, 7, true, E));
+    OK(S->ops->rule_budget_get(S, tid, 5, true, &points, E));
+    cr_assert_eq(points, 65);
+    OK(S->ops->tenant_lock(S, tid, E));
+    commit();
+    OK(S->ops->rule_budget_get(S, t2, 5, false, &points, E));
+    cr_assert_eq(points, 7, "per tenant");
+    OK(S->ops->rule_budget_get(S, tid, 5, false, &points, E));
+    cr_assert_eq(points, 65);
+}
