@@ -108,7 +108,7 @@
       "SELECT member_id FROM lots WHERE tenant_id = ?1 AND state = 0 AND available_at_ms <= ?2 "     \
       "  AND member_id > ?3 "                                                                         \
       "UNION SELECT member_id FROM lots WHERE tenant_id = ?1 AND state = 1 AND remaining > 0 "       \
-      "  AND expires_at_ms <= ?2 AND member_id > ?3 "                                                 \
+      "  AND expires_at_ms < 9223372036854775807 AND expires_at_ms <= ?2 AND member_id > ?3 "         \
       "UNION SELECT member_id FROM holds WHERE tenant_id = ?1 AND state = 0 AND expires_at_ms <= ?2 " \
       "  AND member_id > ?3 "                                                                         \
       "ORDER BY 1 LIMIT ?4")                                                                          \
