@@ -1150,3 +1150,55 @@ Test(store, rule_budget_counters) {
     OK(S->ops->rule_budget_get(S, tid, 5, false, &points, E));
     cr_assert_eq(points, 65);
 }
+
+/* A database at schema 2 with rules and awards: migration 3 fills every
+ * rule's budget counter from its awards (net of reversals), adds the event
+ * answers and rebuilds the orders index. */
+Test(store, migration_3_counts_existing_awards) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    jf_rule_row rules[3] = {{.tenant_id = tid, .kind = JF_DEF_RULE, .version = 1, .enabled = true},
+                            {.tenant_id = tid, .kind = JF_DEF_RULE, .version = 1, .enabled = true},
+                            {.tenant_id = tid, .kind = JF_DEF_TASK, .version = 1, .enabled = true}};
+    begin();
+    for (int i = 0; i < 3; i++) {
+        snprintf(rules[i].event_type, sizeof rules[i].event_type, "order.paid");
+        snprintf(rules[i].definition, sizeof rules[i].definition, "{}");
+        OK(S->ops->rule_insert(S, &rules[i], E));
+    }
+    const struct {
+        const char *event_id;
+        int64_t points, reversed;
+    } awards[] = {{"o1", 40, 10}, {"o2", 20, 0}};
+    for (int i = 0; i < 2; i++) {
+        jf_award_row a = {.tenant_id = tid, .rule_id = rules[0].id, .rule_version = 1, .member_id = mid,
+                          .points = awards[i].points, .reversed = awards[i].reversed, .occurred_at_ms = T0,
+                          .created_at_ms = T0};
+        snprintf(a.event_id, sizeof a.event_id, "%s", awards[i].event_id);
+        snprintf(a.biz_no, sizeof a.biz_no, "ev-%d", i);
+        OK(S->ops->award_insert(S, &a, E));
+    }
+    add_event(tid, mid, "o1", 1000, T0);
+    commit();
+    /* Back to schema 2, as a database written before this migration is. */
+    const char *undo[] = {"DELETE FROM schema_migrations WHERE version = 3", "DROP TABLE rule_budgets",
+                          "DROP TABLE event_answers", "DROP INDEX events_member",
+                          "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms)",
+                          "ALTER TABLE events DROP COLUMN answer_id"};
+    for (size_t i = 0; i < sizeof undo / sizeof undo[0]; i++) OK(raw_exec(S, undo[i], E));
+    jf_store_close(S);
+    S = open_store(); /* applies migration 3 */
+    int64_t points = -1;
+    OK(S->ops->rule_budget_get(S, tid, rules[0].id, false, &points, E));
+    cr_assert_eq(points, 50, "40 - 10 + 20");
+    OK(S->ops->rule_budget_get(S, tid, rules[1].id, false, &points, E));
+    cr_assert_eq(points, 0);
+    EXPECT(JF_NOT_FOUND, S->ops->rule_budget_get(S, tid, rules[2].id, false, &points, E)); /* a task */
+    char answer[8];
+    EXPECT(JF_NOT_FOUND, S->ops->event_answer_get(S, tid, "o1", answer, sizeof answer, E));
+    begin();
+    OK(S->ops->event_answer_put(S, tid, "o1", "{}", E));
+    commit();
+    OK(S->ops->event_answer_get(S, tid, "o1", answer, sizeof answer, E));
+    cr_assert_str_eq(answer, "{}");
+}
