@@ -82,7 +82,7 @@ test: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp $(SAN)/unit-tests $(CRITERION_FLAGS)
 	@echo "== fuzz smoke: condition language (libFuzzer, fixed seed)"
 	$(MAKE) --no-print-directory fuzz-expr-smoke
-	@if [ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1; then \
+	@set -e; if [ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1; then \
 	  echo "== API tests (release build)"; \
 	  JIFEN_BIN=$(CURDIR)/$(REL)/jifen node --test --test-concurrency=2 tests/api/; \
 	  echo "== API tests (AddressSanitizer + UndefinedBehaviorSanitizer server)"; \

@@ -30,6 +30,12 @@ function load(srv, round, workers = 16) {
   return { acked, finish: async () => { stop = true; await done; } };
 }
 
+// Wait (up to 30 s) until the load has at least one acknowledged write.
+async function untilAcked(l) {
+  const deadline = Date.now() + 30000;
+  while (l.acked.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 async function checkAcked(srv, acked) {
   // Replaying an acknowledged request must say it was already done.
   for (let i = 0; i < acked.length; i += 32) {
@@ -48,7 +54,11 @@ test(`SIGKILL under write load ${ROUNDS} times loses nothing acknowledged`, asyn
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const l = load(srv, round);
-      await new Promise((r) => setTimeout(r, 150 + 40 * round));
+      // Kill only once writes are being acknowledged (a loaded machine can
+      // take longer than any fixed pause to answer the first one), then at
+      // a moment that moves from round to round.
+      await untilAcked(l);
+      await new Promise((r) => setTimeout(r, 40 * round));
       const killed = await srv.kill('SIGKILL');
       assert.equal(killed.signal, 'SIGKILL');
       await l.finish();
@@ -64,7 +74,7 @@ test(`SIGKILL under write load ${ROUNDS} times loses nothing acknowledged`, asyn
     }
     // Graceful stop under load: exit 0, nothing acknowledged lost.
     const l = load(srv, 'term');
-    await new Promise((r) => setTimeout(r, 200));
+    await untilAcked(l);
     const term = await srv.kill('SIGTERM');
     assert.equal(term.code, 0, 'SIGTERM under load exits 0');
     await l.finish();
