@@ -61,7 +61,7 @@
  * ("jifen" in ASCII). */
 #define PG_MIGRATION_LOCK_KEY "439788414318"
 
-/* The most parameters one statement takes (entry insert: 23). */
+/* The most parameters one statement takes (entry insert with its id: 24). */
 #define PG_PARAMS_MAX 24
 
 /* ---- schema -------------------------------------------------------------- */
@@ -340,7 +340,7 @@ static const char *const pg_migrations[] = {
     "m.id, (SELECT min(h.expires_at_ms) FROM holds h WHERE h.member_id = m.id AND h.state = 0), "   \
     "(SELECT min(l.available_at_ms) FROM lots l WHERE l.member_id = m.id AND l.state = 0), "        \
     "(SELECT min(l.expires_at_ms) FROM lots l WHERE l.member_id = m.id AND l.state = 1 AND "        \
-    "l.remaining > 0)"
+    "l.remaining > 0), nextval('lots_id_seq'::regclass), nextval('entries_id_seq'::regclass)"
 #define MOVE_COLS "id, entry_id, lot_id, points"
 #define HOLD_COLS                                                                                     \
     "id, tenant_id, member_id, entry_id, points, captured, state, biz_no, expires_at_ms, "           \
@@ -352,6 +352,20 @@ static const char *const pg_migrations[] = {
 #define B(n) "$" #n "::bigint"
 #define T(n) "$" #n "::text"
 #define H(n) "$" #n "::bytea"
+
+#define ENTRY_INSERT_INTO                                                                             \
+    "INSERT INTO entries (tenant_id, member_id, seq, kind, points, d_available, d_frozen, "          \
+    "d_pending, d_debt, d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, "      \
+    "operator_id, ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash"
+#define ENTRY_INSERT_VALUES                                                                           \
+    B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9) ", " B(10)  \
+    ", " B(11) ", " B(12) ", " B(13) ", " T(14) ", " T(15) ", " T(16) ", " T(17) ", " B(18) ", "      \
+    B(19) ", " B(20) ", " B(21) ", " H(22) ", " H(23)
+#define LOT_INSERT_INTO                                                                               \
+    "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, "   \
+    "expires_at_ms, created_at_ms"
+#define LOT_INSERT_VALUES                                                                             \
+    B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9)
 
 /* Every statement this backend runs.  X(name, sql). */
 #define PG_STATEMENTS(X)                                                                              \
@@ -389,7 +403,8 @@ static const char *const pg_migrations[] = {
     /* Sent right after the lock, in the same round trip (pg_member_lock):  \
      * the member's earliest open hold expiry, pending lot activation and    \
      * active lot expiry (NULL: none), from the partial indexes the settling \
-     * queries use. */                                                       \
+     * queries use; and a lot id and an entry id drawn for the operation's   \
+     * first lot and entry (sequences of the identity columns). */           \
     X(MEMBER_DUE, "SELECT " MEMBER_DUE_COLS " FROM members m WHERE m.tenant_id = " B(1)                \
       " AND m.ext_id = " T(2))                                                                         \
     X(MEMBER_DUE_BY_ID, "SELECT " MEMBER_DUE_COLS " FROM members m WHERE m.id = " B(1))                \
@@ -406,13 +421,10 @@ static const char *const pg_migrations[] = {
       " AND state = 1 AND remaining > 0 AND expires_at_ms <= " B(2) " AND member_id > " B(3)          \
       " UNION SELECT member_id FROM holds WHERE tenant_id = " B(1) " AND state = 0 AND "              \
       "expires_at_ms <= " B(2) " AND member_id > " B(3) " ORDER BY 1 LIMIT " B(4))                    \
-    X(ENTRY_INSERT,                                                                                   \
-      "INSERT INTO entries (tenant_id, member_id, seq, kind, points, d_available, d_frozen, "        \
-      "d_pending, d_debt, d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, "    \
-      "operator_id, ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash) VALUES (" B(1)    \
-      ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9) ", " B(10)      \
-      ", " B(11) ", " B(12) ", " B(13) ", " T(14) ", " T(15) ", " T(16) ", " T(17) ", " B(18) ", "    \
-      B(19) ", " B(20) ", " B(21) ", " H(22) ", " H(23) ") ON CONFLICT DO NOTHING RETURNING id")      \
+    X(ENTRY_INSERT, ENTRY_INSERT_INTO ") VALUES (" ENTRY_INSERT_VALUES ") ON CONFLICT DO NOTHING RETURNING id") \
+    /* With the id the member lock drew (pg_member_lock), sent ahead. */                               \
+    X(ENTRY_INSERT_ID,                                                                                \
+      ENTRY_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE VALUES (" ENTRY_INSERT_VALUES ", " B(24) ")")   \
     X(ENTRY_GET, "SELECT " ENTRY_COLS " FROM entries WHERE id = " B(1))                               \
     /* Newest first by seq (id order within a member: entries are appended     \
      * under the member's lock), served by the (member_id, seq) index; the     \
@@ -429,10 +441,8 @@ static const char *const pg_migrations[] = {
     X(ENTRY_LIST_BY_REF,                                                                              \
       "SELECT " ENTRY_COLS " FROM entries WHERE ref_entry_id = " B(1) " AND ref_entry_id > 0 "       \
       "ORDER BY id LIMIT " B(2))                                                                      \
-    X(LOT_INSERT,                                                                                     \
-      "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, " \
-      "expires_at_ms, created_at_ms) VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) \
-      ", " B(7) ", " B(8) ", " B(9) ") RETURNING id")                                                 \
+    X(LOT_INSERT, LOT_INSERT_INTO ") VALUES (" LOT_INSERT_VALUES ") RETURNING id")                    \
+    X(LOT_INSERT_ID, LOT_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE VALUES (" LOT_INSERT_VALUES ", " B(10) ")") \
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = " B(1))                                      \
     X(LOT_UPDATE,                                                                                     \
       "UPDATE lots SET remaining = " B(1) ", state = " B(2) ", entry_id = " B(3) " WHERE id = " B(4))  \
@@ -629,6 +639,18 @@ typedef struct {
     int64_t hold_min, pending_min, active_min;
 } pg_due;
 
+/* Ids drawn from the lots' and entries' sequences while member_id was
+ * being locked (0: none, or used): the operation's first lot and entry take
+ * them and are sent ahead instead of waiting for INSERT … RETURNING id.
+ * Drawn under the member's lock, they are larger than every id of the
+ * member's earlier rows, so id order within a member stays creation order
+ * (ENTRY_LIST and the spending order rely on it), as with ids drawn by the
+ * INSERT itself. */
+typedef struct {
+    int64_t member_id;
+    int64_t lot_id, entry_id;
+} pg_drawn;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     PGconn *conn;
@@ -654,6 +676,7 @@ typedef struct {
     bool failed_tx;
     jf_error failed_err;
     pg_due due;
+    pg_drawn drawn;
     jf_pg_counters counters;
 } pg_store;
 
@@ -916,6 +939,22 @@ static jf_code pg_failed(pg_store *q, jf_error *err) {
 }
 
 static void pg_due_forget(pg_store *q) { q->due.valid = false; }
+
+/* At the edges of a job or transaction: nothing learned under a lock is
+ * used past them. */
+static void pg_lock_forget(pg_store *q) {
+    pg_due_forget(q);
+    q->drawn = (pg_drawn){0, 0, 0};
+}
+
+/* A drawn id (*slot) for a row of member_id, if one is there to take:
+ * only inside a savepoint, where the insert can be sent ahead. */
+static int64_t pg_drawn_take(pg_store *q, int64_t member_id, int64_t *slot) {
+    if (!q->in_savepoint || q->drawn.member_id != member_id || *slot == 0) return 0;
+    int64_t id = *slot;
+    *slot = 0;
+    return id;
+}
 
 static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err);
 
@@ -1191,7 +1230,7 @@ static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind k
 static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     assert(q->tx == TX_NONE);
     assert(!q->in_savepoint);
-    pg_due_forget(q);
+    pg_lock_forget(q);
     q->failed = JF_OK;
     q->failed_tx = false;
     q->data_sent = false;
@@ -1227,7 +1266,7 @@ static jf_code pg_begin_read(jf_store *s, jf_error *err) {
  * but not waited for; its result is read with the next sync. */
 static void pg_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
-    pg_due_forget(q);
+    pg_lock_forget(q);
     q->failed = JF_OK;
     if (q->tx != TX_NONE && !q->broken) {
         for (int i = 0; i < q->queued; i++)
@@ -1252,7 +1291,7 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     pg_store *q = pg_of(s);
     assert(q->tx != TX_NONE);
     assert(!q->in_savepoint);
-    pg_due_forget(q);
+    pg_lock_forget(q);
     q->release_pending = false; /* COMMIT releases every savepoint */
     jf_code code = JF_OK;
     if (q->failed != JF_OK)
@@ -1274,7 +1313,7 @@ static jf_code pg_savepoint(jf_store *s, jf_error *err) {
     pg_store *q = pg_of(s);
     assert(q->tx == TX_WRITE);
     assert(!q->in_savepoint);
-    pg_due_forget(q);
+    pg_lock_forget(q);
     if (q->failed != JF_OK) return pg_failed(q, err);
     jf_code code = JF_OK;
     if (q->release_pending) code = pg_send(q, PG_RELEASE, NULL, PQ_CONTROL, err, "release savepoint");
@@ -1293,7 +1332,7 @@ static void pg_savepoint_rollback(jf_store *s);
 static jf_code pg_savepoint_release(jf_store *s, jf_error *err) {
     pg_store *q = pg_of(s);
     assert(q->in_savepoint);
-    pg_due_forget(q);
+    pg_lock_forget(q);
     jf_code code = JF_OK;
     if (q->failed != JF_OK)
         code = pg_failed(q, err);
@@ -1316,7 +1355,7 @@ static jf_code pg_savepoint_release(jf_store *s, jf_error *err) {
 static void pg_savepoint_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
     assert(q->in_savepoint);
-    pg_due_forget(q);
+    pg_lock_forget(q);
     q->in_savepoint = false;
     if (q->broken) return;
     for (int i = 0; i < q->queued; i++) {
@@ -1465,7 +1504,7 @@ static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
  * stays true until this transaction writes anything. */
 static jf_code pg_member_lock(pg_store *q, pg_id lock, pg_id due, const pg_args *a, jf_member *out, jf_error *err) {
     assert(q->tx == TX_WRITE);
-    pg_due_forget(q);
+    pg_lock_forget(q);
     pg_stmt st[2] = {{lock, a}, {due, a}};
     PGresult *res[2];
     jf_code code = pg_query_many(q, st, 2, res, err, "member get");
@@ -1484,6 +1523,7 @@ static jf_code pg_member_lock(pg_store *q, pg_id lock, pg_id due, const pg_args 
             d->has_active = !PQgetisnull(res[1], 0, 3);
             d->active_min = d->has_active ? col_i64(res[1], 0, 3) : 0;
             d->valid = true;
+            q->drawn = (pg_drawn){out->id, col_i64(res[1], 0, 4), col_i64(res[1], 0, 5)};
         }
     }
     PQclear(res[0]);
@@ -1594,7 +1634,17 @@ static jf_code pg_entry_insert(jf_store *s, jf_entry *e, jf_error *err) {
     arg_i64(&a, e->created_at_ms);
     arg_hash(&a, e->prev_hash);
     arg_hash(&a, e->hash);
-    return pg_insert(pg_of(s), PG_ENTRY_INSERT, &a, &e->id, err, "entry insert");
+    /* Sent ahead with a drawn id, the insert cannot say "that seq exists"
+     * at once: under the member's lock no other writer takes the next seq,
+     * so a conflict would be a broken invariant, answered JF_INTERNAL at the
+     * next sync (a unique violation of a statement sent ahead). */
+    pg_store *q = pg_of(s);
+    int64_t id = pg_drawn_take(q, e->member_id, &q->drawn.entry_id);
+    if (id == 0) return pg_insert(q, PG_ENTRY_INSERT, &a, &e->id, err, "entry insert");
+    arg_i64(&a, id);
+    jf_code code = pg_write_ahead(q, PG_ENTRY_INSERT_ID, &a, PQ_WRITE, err, "entry insert");
+    if (code == JF_OK) e->id = id;
+    return code;
 }
 
 static jf_code pg_entry_get(jf_store *s, int64_t id, jf_entry *out, jf_error *err) {
@@ -1665,7 +1715,13 @@ static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     arg_i64(&a, l->available_at_ms);
     arg_i64(&a, l->expires_at_ms);
     arg_i64(&a, l->created_at_ms);
-    return pg_insert(pg_of(s), PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+    pg_store *q = pg_of(s);
+    int64_t id = pg_drawn_take(q, l->member_id, &q->drawn.lot_id);
+    if (id == 0) return pg_insert(q, PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+    arg_i64(&a, id);
+    jf_code code = pg_write_ahead(q, PG_LOT_INSERT_ID, &a, PQ_WRITE, err, "lot insert");
+    if (code == JF_OK) l->id = id;
+    return code;
 }
 
 static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
