@@ -1222,6 +1222,19 @@ static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind k
     return pg_send(q, id, a, kind, err, what);
 }
 
+/* An insert of a member's row that may take a drawn id (*slot): then it is
+ * sent ahead with that id (with_id: the statement taking it as its last
+ * parameter); else it is `plain` … RETURNING id, waited for. */
+static jf_code pg_insert_drawn(pg_store *q, pg_id plain, pg_id with_id, pg_args *a, int64_t member_id,
+                               int64_t *slot, int64_t *new_id, jf_error *err, const char *what) {
+    int64_t id = pg_drawn_take(q, member_id, slot);
+    if (id == 0) return pg_insert(q, plain, a, new_id, err, what);
+    arg_i64(a, id);
+    jf_code code = pg_write_ahead(q, with_id, a, PQ_WRITE, err, what);
+    if (code == JF_OK) *new_id = id;
+    return code;
+}
+
 /* ---- transactions -------------------------------------------------------- */
 
 /* Start a transaction: BEGIN is sent ahead, checked with the first
@@ -1639,12 +1652,8 @@ static jf_code pg_entry_insert(jf_store *s, jf_entry *e, jf_error *err) {
      * so a conflict would be a broken invariant, answered JF_INTERNAL at the
      * next sync (a unique violation of a statement sent ahead). */
     pg_store *q = pg_of(s);
-    int64_t id = pg_drawn_take(q, e->member_id, &q->drawn.entry_id);
-    if (id == 0) return pg_insert(q, PG_ENTRY_INSERT, &a, &e->id, err, "entry insert");
-    arg_i64(&a, id);
-    jf_code code = pg_write_ahead(q, PG_ENTRY_INSERT_ID, &a, PQ_WRITE, err, "entry insert");
-    if (code == JF_OK) e->id = id;
-    return code;
+    return pg_insert_drawn(q, PG_ENTRY_INSERT, PG_ENTRY_INSERT_ID, &a, e->member_id, &q->drawn.entry_id, &e->id, err,
+                           "entry insert");
 }
 
 static jf_code pg_entry_get(jf_store *s, int64_t id, jf_entry *out, jf_error *err) {
@@ -1716,12 +1725,8 @@ static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     arg_i64(&a, l->expires_at_ms);
     arg_i64(&a, l->created_at_ms);
     pg_store *q = pg_of(s);
-    int64_t id = pg_drawn_take(q, l->member_id, &q->drawn.lot_id);
-    if (id == 0) return pg_insert(q, PG_LOT_INSERT, &a, &l->id, err, "lot insert");
-    arg_i64(&a, id);
-    jf_code code = pg_write_ahead(q, PG_LOT_INSERT_ID, &a, PQ_WRITE, err, "lot insert");
-    if (code == JF_OK) l->id = id;
-    return code;
+    return pg_insert_drawn(q, PG_LOT_INSERT, PG_LOT_INSERT_ID, &a, l->member_id, &q->drawn.lot_id, &l->id, err,
+                           "lot insert");
 }
 
 static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
