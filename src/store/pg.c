@@ -656,6 +656,9 @@ typedef struct {
     PGconn *conn;
     pg_tx tx;
     pg_id begin_id;    /* the BEGIN of the open transaction */
+    /* BEGIN is not sent yet: it goes ahead of the transaction's first
+     * statement, and a transaction that sends none costs nothing. */
+    bool begin_pending;
     bool in_savepoint; /* one level: the committer's per-request savepoint */
     /* The last savepoint was released by the engine but RELEASE is not sent
      * yet: it goes ahead of the next SAVEPOINT (COMMIT releases it anyway). */
@@ -964,12 +967,17 @@ static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf
     assert((unsigned)id < PG__COUNT);
     jf_code code = pg_usable(q, err);
     if (code != JF_OK) return code;
-    if (q->queued + 3 > PG_QUEUE_MAX) { /* room for a statement, its prepare and a Sync */
+    if (q->queued + 5 > PG_QUEUE_MAX) { /* room for BEGIN, a statement, their prepares and a Sync */
         /* A failure found here is kept in q->failed for the job's next
          * call; the rollbacks must still go out, so only a lost connection
          * stops the send. */
         code = pg_sync_all(q, NULL, 0, err);
         if (q->broken) return code;
+    }
+    if (q->begin_pending) {
+        q->begin_pending = false;
+        code = pg_send(q, q->begin_id, NULL, PQ_CONTROL, err, "begin");
+        if (code != JF_OK) return code;
     }
     if (!q->prepared[id]) {
         if (!PQsendPrepare(q->conn, pg_names[id], pg_sql[id], 0, NULL)) return pg_lost(q, err, "prepare");
@@ -1132,7 +1140,7 @@ static jf_code pg_query_many(pg_store *q, const pg_stmt *st, int n, PGresult **o
         q->tx = TX_NONE;
         code = pg_reconnect(q, err);
         q->tx = tx;
-        if (code == JF_OK) code = pg_send(q, q->begin_id, NULL, PQ_CONTROL, err, "begin");
+        q->begin_pending = true;
         if (code == JF_OK && in_savepoint) code = pg_send(q, PG_SAVEPOINT, NULL, PQ_CONTROL, err, "savepoint");
         if (code != JF_OK) return code;
     }
@@ -1237,41 +1245,31 @@ static jf_code pg_insert_drawn(pg_store *q, pg_id plain, pg_id with_id, pg_args 
 
 /* ---- transactions -------------------------------------------------------- */
 
-/* Start a transaction: BEGIN is sent ahead, checked with the first
- * statement that needs an answer (which sends it again after reconnecting
- * if the connection turns out dead: see pg_query_many). */
+/* Start a transaction.  BEGIN goes ahead of its first statement and is
+ * checked with the first one that needs an answer (which sends it again
+ * after reconnecting if the connection turns out dead: see pg_query_many).
+ * A connection known to be lost is reconnected here. */
 static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     assert(q->tx == TX_NONE);
     assert(!q->in_savepoint);
     pg_lock_forget(q);
+    jf_code code = pg_usable(q, err);
+    if (code != JF_OK) return code;
     q->failed = JF_OK;
     q->failed_tx = false;
     q->data_sent = false;
-    jf_code code = pg_send(q, id, NULL, PQ_CONTROL, err, "begin");
-    if (code != JF_OK) return code;
     q->tx = tx;
     q->begin_id = id;
+    q->begin_pending = true;
     return JF_OK;
 }
 
 static jf_code pg_begin(jf_store *s, jf_error *err) { return pg_begin_as(pg_of(s), PG_BEGIN_WRITE, TX_WRITE, err); }
 
-/* A read transaction is started at once: a server's read handle begins one
- * per request, and /healthz takes its answer for the database's. */
+/* A server's read handle begins a read transaction for every request,
+ * writes included (which read nothing there): lazily, that costs nothing. */
 static jf_code pg_begin_read(jf_store *s, jf_error *err) {
-    pg_store *q = pg_of(s);
-    jf_code code = pg_begin_as(q, PG_BEGIN_READ, TX_READ, err);
-    if (code == JF_OK) code = pg_sync(q, NULL, 0, err);
-    if (code == JF_UNAVAILABLE && q->broken) { /* PostgreSQL restarted while we were idle: once more */
-        q->tx = TX_NONE;
-        code = pg_begin_as(q, PG_BEGIN_READ, TX_READ, err);
-        if (code == JF_OK) code = pg_sync(q, NULL, 0, err);
-    }
-    if (code != JF_OK) {
-        q->tx = TX_NONE;
-        q->failed = JF_OK;
-    }
-    return code;
+    return pg_begin_as(pg_of(s), PG_BEGIN_READ, TX_READ, err);
 }
 
 /* Whatever is in flight stops mattering (its failures too): ROLLBACK after a
@@ -1281,7 +1279,7 @@ static void pg_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
     pg_lock_forget(q);
     q->failed = JF_OK;
-    if (q->tx != TX_NONE && !q->broken) {
+    if (q->tx != TX_NONE && !q->broken && !q->begin_pending) {
         for (int i = 0; i < q->queued; i++)
             if (q->queue[i].kind != PQ_SYNC && q->queue[i].kind != PQ_PREPARE) q->queue[i].kind = PQ_LAX;
         jf_error ignored;
@@ -1289,6 +1287,7 @@ static void pg_rollback(jf_store *s) {
             (void)pg_send_sync(q, &ignored);
     }
     q->tx = TX_NONE;
+    q->begin_pending = false;
     q->in_savepoint = false;
     q->release_pending = false;
     q->failed = JF_OK;
@@ -1306,6 +1305,11 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     assert(!q->in_savepoint);
     pg_lock_forget(q);
     q->release_pending = false; /* COMMIT releases every savepoint */
+    if (q->begin_pending) { /* nothing was sent: nothing to commit */
+        q->begin_pending = false;
+        q->tx = TX_NONE;
+        return JF_OK;
+    }
     jf_code code = JF_OK;
     if (q->failed != JF_OK)
         code = pg_failed(q, err);
@@ -2030,8 +2034,14 @@ static void pg_close(jf_store *s) {
  * query protocol. */
 static jf_code pg_exec(pg_store *q, const char *sql, jf_error *err, const char *what) {
     /* The simple protocol is not allowed in pipeline mode: empty the
-     * pipeline and leave it for the while. */
-    jf_code code = pg_sync(q, NULL, 0, err);
+     * pipeline (with the BEGIN of an open transaction) and leave it for the
+     * while. */
+    jf_code code = JF_OK;
+    if (q->begin_pending) {
+        q->begin_pending = false;
+        code = pg_send(q, q->begin_id, NULL, PQ_CONTROL, err, "begin");
+    }
+    if (code == JF_OK) code = pg_sync(q, NULL, 0, err);
     if (code != JF_OK) return code;
     if (!PQexitPipelineMode(q->conn)) return pg_lost(q, err, what);
     q->counters.statements++;
