@@ -651,6 +651,30 @@ typedef struct {
     int64_t lot_id, entry_id;
 } pg_drawn;
 
+/* A lot inserted with a drawn id, not sent yet.  The engine inserts a lot,
+ * then its entry, then sets the lot's entry_id (and maybe remaining): held
+ * back until then, the INSERT carries the final values and the UPDATE is
+ * never sent (one statement and one dead row version less per earn).  It
+ * goes out ahead of any other statement but the entry's insert (which does
+ * not refer to the lot row), at the latest with the next Sync. */
+typedef struct {
+    bool active;
+    jf_lot lot;
+} pg_held_lot;
+
+/* The idempotency record an operation will look up after its member lock
+ * (store.h: idem_prefetch): asked for before the lock, read in the lock's
+ * round trip, answered to the idem_get that follows. */
+typedef enum { IDEM_NONE = 0, IDEM_ASKED, IDEM_READ } pg_idem_state;
+
+typedef struct {
+    pg_idem_state state;
+    int64_t tenant_id;
+    char biz_no[JF_BIZ_NO_LEN_MAX + 1];
+    bool found;
+    jf_idem rec;
+} pg_idem_ahead;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     PGconn *conn;
@@ -680,6 +704,8 @@ typedef struct {
     jf_error failed_err;
     pg_due due;
     pg_drawn drawn;
+    pg_held_lot held;
+    pg_idem_ahead idem;
     jf_pg_counters counters;
 } pg_store;
 
@@ -923,6 +949,7 @@ static void pq_push(pg_store *q, pg_id id, pq_kind kind, const char *what) {
 
 /* Whether a write sent ahead is waiting for its check. */
 static bool pq_writes_unchecked(const pg_store *q) {
+    if (q->held.active) return true;
     for (int i = 0; i < q->queued; i++)
         if (q->queue[i].kind == PQ_WRITE || q->queue[i].kind == PQ_UPDATE_ONE || q->queue[i].kind == PQ_INSERT_ONE)
             return true;
@@ -948,6 +975,7 @@ static void pg_due_forget(pg_store *q) { q->due.valid = false; }
 static void pg_lock_forget(pg_store *q) {
     pg_due_forget(q);
     q->drawn = (pg_drawn){0, 0, 0};
+    q->idem.state = IDEM_NONE;
 }
 
 /* A drawn id (*slot) for a row of member_id, if one is there to take:
@@ -960,6 +988,7 @@ static int64_t pg_drawn_take(pg_store *q, int64_t member_id, int64_t *slot) {
 }
 
 static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err);
+static jf_code pg_held_send(pg_store *q, jf_error *err);
 
 /* Put a statement into the pipeline (prepared first if this connection has
  * not seen it).  Nothing is read; pg_sync checks it later as `kind` says. */
@@ -977,6 +1006,10 @@ static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf
     if (q->begin_pending) {
         q->begin_pending = false;
         code = pg_send(q, q->begin_id, NULL, PQ_CONTROL, err, "begin");
+        if (code != JF_OK) return code;
+    }
+    if (q->held.active && id != PG_ENTRY_INSERT_ID) {
+        code = pg_held_send(q, err);
         if (code != JF_OK) return code;
     }
     if (!q->prepared[id]) {
@@ -1023,6 +1056,7 @@ static jf_code pq_check(pg_store *q, const pq_item *it, PGresult *res, jf_error 
 static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err) {
     for (int i = 0; i < n_out; i++) out[i] = NULL;
     jf_code code = pg_usable(q, err);
+    if (code == JF_OK && q->held.active) code = pg_held_send(q, err);
     if (code != JF_OK) return code;
     if (q->queued == 0) return JF_OK;
     code = pg_send_sync(q, err);
@@ -1279,6 +1313,7 @@ static void pg_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
     pg_lock_forget(q);
     q->failed = JF_OK;
+    q->held.active = false;
     if (q->tx != TX_NONE && !q->broken && !q->begin_pending) {
         for (int i = 0; i < q->queued; i++)
             if (q->queue[i].kind != PQ_SYNC && q->queue[i].kind != PQ_PREPARE) q->queue[i].kind = PQ_LAX;
@@ -1374,6 +1409,7 @@ static void pg_savepoint_rollback(jf_store *s) {
     assert(q->in_savepoint);
     pg_lock_forget(q);
     q->in_savepoint = false;
+    q->held.active = false;
     if (q->broken) return;
     for (int i = 0; i < q->queued; i++) {
         pq_kind k = q->queue[i].kind;
@@ -1519,13 +1555,28 @@ static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
  * lock is held, only this transaction changes the member's lots and holds
  * (store.h: every write to them happens under the lock), so the summary
  * stays true until this transaction writes anything. */
+static void read_idem(const PGresult *r, int row, void *out);
+
 static jf_code pg_member_lock(pg_store *q, pg_id lock, pg_id due, const pg_args *a, jf_member *out, jf_error *err) {
     assert(q->tx == TX_WRITE);
+    bool idem_asked = q->idem.state == IDEM_ASKED;
     pg_lock_forget(q);
-    pg_stmt st[2] = {{lock, a}, {due, a}};
-    PGresult *res[2];
-    jf_code code = pg_query_many(q, st, 2, res, err, "member get");
+    /* The idempotency record asked for, a statement after the lock too:
+     * a request with the same biz_no that held the lock before us has
+     * committed its record by then, and this sees it. */
+    pg_args ia = {0};
+    arg_i64(&ia, q->idem.tenant_id);
+    arg_text(&ia, q->idem.biz_no);
+    pg_stmt st[3] = {{lock, a}, {due, a}, {PG_IDEM_GET, &ia}};
+    PGresult *res[3] = {NULL, NULL, NULL};
+    jf_code code = pg_query_many(q, st, idem_asked ? 3 : 2, res, err, "member get");
     if (code != JF_OK) return code;
+    if (idem_asked) {
+        q->idem.found = PQntuples(res[2]) > 0;
+        if (q->idem.found) read_idem(res[2], 0, &q->idem.rec);
+        q->idem.state = IDEM_READ;
+        PQclear(res[2]);
+    }
     if (PQntuples(res[0]) == 0) {
         code = jf_fail(err, JF_NOT_FOUND, "", "member get: no such row");
     } else {
@@ -1717,20 +1768,48 @@ static void read_lot(const PGresult *r, int row, void *out) {
     l->created_at_ms = col_i64(r, row, 9);
 }
 
-static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
+static void args_lot(pg_args *a, const jf_lot *l) {
+    arg_i64(a, l->tenant_id);
+    arg_i64(a, l->member_id);
+    arg_i64(a, l->entry_id);
+    arg_i64(a, l->amount);
+    arg_i64(a, l->remaining);
+    arg_i64(a, l->state);
+    arg_i64(a, l->available_at_ms);
+    arg_i64(a, l->expires_at_ms);
+    arg_i64(a, l->created_at_ms);
+}
+
+/* The held lot's INSERT, into the pipeline (see pg_held_lot). */
+static jf_code pg_held_send(pg_store *q, jf_error *err) {
+    assert(q->held.active);
+    q->held.active = false;
     pg_args a = {0};
-    arg_i64(&a, l->tenant_id);
-    arg_i64(&a, l->member_id);
-    arg_i64(&a, l->entry_id);
-    arg_i64(&a, l->amount);
-    arg_i64(&a, l->remaining);
-    arg_i64(&a, l->state);
-    arg_i64(&a, l->available_at_ms);
-    arg_i64(&a, l->expires_at_ms);
-    arg_i64(&a, l->created_at_ms);
+    args_lot(&a, &q->held.lot);
+    arg_i64(&a, q->held.lot.id);
+    return pg_send(q, PG_LOT_INSERT_ID, &a, PQ_WRITE, err, "lot insert");
+}
+
+/* With a drawn id (inside a job's savepoint) the lot is held back, to be
+ * sent with its entry link; else INSERT … RETURNING id. */
+static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     pg_store *q = pg_of(s);
-    return pg_insert_drawn(q, PG_LOT_INSERT, PG_LOT_INSERT_ID, &a, l->member_id, &q->drawn.lot_id, &l->id, err,
-                           "lot insert");
+    assert(q->tx == TX_WRITE);
+    int64_t id = pg_drawn_take(q, l->member_id, &q->drawn.lot_id);
+    if (id == 0) {
+        pg_args a = {0};
+        args_lot(&a, l);
+        return pg_insert(q, PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+    }
+    pg_due_forget(q);
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    if (q->held.active) {
+        jf_code code = pg_held_send(q, err);
+        if (code != JF_OK) return code;
+    }
+    l->id = id;
+    q->held = (pg_held_lot){true, *l};
+    return JF_OK;
 }
 
 static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
@@ -1740,6 +1819,14 @@ static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
 }
 
 static jf_code pg_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (q->held.active && q->held.lot.id == l->id) { /* the held lot: its INSERT takes the new values */
+        if (q->failed != JF_OK) return pg_failed(q, err);
+        q->held.lot.remaining = l->remaining;
+        q->held.lot.state = l->state;
+        q->held.lot.entry_id = l->entry_id;
+        return pg_held_send(q, err);
+    }
     pg_args a = {0};
     arg_i64(&a, l->remaining);
     arg_i64(&a, l->state);
@@ -1944,7 +2031,24 @@ static void read_idem(const PGresult *r, int row, void *out) {
     rec->created_at_ms = col_i64(r, row, 7);
 }
 
+static void pg_idem_prefetch(jf_store *s, int64_t tenant_id, const char *biz_no) {
+    pg_store *q = pg_of(s);
+    size_t n = biz_no ? strlen(biz_no) : 0;
+    if (n >= sizeof q->idem.biz_no) return; /* the engine refuses it anyway */
+    q->idem.state = IDEM_ASKED;
+    q->idem.tenant_id = tenant_id;
+    memcpy(q->idem.biz_no, biz_no ? biz_no : "", n + 1);
+}
+
 static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, jf_idem *out, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (q->idem.state == IDEM_READ && q->idem.tenant_id == tenant_id && strcmp(q->idem.biz_no, biz_no) == 0 &&
+        q->failed == JF_OK) {
+        q->idem.state = IDEM_NONE;
+        if (!q->idem.found) return jf_fail(err, JF_NOT_FOUND, "", "idempotency get: no such row");
+        *out = q->idem.rec;
+        return JF_OK;
+    }
     pg_args a = {0};
     arg_i64(&a, tenant_id);
     arg_text(&a, biz_no);
@@ -1954,6 +2058,7 @@ static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, j
 /* When another server holds the same (tenant, biz_no) uncommitted, the
  * insert waits for it; once that commits, ON CONFLICT answers "exists". */
 static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
+    pg_of(s)->idem.state = IDEM_NONE;
     pg_args a = {0};
     arg_i64(&a, r->tenant_id);
     arg_text(&a, r->biz_no);
@@ -2491,6 +2596,7 @@ static const jf_store_ops pg_ops = {
     .hold_list_open = pg_hold_list_open,
     .idem_get = pg_idem_get,
     .idem_insert = pg_idem_insert,
+    .idem_prefetch = pg_idem_prefetch,
     .key_insert = pg_key_insert,
     .key_get_by_hash = pg_key_get_by_hash,
     .key_get = pg_key_get,

@@ -21,7 +21,9 @@
  * And the pipeline (pg.c: statements sent ahead, checked at the next sync),
  * driven the way the committer drives a batch — one transaction, a
  * savepoint per job:
- *   - an earn of an existing member waits for PostgreSQL three times;
+ *   - an earn of an existing member waits for PostgreSQL twice;
+ *   - the same request twice in one batch: the second is a replay (the
+ *     idempotency record read with the member lock sees the first);
  *   - a write sent ahead that fails (an UPDATE of no row) fails its own job
  *     only, at its savepoint release: the job is rolled back, the jobs
  *     before and after it in the batch commit;
@@ -672,7 +674,7 @@ static bool member_exists(server *v, const char *ext_id) {
     return rc == JF_OK;
 }
 
-Test(pg, earn_waits_three_times) {
+Test(pg, earn_waits_twice) {
     SKIP_WITHOUT_PG();
     server v;
     server_open(&v, LOC, true);
@@ -684,17 +686,41 @@ Test(pg, earn_waits_three_times) {
     jf_pg_counters c1 = jf_pg_counters_of(v.s);
     cr_assert_eq(v.s->ops->commit(v.s, &err), JF_OK, "%s", err.detail);
     jf_pg_counters c2 = jf_pg_counters_of(v.s);
-    /* The lock (with BEGIN, SAVEPOINT and the member's due summary), the
-     * idempotency lookup, and the idempotency insert with the lot, entry,
-     * lot link and member update sent ahead of it; RELEASE waits for
-     * nothing.  (Without the pipeline: 12, one per statement.) */
-    cr_assert_eq(c1.round_trips - c0.round_trips, 3, "an earn waited %llu times",
+    /* The lock (with BEGIN, SAVEPOINT, the member's due summary and the
+     * idempotency lookup), and the idempotency insert with the entry, the
+     * lot (its entry link folded into its INSERT) and the member update
+     * sent ahead of it; RELEASE waits for nothing.  (Without the pipeline:
+     * 12 statements, each waited for.) */
+    cr_assert_eq(c1.round_trips - c0.round_trips, 2, "an earn waited %llu times",
                  (unsigned long long)(c1.round_trips - c0.round_trips));
-    cr_assert_eq(c1.statements - c0.statements, 10, "an earn sent %llu statements",
+    cr_assert_eq(c1.statements - c0.statements, 9, "an earn sent %llu statements",
                  (unsigned long long)(c1.statements - c0.statements));
     cr_assert_eq(c2.round_trips - c1.round_trips, 1, "COMMIT is one wait");
     FX_ASSERT_ACCT(member_of(&v, "m1").acct, 12, 0, 0, 0, 12, 0, 0);
     verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+/* The idempotency record read with the member lock (idem_prefetch) sees
+ * what the batch's earlier job wrote: the same request twice in one batch
+ * is one earn and a replay. */
+Test(pg, same_biz_no_twice_in_one_batch_is_a_replay) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    jf_error err = {0};
+    jf_result first, second;
+    cr_assert_eq(v.s->ops->begin(v.s, &err), JF_OK);
+    cr_assert_eq(batch_earn(&v, "m", "twice", 8, &first, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(batch_earn(&v, "m", "twice", 8, &second, &err), JF_OK, "%s", err.detail);
+    jf_code rc = batch_earn(&v, "m", "twice", 9, NULL, &err);
+    cr_assert_eq(rc, JF_IDEMPOTENCY_CONFLICT, "another body: %s (%s)", jf_code_name(rc), err.detail);
+    cr_assert_eq(v.s->ops->commit(v.s, &err), JF_OK, "%s", err.detail);
+    cr_assert(!first.replayed);
+    cr_assert(second.replayed);
+    cr_assert_eq(second.entry.id, first.entry.id);
+    FX_ASSERT_ACCT(member_of(&v, "m").acct, 8, 0, 0, 0, 8, 0, 0);
+    cr_assert_eq(entries_of(&v, "m"), 1);
     jf_store_close(v.s);
 }
 
