@@ -16,9 +16,11 @@
  *     verify and for the reads of a request.
  *
  * Statements are registered once in the table below, prepared lazily once
- * per connection (PQprepare) and run with PQexecPrepared.  Parameters and
- * results travel as text (integers in decimal, hashes as bytea hex), which
- * keeps the conversions obvious; every parameter carries an explicit cast.
+ * per connection and run in libpq's pipeline mode: sent without waiting,
+ * their results read when the engine needs one (see "connection and the
+ * pipeline" below: an earn waits twice).  Parameters and results travel as
+ * text (integers in decimal, hashes as bytea hex), which keeps the
+ * conversions obvious; every parameter carries an explicit cast.
  *
  * Errors (see store.h): unique_violation → JF_ALREADY_EXISTS;
  * serialization_failure, deadlock_detected, lock_not_available → JF_RETRY;
@@ -27,6 +29,7 @@
  * was written.  The next begin (or a read outside a transaction) tries
  * PQreset once and answers JF_UNAVAILABLE if the server is still away, so a
  * server rides out a PostgreSQL restart without being restarted itself.  A
+ * write sent ahead that fails is answered to its job (below).  A
  * COMMIT whose answer is lost is the one ambiguous case: it may have
  * committed; the client's retry with the same biz_no replays it.
  *
@@ -346,6 +349,8 @@ static const char *const pg_migrations[] = {
     "id, tenant_id, member_id, entry_id, points, captured, state, biz_no, expires_at_ms, "           \
     "created_at_ms, closed_at_ms"
 #define IDEM_COLS "tenant_id, biz_no, op, fingerprint, member_id, entry_id, result, created_at_ms"
+#define IDEM_COLS_I                                                                                   \
+    "i.tenant_id, i.biz_no, i.op, i.fingerprint, i.member_id, i.entry_id, i.result, i.created_at_ms"
 #define KEY_COLS "id, tenant_id, name, prefix, secret_hash, role, created_at_ms, revoked_at_ms"
 
 /* Casts, so that no parameter's type is left to inference. */
@@ -405,8 +410,12 @@ static const char *const pg_migrations[] = {
      * active lot expiry (NULL: none), from the partial indexes the settling \
      * queries use; and a lot id and an entry id drawn for the operation's   \
      * first lot and entry (sequences of the identity columns). */           \
-    X(MEMBER_DUE, "SELECT " MEMBER_DUE_COLS " FROM members m WHERE m.tenant_id = " B(1)                \
-      " AND m.ext_id = " T(2))                                                                         \
+    /* By external id, with the idempotency record of biz_no $3 ('': none   \
+     * asked) in the same statement: one row always (NULLs for a missing     \
+     * member or record). */                                                 \
+    X(MEMBER_DUE, "SELECT " MEMBER_DUE_COLS ", " IDEM_COLS_I " FROM (VALUES (1)) v LEFT JOIN members m " \
+      "ON m.tenant_id = " B(1) " AND m.ext_id = " T(2) " LEFT JOIN idempotency i ON i.tenant_id = "    \
+      B(1) " AND i.biz_no = " T(3))                                                                    \
     X(MEMBER_DUE_BY_ID, "SELECT " MEMBER_DUE_COLS " FROM members m WHERE m.id = " B(1))                \
     X(MEMBER_UPDATE,                                                                                  \
       "UPDATE members SET status = " B(1) ", available = " B(2) ", frozen = " B(3) ", pending = "     \
@@ -1555,33 +1564,38 @@ static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
  * lock is held, only this transaction changes the member's lots and holds
  * (store.h: every write to them happens under the lock), so the summary
  * stays true until this transaction writes anything. */
-static void read_idem(const PGresult *r, int row, void *out);
+static void read_idem_at(const PGresult *r, int row, int col, jf_idem *rec);
 
-static jf_code pg_member_lock(pg_store *q, pg_id lock, pg_id due, const pg_args *a, jf_member *out, jf_error *err) {
+/* The idempotency record asked for (idem_prefetch) is read after the lock
+ * too — with MEMBER_DUE (due_idem_col: its first column there), or by a
+ * statement of its own (-1) — so a request with the same biz_no that held
+ * the lock before us has committed its record by then, and this sees it. */
+static jf_code pg_member_lock(pg_store *q, pg_id lock, const pg_args *a, pg_id due, const pg_args *due_args,
+                              int due_idem_col, jf_member *out, jf_error *err) {
     assert(q->tx == TX_WRITE);
     bool idem_asked = q->idem.state == IDEM_ASKED;
     pg_lock_forget(q);
-    /* The idempotency record asked for, a statement after the lock too:
-     * a request with the same biz_no that held the lock before us has
-     * committed its record by then, and this sees it. */
     pg_args ia = {0};
     arg_i64(&ia, q->idem.tenant_id);
     arg_text(&ia, q->idem.biz_no);
-    pg_stmt st[3] = {{lock, a}, {due, a}, {PG_IDEM_GET, &ia}};
+    pg_stmt st[3] = {{lock, a}, {due, due_args}, {PG_IDEM_GET, &ia}};
     PGresult *res[3] = {NULL, NULL, NULL};
-    jf_code code = pg_query_many(q, st, idem_asked ? 3 : 2, res, err, "member get");
+    int n = idem_asked && due_idem_col < 0 ? 3 : 2;
+    jf_code code = pg_query_many(q, st, n, res, err, "member get");
     if (code != JF_OK) return code;
     if (idem_asked) {
-        q->idem.found = PQntuples(res[2]) > 0;
-        if (q->idem.found) read_idem(res[2], 0, &q->idem.rec);
+        PGresult *ir = n == 3 ? res[2] : res[1];
+        int col = n == 3 ? 0 : due_idem_col;
+        q->idem.found = PQntuples(ir) > 0 && !PQgetisnull(ir, 0, col);
+        if (q->idem.found) read_idem_at(ir, 0, col, &q->idem.rec);
         q->idem.state = IDEM_READ;
-        PQclear(res[2]);
     }
+    if (n == 3) PQclear(res[2]);
     if (PQntuples(res[0]) == 0) {
         code = jf_fail(err, JF_NOT_FOUND, "", "member get: no such row");
     } else {
         read_member(res[0], 0, out);
-        if (PQntuples(res[1]) == 1 && col_i64(res[1], 0, 0) == out->id) {
+        if (PQntuples(res[1]) == 1 && !PQgetisnull(res[1], 0, 0) && col_i64(res[1], 0, 0) == out->id) {
             pg_due *d = &q->due;
             d->member_id = out->id;
             d->has_hold = !PQgetisnull(res[1], 0, 1);
@@ -1606,7 +1620,13 @@ static jf_code pg_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
     pg_args a = {0};
     arg_i64(&a, tenant_id);
     arg_text(&a, ext_id);
-    if (for_update) return pg_member_lock(q, PG_MEMBER_GET_LOCK, PG_MEMBER_DUE, &a, out, err);
+    if (for_update) {
+        bool asked = q->idem.state == IDEM_ASKED && q->idem.tenant_id == tenant_id;
+        pg_args d = a;
+        arg_text(&d, asked ? q->idem.biz_no : "");
+        d.v[0] = d.scratch[0]; /* the copy's own integer, not a's */
+        return pg_member_lock(q, PG_MEMBER_GET_LOCK, &a, PG_MEMBER_DUE, &d, asked ? 6 : -1, out, err);
+    }
     return pg_get(q, PG_MEMBER_GET, &a, read_member, out, err, "member get");
 }
 
@@ -1615,7 +1635,7 @@ static jf_code pg_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_
     assert(!for_update || q->tx == TX_WRITE);
     pg_args a = {0};
     arg_i64(&a, id);
-    if (for_update) return pg_member_lock(q, PG_MEMBER_GET_BY_ID_LOCK, PG_MEMBER_DUE_BY_ID, &a, out, err);
+    if (for_update) return pg_member_lock(q, PG_MEMBER_GET_BY_ID_LOCK, &a, PG_MEMBER_DUE_BY_ID, &a, -1, out, err);
     return pg_get(q, PG_MEMBER_GET_BY_ID, &a, read_member, out, err, "member get");
 }
 
@@ -2018,18 +2038,20 @@ static jf_code pg_hold_list_open(jf_store *s, int64_t member_id, int64_t before_
 
 /* ---- idempotency and keys ------------------------------------------------ */
 
-static void read_idem(const PGresult *r, int row, void *out) {
-    jf_idem *rec = out;
+/* IDEM_COLS from column col on. */
+static void read_idem_at(const PGresult *r, int row, int col, jf_idem *rec) {
     memset(rec, 0, sizeof *rec);
-    rec->tenant_id = col_i64(r, row, 0);
-    col_text(r, row, 1, rec->biz_no, sizeof rec->biz_no);
-    rec->op = (jf_op_kind)col_i64(r, row, 2);
-    col_hash(r, row, 3, rec->fingerprint);
-    rec->member_id = col_i64(r, row, 4);
-    rec->entry_id = col_i64(r, row, 5);
-    col_text(r, row, 6, rec->result, sizeof rec->result);
-    rec->created_at_ms = col_i64(r, row, 7);
+    rec->tenant_id = col_i64(r, row, col);
+    col_text(r, row, col + 1, rec->biz_no, sizeof rec->biz_no);
+    rec->op = (jf_op_kind)col_i64(r, row, col + 2);
+    col_hash(r, row, col + 3, rec->fingerprint);
+    rec->member_id = col_i64(r, row, col + 4);
+    rec->entry_id = col_i64(r, row, col + 5);
+    col_text(r, row, col + 6, rec->result, sizeof rec->result);
+    rec->created_at_ms = col_i64(r, row, col + 7);
 }
+
+static void read_idem(const PGresult *r, int row, void *out) { read_idem_at(r, row, 0, out); }
 
 static void pg_idem_prefetch(jf_store *s, int64_t tenant_id, const char *biz_no) {
     pg_store *q = pg_of(s);
