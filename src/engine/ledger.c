@@ -170,6 +170,7 @@ jf_code jf_mop_take_fifo(jf_mop *op, int64_t points, jf_changes *ch, jf_error *e
 static jf_code begin_member_op(jf_mop *op, const jf_ctx *c, const char *member_id, bool create,
                                const char *biz_no, jf_op_kind kind, const uint8_t fp[JF_HASH_BYTES],
                                jf_result *out, bool *replayed, jf_error *err) {
+    if (c->store->ops->idem_prefetch) c->store->ops->idem_prefetch(c->store, c->tenant->id, biz_no);
     TRY(jf_mop_lock_ext(op, c, member_id, create, err));
     TRY(jf_idem_lookup(c, biz_no, kind, fp, out, replayed, err));
     return JF_OK;

@@ -34,7 +34,13 @@ static const jf_error *database_unreachable(jf_store *s) {
     if (!health_probed || now - health_probed_ms >= JF_HEALTH_PROBE_MS) {
         jf_error_clear(&health_err);
         health_code = s->ops->begin_read(s, &health_err);
-        if (health_code == JF_OK) s->ops->rollback(s);
+        if (health_code == JF_OK) {
+            /* A statement, not just begin_read: a store may start its read
+             * transaction with the first statement (PostgreSQL does). */
+            size_t n = 0;
+            health_code = s->ops->tenant_list(s, INT64_MAX, NULL, 0, &n, &health_err);
+            s->ops->rollback(s);
+        }
         health_probed = true;
         health_probed_ms = now;
     }

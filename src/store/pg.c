@@ -16,9 +16,11 @@
  *     verify and for the reads of a request.
  *
  * Statements are registered once in the table below, prepared lazily once
- * per connection (PQprepare) and run with PQexecPrepared.  Parameters and
- * results travel as text (integers in decimal, hashes as bytea hex), which
- * keeps the conversions obvious; every parameter carries an explicit cast.
+ * per connection and run in libpq's pipeline mode: sent without waiting,
+ * their results read when the engine needs one (see "connection and the
+ * pipeline" below: an earn waits twice).  Parameters and results travel as
+ * text (integers in decimal, hashes as bytea hex), which keeps the
+ * conversions obvious; every parameter carries an explicit cast.
  *
  * Errors (see store.h): unique_violation → JF_ALREADY_EXISTS;
  * serialization_failure, deadlock_detected, lock_not_available → JF_RETRY;
@@ -27,6 +29,7 @@
  * was written.  The next begin (or a read outside a transaction) tries
  * PQreset once and answers JF_UNAVAILABLE if the server is still away, so a
  * server rides out a PostgreSQL restart without being restarted itself.  A
+ * write sent ahead that fails is answered to its job (below).  A
  * COMMIT whose answer is lost is the one ambiguous case: it may have
  * committed; the client's retry with the same biz_no replays it.
  *
@@ -45,6 +48,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/pg.h"
 #include "store/store.h"
 
 /* Seconds libpq waits to connect (open, and PQreset after a lost
@@ -60,7 +64,7 @@
  * ("jifen" in ASCII). */
 #define PG_MIGRATION_LOCK_KEY "439788414318"
 
-/* The most parameters one statement takes (entry insert: 23). */
+/* The most parameters one statement takes (entry insert with its id: 24). */
 #define PG_PARAMS_MAX 24
 
 /* ---- schema -------------------------------------------------------------- */
@@ -356,17 +360,38 @@ static const char *const pg_migrations[] = {
 #define LOT_COLS                                                                                      \
     "id, tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, expires_at_ms, " \
     "created_at_ms"
+#define MEMBER_DUE_COLS                                                                               \
+    "m.id, (SELECT min(h.expires_at_ms) FROM holds h WHERE h.member_id = m.id AND h.state = 0), "   \
+    "(SELECT min(l.available_at_ms) FROM lots l WHERE l.member_id = m.id AND l.state = 0), "        \
+    "(SELECT min(l.expires_at_ms) FROM lots l WHERE l.member_id = m.id AND l.state = 1 AND "        \
+    "l.remaining > 0), nextval('lots_id_seq'::regclass), nextval('entries_id_seq'::regclass)"
 #define MOVE_COLS "id, entry_id, lot_id, points"
 #define HOLD_COLS                                                                                     \
     "id, tenant_id, member_id, entry_id, points, captured, state, biz_no, expires_at_ms, "           \
     "created_at_ms, closed_at_ms"
 #define IDEM_COLS "tenant_id, biz_no, op, fingerprint, member_id, entry_id, result, created_at_ms"
+#define IDEM_COLS_I                                                                                   \
+    "i.tenant_id, i.biz_no, i.op, i.fingerprint, i.member_id, i.entry_id, i.result, i.created_at_ms"
 #define KEY_COLS "id, tenant_id, name, prefix, secret_hash, role, created_at_ms, revoked_at_ms"
 
 /* Casts, so that no parameter's type is left to inference. */
 #define B(n) "$" #n "::bigint"
 #define T(n) "$" #n "::text"
 #define H(n) "$" #n "::bytea"
+
+#define ENTRY_INSERT_INTO                                                                             \
+    "INSERT INTO entries (tenant_id, member_id, seq, kind, points, d_available, d_frozen, "          \
+    "d_pending, d_debt, d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, "      \
+    "operator_id, ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash"
+#define ENTRY_INSERT_VALUES                                                                           \
+    B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9) ", " B(10)  \
+    ", " B(11) ", " B(12) ", " B(13) ", " T(14) ", " T(15) ", " T(16) ", " T(17) ", " B(18) ", "      \
+    B(19) ", " B(20) ", " B(21) ", " H(22) ", " H(23)
+#define LOT_INSERT_INTO                                                                               \
+    "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, "   \
+    "expires_at_ms, created_at_ms"
+#define LOT_INSERT_VALUES                                                                             \
+    B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9)
 
 /* Every statement this backend runs.  X(name, sql). */
 #define PG_STATEMENTS(X)                                                                              \
@@ -401,6 +426,18 @@ static const char *const pg_migrations[] = {
       " FOR UPDATE")                                                                                  \
     X(MEMBER_GET_BY_ID, "SELECT " MEMBER_COLS " FROM members WHERE id = " B(1))                       \
     X(MEMBER_GET_BY_ID_LOCK, "SELECT " MEMBER_COLS " FROM members WHERE id = " B(1) " FOR UPDATE")    \
+    /* Sent right after the lock, in the same round trip (pg_member_lock):  \
+     * the member's earliest open hold expiry, pending lot activation and    \
+     * active lot expiry (NULL: none), from the partial indexes the settling \
+     * queries use; and a lot id and an entry id drawn for the operation's   \
+     * first lot and entry (sequences of the identity columns). */           \
+    /* By external id, with the idempotency record of biz_no $3 ('': none   \
+     * asked) in the same statement: one row always (NULLs for a missing     \
+     * member or record). */                                                 \
+    X(MEMBER_DUE, "SELECT " MEMBER_DUE_COLS ", " IDEM_COLS_I " FROM (VALUES (1)) v LEFT JOIN members m " \
+      "ON m.tenant_id = " B(1) " AND m.ext_id = " T(2) " LEFT JOIN idempotency i ON i.tenant_id = "    \
+      B(1) " AND i.biz_no = " T(3))                                                                    \
+    X(MEMBER_DUE_BY_ID, "SELECT " MEMBER_DUE_COLS " FROM members m WHERE m.id = " B(1))                \
     X(MEMBER_UPDATE,                                                                                  \
       "UPDATE members SET status = " B(1) ", available = " B(2) ", frozen = " B(3) ", pending = "     \
       B(4) ", debt = " B(5) ", earned = " B(6) ", spent = " B(7) ", expired = " B(8)                  \
@@ -414,13 +451,10 @@ static const char *const pg_migrations[] = {
       " AND state = 1 AND remaining > 0 AND expires_at_ms <= " B(2) " AND member_id > " B(3)          \
       " UNION SELECT member_id FROM holds WHERE tenant_id = " B(1) " AND state = 0 AND "              \
       "expires_at_ms <= " B(2) " AND member_id > " B(3) " ORDER BY 1 LIMIT " B(4))                    \
-    X(ENTRY_INSERT,                                                                                   \
-      "INSERT INTO entries (tenant_id, member_id, seq, kind, points, d_available, d_frozen, "        \
-      "d_pending, d_debt, d_earned, d_spent, d_expired, available_after, scene, biz_no, reason, "    \
-      "operator_id, ref_entry_id, lot_id, hold_id, created_at_ms, prev_hash, hash) VALUES (" B(1)    \
-      ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) ", " B(7) ", " B(8) ", " B(9) ", " B(10)      \
-      ", " B(11) ", " B(12) ", " B(13) ", " T(14) ", " T(15) ", " T(16) ", " T(17) ", " B(18) ", "    \
-      B(19) ", " B(20) ", " B(21) ", " H(22) ", " H(23) ") ON CONFLICT DO NOTHING RETURNING id")      \
+    X(ENTRY_INSERT, ENTRY_INSERT_INTO ") VALUES (" ENTRY_INSERT_VALUES ") ON CONFLICT DO NOTHING RETURNING id") \
+    /* With the id the member lock drew (pg_member_lock), sent ahead. */                               \
+    X(ENTRY_INSERT_ID,                                                                                \
+      ENTRY_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE VALUES (" ENTRY_INSERT_VALUES ", " B(24) ")")   \
     X(ENTRY_GET, "SELECT " ENTRY_COLS " FROM entries WHERE id = " B(1))                               \
     /* Newest first by seq (id order within a member: entries are appended     \
      * under the member's lock), served by the (member_id, seq) index; the     \
@@ -437,10 +471,8 @@ static const char *const pg_migrations[] = {
     X(ENTRY_LIST_BY_REF,                                                                              \
       "SELECT " ENTRY_COLS " FROM entries WHERE ref_entry_id = " B(1) " AND ref_entry_id > 0 "       \
       "ORDER BY id LIMIT " B(2))                                                                      \
-    X(LOT_INSERT,                                                                                     \
-      "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, " \
-      "expires_at_ms, created_at_ms) VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " B(5) ", " B(6) \
-      ", " B(7) ", " B(8) ", " B(9) ") RETURNING id")                                                 \
+    X(LOT_INSERT, LOT_INSERT_INTO ") VALUES (" LOT_INSERT_VALUES ") RETURNING id")                    \
+    X(LOT_INSERT_ID, LOT_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE VALUES (" LOT_INSERT_VALUES ", " B(10) ")") \
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = " B(1))                                      \
     X(LOT_UPDATE,                                                                                     \
       "UPDATE lots SET remaining = " B(1) ", state = " B(2) ", entry_id = " B(3) " WHERE id = " B(4))  \
@@ -621,15 +653,107 @@ static const char *const pg_names[PG__COUNT] = {
 
 typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } pg_tx;
 
+/* What the result of a statement in the pipeline must be (pg_sync checks). */
+typedef enum {
+    PQ_PREPARE,    /* PQsendPrepare of the statement that follows */
+    PQ_CONTROL,    /* BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO: a failure loses the transaction */
+    PQ_LAX,        /* nobody cares any more (ROLLBACK; the statements of a job rolled back) */
+    PQ_WRITE,      /* a write sent ahead: any row count */
+    PQ_UPDATE_ONE, /* an UPDATE sent ahead: exactly one row */
+    PQ_INSERT_ONE, /* an INSERT … RETURNING sent ahead: one row */
+    PQ_RESULT,     /* the caller waits for this result */
+    PQ_SYNC,       /* a synchronisation point (PQpipelineSync) */
+} pq_kind;
+
+typedef struct {
+    pg_id id;
+    pq_kind kind;
+    const char *what; /* for the error message */
+} pq_item;
+
+/* Statements in flight at most; a longer run of writes is synced early. */
+#define PG_QUEUE_MAX 128
+
+/* What the member row lock learned of the member's due work (the member's
+ * earliest open hold expiry, pending lot activation and active lot expiry;
+ * has_* false: none at all), so that settling a member with nothing due
+ * asks nothing more.  Valid only while nothing has been written since, in
+ * the transaction holding the member's lock. */
+typedef struct {
+    bool valid;
+    int64_t member_id;
+    bool has_hold, has_pending, has_active;
+    int64_t hold_min, pending_min, active_min;
+} pg_due;
+
+/* Ids drawn from the lots' and entries' sequences while member_id was
+ * being locked (0: none, or used): the operation's first lot and entry take
+ * them and are sent ahead instead of waiting for INSERT … RETURNING id.
+ * Drawn under the member's lock, they are larger than every id of the
+ * member's earlier rows, so id order within a member stays creation order
+ * (ENTRY_LIST and the spending order rely on it), as with ids drawn by the
+ * INSERT itself. */
+typedef struct {
+    int64_t member_id;
+    int64_t lot_id, entry_id;
+} pg_drawn;
+
+/* A lot inserted with a drawn id, not sent yet.  The engine inserts a lot,
+ * then its entry, then sets the lot's entry_id (and maybe remaining): held
+ * back until then, the INSERT carries the final values and the UPDATE is
+ * never sent (one statement and one dead row version less per earn).  It
+ * goes out ahead of any other statement but the entry's insert (which does
+ * not refer to the lot row), at the latest with the next Sync. */
+typedef struct {
+    bool active;
+    jf_lot lot;
+} pg_held_lot;
+
+/* The idempotency record an operation will look up after its member lock
+ * (store.h: idem_prefetch): asked for before the lock, read in the lock's
+ * round trip, answered to the idem_get that follows. */
+typedef enum { IDEM_NONE = 0, IDEM_ASKED, IDEM_READ } pg_idem_state;
+
+typedef struct {
+    pg_idem_state state;
+    int64_t tenant_id;
+    char biz_no[JF_BIZ_NO_LEN_MAX + 1];
+    bool found;
+    jf_idem rec;
+} pg_idem_ahead;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     PGconn *conn;
     pg_tx tx;
+    pg_id begin_id;    /* the BEGIN of the open transaction */
+    /* BEGIN is not sent yet: it goes ahead of the transaction's first
+     * statement, and a transaction that sends none costs nothing. */
+    bool begin_pending;
     bool in_savepoint; /* one level: the committer's per-request savepoint */
+    /* The last savepoint was released by the engine but RELEASE is not sent
+     * yet: it goes ahead of the next SAVEPOINT (COMMIT releases it anyway). */
+    bool release_pending;
     /* The connection was lost: the open transaction (if any) is gone, and the
      * next begin reconnects first. */
     bool broken;
-    bool prepared[PG__COUNT]; /* on this connection */
+    bool prepared[PG__COUNT]; /* on this connection (or sent ahead to be) */
+    /* The pipeline: statements sent whose results are not read yet. */
+    pq_item queue[PG_QUEUE_MAX];
+    int queued;
+    /* The open transaction has sent something besides BEGIN/SAVEPOINT. */
+    bool data_sent;
+    /* A statement sent ahead failed (found at a sync): the savepoint, or the
+     * transaction when failed_tx, is lost; every call answers this failure
+     * until the savepoint or the transaction is rolled back. */
+    jf_code failed;
+    bool failed_tx;
+    jf_error failed_err;
+    pg_due due;
+    pg_drawn drawn;
+    pg_held_lot held;
+    pg_idem_ahead idem;
+    jf_pg_counters counters;
 } pg_store;
 
 static const jf_store_ops pg_ops;
@@ -767,14 +891,53 @@ static void col_hash(const PGresult *r, int row, int col, uint8_t *dst) {
     }
 }
 
-/* ---- connection and statements ------------------------------------------- */
+/* ---- connection and the pipeline ----------------------------------------- */
+
+/*
+ * The connection stays in libpq's pipeline mode.  Statements are sent with
+ * PQsendQueryPrepared and their results read only when someone needs one:
+ * pg_sync sends a Sync and reads every result up to it, in order, checking
+ * each against what its sender expected (pq_kind).  So a run of statements
+ * whose results the engine does not need at once costs one round trip with
+ * the next one it does need:
+ *   - BEGIN, SAVEPOINT, and the RELEASE of the previous job's savepoint are
+ *     sent ahead and checked with the first statement that needs an answer;
+ *   - inside a savepoint (the committer's job), UPDATEs and the lot move
+ *     INSERT are sent ahead ("writes sent ahead"); they are checked at the
+ *     next sync, at the latest when the engine releases the savepoint;
+ *   - ROLLBACK is sent and flushed, its result read with the next sync.
+ * A statement sent ahead that fails — an error, or an UPDATE that touched
+ * no row — fails the job it belongs to, and only that job: the failure is
+ * kept (q->failed) and answered to every call of the job from then on, its
+ * savepoint release rolls the job back and answers the failure, and
+ * savepoint_rollback clears it.  PostgreSQL itself skips everything after an
+ * error up to the Sync, and a Sync is always placed before the ROLLBACK TO
+ * that undoes a failed job, so the neighbours in the batch are untouched.
+ * Codes: serialization failure, deadlock and lock timeout stay JF_RETRY and
+ * a lost connection JF_UNAVAILABLE wherever they surface; any other failure
+ * of a write sent ahead (a zero-row UPDATE: a row the engine read under the
+ * member lock is gone) is JF_INTERNAL, whichever later call it surfaces in,
+ * so that no caller takes it for an answer about its own statement.  A
+ * failed transaction-control statement (BEGIN, SAVEPOINT, RELEASE) loses
+ * the whole transaction: its commit fails, and the committer answers every
+ * job of the batch 503 — nothing of it is on disk.
+ * Outside a savepoint every write is synchronous, as before: the engine
+ * sees its answer at once.
+ */
 
 static void pg_quiet(void *arg, const char *message) {
     (void)arg;
     (void)message; /* NOTICEs (e.g. "already exists, skipping") are not errors */
 }
 
-/* Settings every session needs; run after connecting and after a reset. */
+/* Forget the pipeline: after the connection is lost, or reset. */
+static void pq_clear(pg_store *q) {
+    q->queued = 0;
+    q->release_pending = false;
+}
+
+/* Settings every session needs; run after connecting and after a reset,
+ * before the connection enters pipeline mode. */
 static jf_code pg_session_setup(pg_store *q, jf_error *err) {
     PQsetNoticeProcessor(q->conn, pg_quiet, NULL);
     PGresult *res = PQexec(q->conn, "SET lock_timeout = '" PG_LOCK_TIMEOUT "'; SET bytea_output = 'hex'; "
@@ -783,6 +946,12 @@ static jf_code pg_session_setup(pg_store *q, jf_error *err) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK) code = pg_fail(q, res, err, "session setup");
     PQclear(res);
     memset(q->prepared, 0, sizeof q->prepared); /* prepared statements live and die with the session */
+    pq_clear(q);
+    if (code == JF_OK && !PQenterPipelineMode(q->conn)) {
+        char msg[200];
+        pg_first_line(PQerrorMessage(q->conn), msg, sizeof msg);
+        code = jf_fail(err, JF_UNAVAILABLE, "", "PostgreSQL pipeline mode: %s", msg);
+    }
     return code;
 }
 
@@ -790,7 +959,8 @@ static jf_code pg_session_setup(pg_store *q, jf_error *err) {
  * inside one, the transaction is gone and the caller must roll back first. */
 static jf_code pg_reconnect(pg_store *q, jf_error *err) {
     assert(q->tx == TX_NONE);
-    PQreset(q->conn);
+    PQreset(q->conn); /* also leaves pipeline mode and drops whatever was in flight */
+    pq_clear(q);
     if (PQstatus(q->conn) != CONNECTION_OK) {
         char msg[200];
         pg_first_line(PQerrorMessage(q->conn), msg, sizeof msg);
@@ -809,35 +979,259 @@ static jf_code pg_usable(pg_store *q, jf_error *err) {
     return pg_reconnect(q, err);
 }
 
-static jf_code pg_prepare(pg_store *q, pg_id id, jf_error *err) {
+/* libpq could not send or read: the connection is gone (or in a state only
+ * a reset clears, which is the same to us). */
+static jf_code pg_lost(pg_store *q, jf_error *err, const char *what) {
+    char msg[200];
+    pg_first_line(PQerrorMessage(q->conn), msg, sizeof msg);
+    q->broken = true;
+    pq_clear(q);
+    return jf_fail(err, JF_UNAVAILABLE, "", "PostgreSQL %s: connection lost: %s", what, msg[0] ? msg : "no answer");
+}
+
+static void pq_push(pg_store *q, pg_id id, pq_kind kind, const char *what) {
+    assert(q->queued < PG_QUEUE_MAX);
+    q->queue[q->queued++] = (pq_item){id, kind, what};
+}
+
+/* Whether a write sent ahead is waiting for its check. */
+static bool pq_writes_unchecked(const pg_store *q) {
+    if (q->held.active) return true;
+    for (int i = 0; i < q->queued; i++)
+        if (q->queue[i].kind == PQ_WRITE || q->queue[i].kind == PQ_UPDATE_ONE || q->queue[i].kind == PQ_INSERT_ONE)
+            return true;
+    return false;
+}
+
+/* What a failure of a statement sent ahead is called in the call where it
+ * surfaces: only retry and unavailability keep their meaning there. */
+static jf_code pq_deferred_code(jf_code code) {
+    return code == JF_RETRY || code == JF_UNAVAILABLE ? code : JF_INTERNAL;
+}
+
+/* The kept failure of a statement sent ahead, answered again. */
+static jf_code pg_failed(pg_store *q, jf_error *err) {
+    if (err != NULL) *err = q->failed_err;
+    return q->failed;
+}
+
+static void pg_due_forget(pg_store *q) { q->due.valid = false; }
+
+/* At the edges of a job or transaction: nothing learned under a lock is
+ * used past them. */
+static void pg_lock_forget(pg_store *q) {
+    pg_due_forget(q);
+    q->drawn = (pg_drawn){0, 0, 0};
+    q->idem.state = IDEM_NONE;
+}
+
+/* A drawn id (*slot) for a row of member_id, if one is there to take:
+ * only inside a savepoint, where the insert can be sent ahead. */
+static int64_t pg_drawn_take(pg_store *q, int64_t member_id, int64_t *slot) {
+    if (!q->in_savepoint || q->drawn.member_id != member_id || *slot == 0) return 0;
+    int64_t id = *slot;
+    *slot = 0;
+    return id;
+}
+
+static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err);
+static jf_code pg_held_send(pg_store *q, jf_error *err);
+
+/* Put a statement into the pipeline (prepared first if this connection has
+ * not seen it).  Nothing is read; pg_sync checks it later as `kind` says. */
+static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf_error *err, const char *what) {
     assert((unsigned)id < PG__COUNT);
-    if (q->prepared[id]) return JF_OK;
-    PGresult *res = PQprepare(q->conn, pg_names[id], pg_sql[id], 0, NULL);
-    jf_code code = JF_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        code = pg_fail(q, res, err, "prepare");
-    else
-        q->prepared[id] = true;
-    PQclear(res);
+    jf_code code = pg_usable(q, err);
+    if (code != JF_OK) return code;
+    if (q->queued + 5 > PG_QUEUE_MAX) { /* room for BEGIN, a statement, their prepares and a Sync */
+        /* A failure found here is kept in q->failed for the job's next
+         * call; the rollbacks must still go out, so only a lost connection
+         * stops the send. */
+        code = pg_sync_all(q, NULL, 0, err);
+        if (q->broken) return code;
+    }
+    if (q->begin_pending) {
+        q->begin_pending = false;
+        code = pg_send(q, q->begin_id, NULL, PQ_CONTROL, err, "begin");
+        if (code != JF_OK) return code;
+    }
+    if (q->held.active && id != PG_ENTRY_INSERT_ID) {
+        code = pg_held_send(q, err);
+        if (code != JF_OK) return code;
+    }
+    if (!q->prepared[id]) {
+        if (!PQsendPrepare(q->conn, pg_names[id], pg_sql[id], 0, NULL)) return pg_lost(q, err, "prepare");
+        q->prepared[id] = true; /* undone if the prepare fails */
+        pq_push(q, id, PQ_PREPARE, "prepare");
+    }
+    if (!PQsendQueryPrepared(q->conn, pg_names[id], a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0))
+        return pg_lost(q, err, what);
+    pq_push(q, id, kind, what);
+    q->counters.statements++;
+    if (kind != PQ_CONTROL && kind != PQ_LAX) q->data_sent = true;
+    return JF_OK;
+}
+
+/* A Sync into the pipeline, flushed, its results left for the next pg_sync. */
+static jf_code pg_send_sync(pg_store *q, jf_error *err) {
+    if (q->queued == 0 || q->queue[q->queued - 1].kind == PQ_SYNC) return JF_OK;
+    if (!PQpipelineSync(q->conn)) return pg_lost(q, err, "sync");
+    pq_push(q, PG__COUNT, PQ_SYNC, "sync");
+    return JF_OK;
+}
+
+/* One statement's result checked against what its sender expected: JF_OK,
+ * or the failure (err filled).  res is an ordinary result (not a Sync). */
+static jf_code pq_check(pg_store *q, const pq_item *it, PGresult *res, jf_error *err) {
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_fail(q, res, err, it->what);
+    if (it->kind == PQ_UPDATE_ONE && strcmp(PQcmdTuples(res), "1") != 0)
+        return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): no such row", it->what);
+    if (it->kind == PQ_INSERT_ONE && PQntuples(res) != 1)
+        return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): nothing inserted", it->what);
+    return JF_OK;
+}
+
+/*
+ * Read every result in flight, up to a Sync sent now.  The PQ_RESULT
+ * statements' results go to out[0..n_out) in order (the caller clears them);
+ * everything else is checked and cleared.  Returns the first failure: that
+ * of a statement the caller waits for (its own answer, as PQexecPrepared
+ * would have given it), or of one sent ahead (kept in q->failed, see above).
+ * On failure out[] is all NULL.
+ */
+static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err) {
+    for (int i = 0; i < n_out; i++) out[i] = NULL;
+    jf_code code = pg_usable(q, err);
+    if (code == JF_OK && q->held.active) code = pg_held_send(q, err);
+    if (code != JF_OK) return code;
+    if (q->queued == 0) return JF_OK;
+    code = pg_send_sync(q, err);
+    if (code != JF_OK) return code;
+    q->counters.round_trips++;
+    jf_code first = JF_OK;   /* the first failure */
+    bool first_ahead = false; /* … was of a statement sent ahead */
+    bool first_control = false;
+    jf_error first_err;
+    jf_error_clear(&first_err);
+    int k = 0;
+    for (int i = 0; i < q->queued; i++) {
+        pq_item it = q->queue[i];
+        PGresult *res = PQgetResult(q->conn);
+        if (res == NULL) {
+            code = pg_lost(q, err, it.what);
+            goto lost;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (it.kind == PQ_SYNC) {
+            PQclear(res);
+            if (st != PGRES_PIPELINE_SYNC) {
+                code = pg_lost(q, err, "sync");
+                goto lost;
+            }
+            continue;
+        }
+        /* Each statement's results end with a NULL (a Sync's do not). */
+        for (PGresult *extra; (extra = PQgetResult(q->conn)) != NULL;) PQclear(extra);
+        jf_code c = JF_OK;
+        jf_error e;
+        jf_error_clear(&e);
+        if (st == PGRES_PIPELINE_ABORTED) {
+            /* An earlier statement failed; this one never ran. */
+            if (it.kind == PQ_PREPARE) q->prepared[it.id] = false;
+        } else if (it.kind == PQ_PREPARE) {
+            if (st != PGRES_COMMAND_OK) {
+                q->prepared[it.id] = false;
+                c = pg_fail(q, res, &e, "prepare");
+            }
+        } else if (it.kind != PQ_LAX) {
+            c = pq_check(q, &it, res, &e);
+        }
+        if (q->broken) { /* pg_fail found the connection gone */
+            PQclear(res);
+            if (err != NULL) *err = e;
+            code = JF_UNAVAILABLE;
+            goto lost;
+        }
+        if (c != JF_OK && first == JF_OK) {
+            first = c;
+            first_err = e;
+            pq_kind fk = it.kind == PQ_PREPARE && i + 1 < q->queued ? q->queue[i + 1].kind : it.kind;
+            first_ahead = fk != PQ_RESULT;
+            first_control = fk == PQ_CONTROL || fk == PQ_PREPARE;
+        }
+        if (it.kind == PQ_RESULT && k < n_out)
+            out[k++] = res;
+        else
+            PQclear(res);
+    }
+    q->queued = 0;
+    if (first == JF_OK) return JF_OK;
+    for (int i = 0; i < k; i++) {
+        PQclear(out[i]);
+        out[i] = NULL;
+    }
+    if (first_ahead && q->tx != TX_NONE) {
+        q->failed = pq_deferred_code(first);
+        q->failed_tx = first_control || !q->in_savepoint;
+        q->failed_err = first_err;
+        q->failed_err.code = q->failed;
+        return pg_failed(q, err);
+    }
+    if (err != NULL) *err = first_err;
+    return first;
+lost:
+    for (int i = 0; i < k; i++) {
+        PQclear(out[i]);
+        out[i] = NULL;
+    }
     return code;
 }
 
-/* Run statement id.  On success *out is the result (the caller clears it);
- * on failure it is NULL and the code says why. */
-static jf_code pg_run(pg_store *q, pg_id id, const pg_args *a, PGresult **out, jf_error *err, const char *what) {
-    *out = NULL;
-    jf_code code = pg_usable(q, err);
-    if (code == JF_OK) code = pg_prepare(q, id, err);
-    if (code != JF_OK) return code;
-    PGresult *res = PQexecPrepared(q->conn, pg_names[id], a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        code = pg_fail(q, res, err, what);
-        PQclear(res);
-        return code;
+/* pg_sync_all, unless a statement sent ahead has already failed: then that
+ * failure, again. */
+static jf_code pg_sync(pg_store *q, PGresult **out, int n_out, jf_error *err) {
+    for (int i = 0; i < n_out; i++) out[i] = NULL;
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    return pg_sync_all(q, out, n_out, err);
+}
+
+/* Statements the caller waits for: sent (after whatever is in flight) and
+ * their results read.  The first statement of a transaction that finds the
+ * connection lost — PostgreSQL restarted while we were idle — is the old
+ * "BEGIN failed": nothing of the transaction has happened, so reconnect
+ * once and send the transaction's start again. */
+typedef struct {
+    pg_id id;
+    const pg_args *a;
+} pg_stmt;
+
+static jf_code pg_query_many(pg_store *q, const pg_stmt *st, int n, PGresult **out, jf_error *err,
+                             const char *what) {
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    bool fresh = q->tx != TX_NONE && !q->data_sent;
+    for (int attempt = 0;; attempt++) {
+        jf_code code = JF_OK;
+        for (int i = 0; i < n && code == JF_OK; i++) code = pg_send(q, st[i].id, st[i].a, PQ_RESULT, err, what);
+        if (code == JF_OK) code = pg_sync(q, out, n, err);
+        if (code != JF_UNAVAILABLE || !q->broken || !fresh || attempt > 0) return code;
+        pg_tx tx = q->tx;
+        bool in_savepoint = q->in_savepoint;
+        q->tx = TX_NONE;
+        code = pg_reconnect(q, err);
+        q->tx = tx;
+        q->begin_pending = true;
+        if (code == JF_OK && in_savepoint) code = pg_send(q, PG_SAVEPOINT, NULL, PQ_CONTROL, err, "savepoint");
+        if (code != JF_OK) return code;
     }
-    *out = res;
-    return JF_OK;
+}
+
+/* Run statement id and wait for it.  On success *out is the result (the
+ * caller clears it); on failure it is NULL and the code says why. */
+static jf_code pg_run(pg_store *q, pg_id id, const pg_args *a, PGresult **out, jf_error *err, const char *what) {
+    pg_stmt st = {id, a};
+    return pg_query_many(q, &st, 1, out, err, what);
 }
 
 typedef void (*pg_reader)(const PGresult *r, int row, void *out);
@@ -877,6 +1271,7 @@ static jf_code pg_list(pg_store *q, pg_id id, const pg_args *a, pg_reader read, 
 /* A write.  An UPDATE must touch exactly one row (else JF_NOT_FOUND). */
 static jf_code pg_write(pg_store *q, pg_id id, const pg_args *a, bool is_update, jf_error *err, const char *what) {
     assert(q->tx == TX_WRITE); /* writes happen only inside begin/commit */
+    pg_due_forget(q);
     PGresult *res;
     jf_code code = pg_run(q, id, a, &res, err, what);
     if (code != JF_OK) return code;
@@ -889,6 +1284,7 @@ static jf_code pg_write(pg_store *q, pg_id id, const pg_args *a, bool is_update,
  * key exists, JF_ALREADY_EXISTS). */
 static jf_code pg_insert(pg_store *q, pg_id id, const pg_args *a, int64_t *new_id, jf_error *err, const char *what) {
     assert(q->tx == TX_WRITE);
+    pg_due_forget(q);
     PGresult *res;
     jf_code code = pg_run(q, id, a, &res, err, what);
     if (code != JF_OK) return code;
@@ -900,54 +1296,109 @@ static jf_code pg_insert(pg_store *q, pg_id id, const pg_args *a, int64_t *new_i
     return code;
 }
 
-/* A statement without parameters or rows (transaction control). */
-static jf_code pg_control(pg_store *q, pg_id id, jf_error *err, const char *what) {
-    PGresult *res;
-    jf_code code = pg_run(q, id, NULL, &res, err, what);
-    PQclear(res);
+/* A write whose answer the engine does not need now: inside a savepoint it
+ * is sent ahead (kind: PQ_WRITE, PQ_UPDATE_ONE or PQ_INSERT_ONE) and checked
+ * at the next sync; outside one it runs now, as pg_write/pg_insert. */
+static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf_error *err,
+                              const char *what) {
+    assert(q->tx == TX_WRITE);
+    if (!q->in_savepoint) {
+        assert(kind != PQ_INSERT_ONE); /* its caller wants the new id: pg_insert */
+        return pg_write(q, id, a, kind == PQ_UPDATE_ONE, err, what);
+    }
+    pg_due_forget(q);
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    return pg_send(q, id, a, kind, err, what);
+}
+
+/* An insert of a member's row that may take a drawn id (*slot): then it is
+ * sent ahead with that id (with_id: the statement taking it as its last
+ * parameter); else it is `plain` … RETURNING id, waited for. */
+static jf_code pg_insert_drawn(pg_store *q, pg_id plain, pg_id with_id, pg_args *a, int64_t member_id,
+                               int64_t *slot, int64_t *new_id, jf_error *err, const char *what) {
+    int64_t id = pg_drawn_take(q, member_id, slot);
+    if (id == 0) return pg_insert(q, plain, a, new_id, err, what);
+    arg_i64(a, id);
+    jf_code code = pg_write_ahead(q, with_id, a, PQ_WRITE, err, what);
+    if (code == JF_OK) *new_id = id;
     return code;
 }
 
 /* ---- transactions -------------------------------------------------------- */
 
-/* Start a transaction.  If the connection turns out dead on BEGIN — the
- * server restarted while we were idle — nothing has been done yet, so
- * reconnect once and try again. */
+/* Start a transaction.  BEGIN goes ahead of its first statement and is
+ * checked with the first one that needs an answer (which sends it again
+ * after reconnecting if the connection turns out dead: see pg_query_many).
+ * A connection known to be lost is reconnected here. */
 static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     assert(q->tx == TX_NONE);
     assert(!q->in_savepoint);
-    bool known_broken = q->broken; /* then pg_run reconnects first, once */
-    jf_code code = pg_control(q, id, err, "begin");
-    if (code == JF_UNAVAILABLE && q->broken && !known_broken) {
-        code = pg_reconnect(q, err);
-        if (code == JF_OK) code = pg_control(q, id, err, "begin");
-    }
-    if (code == JF_OK) q->tx = tx;
-    return code;
+    pg_lock_forget(q);
+    jf_code code = pg_usable(q, err);
+    if (code != JF_OK) return code;
+    q->failed = JF_OK;
+    q->failed_tx = false;
+    q->data_sent = false;
+    q->tx = tx;
+    q->begin_id = id;
+    q->begin_pending = true;
+    return JF_OK;
 }
 
 static jf_code pg_begin(jf_store *s, jf_error *err) { return pg_begin_as(pg_of(s), PG_BEGIN_WRITE, TX_WRITE, err); }
 
+/* A server's read handle begins a read transaction for every request,
+ * writes included (which read nothing there): lazily, that costs nothing. */
 static jf_code pg_begin_read(jf_store *s, jf_error *err) {
     return pg_begin_as(pg_of(s), PG_BEGIN_READ, TX_READ, err);
 }
 
+/* Whatever is in flight stops mattering (its failures too): ROLLBACK after a
+ * Sync, so that an error in flight cannot make PostgreSQL skip it, flushed
+ * but not waited for; its result is read with the next sync. */
 static void pg_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
-    if (q->tx != TX_NONE && !q->broken) (void)pg_control(q, PG_ROLLBACK, NULL, "rollback");
+    pg_lock_forget(q);
+    q->failed = JF_OK;
+    q->held.active = false;
+    if (q->tx != TX_NONE && !q->broken && !q->begin_pending) {
+        for (int i = 0; i < q->queued; i++)
+            if (q->queue[i].kind != PQ_SYNC && q->queue[i].kind != PQ_PREPARE) q->queue[i].kind = PQ_LAX;
+        jf_error ignored;
+        if (pg_send_sync(q, &ignored) == JF_OK && pg_send(q, PG_ROLLBACK, NULL, PQ_LAX, &ignored, "rollback") == JF_OK)
+            (void)pg_send_sync(q, &ignored);
+    }
     q->tx = TX_NONE;
+    q->begin_pending = false;
     q->in_savepoint = false;
+    q->release_pending = false;
+    q->failed = JF_OK;
+    q->failed_tx = false;
 }
 
 /* A failed commit leaves nothing open.  PostgreSQL answers COMMIT in a
  * transaction an earlier error aborted with "ROLLBACK", not an error: that
- * is reported, never taken for success. */
+ * is reported, never taken for success.  Writes sent ahead are checked
+ * before COMMIT is sent, never in its pipeline: one that touched no row is
+ * no error to PostgreSQL, which would commit the rest. */
 static jf_code pg_commit(jf_store *s, jf_error *err) {
     pg_store *q = pg_of(s);
     assert(q->tx != TX_NONE);
     assert(!q->in_savepoint);
-    PGresult *res;
-    jf_code code = pg_run(q, PG_COMMIT, NULL, &res, err, "commit");
+    pg_lock_forget(q);
+    q->release_pending = false; /* COMMIT releases every savepoint */
+    if (q->begin_pending) { /* nothing was sent: nothing to commit */
+        q->begin_pending = false;
+        q->tx = TX_NONE;
+        return JF_OK;
+    }
+    jf_code code = JF_OK;
+    if (q->failed != JF_OK)
+        code = pg_failed(q, err);
+    else if (pq_writes_unchecked(q))
+        code = pg_sync(q, NULL, 0, err);
+    PGresult *res = NULL;
+    if (code == JF_OK) code = pg_run(q, PG_COMMIT, NULL, &res, err, "commit");
     if (code == JF_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0)
         code = jf_fail(err, JF_INTERNAL, "", "PostgreSQL commit: the transaction had failed and was rolled back");
     PQclear(res);
@@ -956,33 +1407,66 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     return code;
 }
 
+/* SAVEPOINT (after the RELEASE of the previous one) is sent ahead. */
 static jf_code pg_savepoint(jf_store *s, jf_error *err) {
     pg_store *q = pg_of(s);
     assert(q->tx == TX_WRITE);
     assert(!q->in_savepoint);
-    jf_code code = pg_control(q, PG_SAVEPOINT, err, "savepoint");
-    if (code == JF_OK) q->in_savepoint = true;
-    return code;
+    pg_lock_forget(q);
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    jf_code code = JF_OK;
+    if (q->release_pending) code = pg_send(q, PG_RELEASE, NULL, PQ_CONTROL, err, "release savepoint");
+    if (code == JF_OK) code = pg_send(q, PG_SAVEPOINT, NULL, PQ_CONTROL, err, "savepoint");
+    if (code != JF_OK) return code;
+    q->release_pending = false;
+    q->in_savepoint = true;
+    return JF_OK;
 }
 
+static void pg_savepoint_rollback(jf_store *s);
+
+/* The job is done: its writes sent ahead are checked now (one round trip if
+ * any are unchecked); RELEASE itself goes ahead of the next SAVEPOINT.  If a
+ * write failed, the job is rolled back here and the failure answered. */
 static jf_code pg_savepoint_release(jf_store *s, jf_error *err) {
     pg_store *q = pg_of(s);
     assert(q->in_savepoint);
-    jf_code code = pg_control(q, PG_RELEASE, err, "release savepoint");
-    if (code == JF_OK) q->in_savepoint = false;
-    return code;
+    pg_lock_forget(q);
+    jf_code code = JF_OK;
+    if (q->failed != JF_OK)
+        code = pg_failed(q, err);
+    else if (pq_writes_unchecked(q))
+        code = pg_sync(q, NULL, 0, err);
+    if (code != JF_OK) {
+        pg_savepoint_rollback(s);
+        return code;
+    }
+    q->in_savepoint = false;
+    q->release_pending = true;
+    return JF_OK;
 }
 
 /* Undo the request's work; a statement error inside it (which aborts the
- * whole transaction in PostgreSQL) is cleared by ROLLBACK TO as well. */
+ * whole transaction in PostgreSQL) is cleared by ROLLBACK TO as well.  What
+ * the job has in flight stops mattering, except a failed SAVEPOINT (then
+ * the transaction is lost: ROLLBACK TO would reach the previous job's
+ * savepoint).  Nothing is waited for. */
 static void pg_savepoint_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
     assert(q->in_savepoint);
-    if (!q->broken) {
-        (void)pg_control(q, PG_ROLLBACK_TO, NULL, "rollback to savepoint");
-        (void)pg_control(q, PG_RELEASE, NULL, "release savepoint");
-    }
+    pg_lock_forget(q);
     q->in_savepoint = false;
+    q->held.active = false;
+    if (q->broken) return;
+    for (int i = 0; i < q->queued; i++) {
+        pq_kind k = q->queue[i].kind;
+        if (k == PQ_WRITE || k == PQ_UPDATE_ONE || k == PQ_INSERT_ONE || k == PQ_RESULT) q->queue[i].kind = PQ_LAX;
+    }
+    if (!q->failed_tx) q->failed = JF_OK;
+    jf_error e;
+    jf_code code = pg_send_sync(q, &e);
+    if (code == JF_OK) code = pg_send(q, PG_ROLLBACK_TO, NULL, PQ_CONTROL, &e, "rollback to savepoint");
+    if (code == JF_OK) code = pg_send(q, PG_RELEASE, NULL, PQ_CONTROL, &e, "release savepoint");
 }
 
 /* ---- tenants ------------------------------------------------------------- */
@@ -1101,12 +1585,72 @@ static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     arg_hash(&a, m->last_hash);
     arg_i64(&a, m->created_at_ms);
     arg_i64(&a, m->updated_at_ms);
-    return pg_insert(pg_of(s), PG_MEMBER_INSERT, &a, &m->id, err, "member insert");
+    pg_store *q = pg_of(s);
+    jf_code code = pg_insert(q, PG_MEMBER_INSERT, &a, &m->id, err, "member insert");
+    /* A member this transaction just created has nothing due, and nobody
+     * else can see it to give it any. */
+    if (code == JF_OK) q->due = (pg_due){.valid = true, .member_id = m->id};
+    return code;
 }
 
-/* for_update: SELECT … FOR UPDATE, held to the end of the transaction.  At
- * READ COMMITTED a locked row that another transaction changed is read again
- * after that transaction commits, so the caller sees the latest member. */
+/* The member row lock (SELECT … FOR UPDATE, held to the end of the
+ * transaction) and, in the same round trip, what the member has due
+ * (MEMBER_DUE, into q->due).  At READ COMMITTED a locked row that another
+ * transaction changed is read again after that transaction commits, so the
+ * caller sees the latest member; MEMBER_DUE is a statement of its own, after
+ * the lock, so that its snapshot too is taken after that commit.  Once the
+ * lock is held, only this transaction changes the member's lots and holds
+ * (store.h: every write to them happens under the lock), so the summary
+ * stays true until this transaction writes anything. */
+static void read_idem_at(const PGresult *r, int row, int col, jf_idem *rec);
+
+/* The idempotency record asked for (idem_prefetch) is read after the lock
+ * too — with MEMBER_DUE (due_idem_col: its first column there), or by a
+ * statement of its own (-1) — so a request with the same biz_no that held
+ * the lock before us has committed its record by then, and this sees it. */
+static jf_code pg_member_lock(pg_store *q, pg_id lock, const pg_args *a, pg_id due, const pg_args *due_args,
+                              int due_idem_col, jf_member *out, jf_error *err) {
+    assert(q->tx == TX_WRITE);
+    bool idem_asked = q->idem.state == IDEM_ASKED;
+    pg_lock_forget(q);
+    pg_args ia = {0};
+    arg_i64(&ia, q->idem.tenant_id);
+    arg_text(&ia, q->idem.biz_no);
+    pg_stmt st[3] = {{lock, a}, {due, due_args}, {PG_IDEM_GET, &ia}};
+    PGresult *res[3] = {NULL, NULL, NULL};
+    int n = idem_asked && due_idem_col < 0 ? 3 : 2;
+    jf_code code = pg_query_many(q, st, n, res, err, "member get");
+    if (code != JF_OK) return code;
+    if (idem_asked) {
+        PGresult *ir = n == 3 ? res[2] : res[1];
+        int col = n == 3 ? 0 : due_idem_col;
+        q->idem.found = PQntuples(ir) > 0 && !PQgetisnull(ir, 0, col);
+        if (q->idem.found) read_idem_at(ir, 0, col, &q->idem.rec);
+        q->idem.state = IDEM_READ;
+    }
+    if (n == 3) PQclear(res[2]);
+    if (PQntuples(res[0]) == 0) {
+        code = jf_fail(err, JF_NOT_FOUND, "", "member get: no such row");
+    } else {
+        read_member(res[0], 0, out);
+        if (PQntuples(res[1]) == 1 && !PQgetisnull(res[1], 0, 0) && col_i64(res[1], 0, 0) == out->id) {
+            pg_due *d = &q->due;
+            d->member_id = out->id;
+            d->has_hold = !PQgetisnull(res[1], 0, 1);
+            d->hold_min = d->has_hold ? col_i64(res[1], 0, 1) : 0;
+            d->has_pending = !PQgetisnull(res[1], 0, 2);
+            d->pending_min = d->has_pending ? col_i64(res[1], 0, 2) : 0;
+            d->has_active = !PQgetisnull(res[1], 0, 3);
+            d->active_min = d->has_active ? col_i64(res[1], 0, 3) : 0;
+            d->valid = true;
+            q->drawn = (pg_drawn){out->id, col_i64(res[1], 0, 4), col_i64(res[1], 0, 5)};
+        }
+    }
+    PQclear(res[0]);
+    PQclear(res[1]);
+    return code;
+}
+
 static jf_code pg_member_get(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update, jf_member *out,
                              jf_error *err) {
     pg_store *q = pg_of(s);
@@ -1114,7 +1658,14 @@ static jf_code pg_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
     pg_args a = {0};
     arg_i64(&a, tenant_id);
     arg_text(&a, ext_id);
-    return pg_get(q, for_update ? PG_MEMBER_GET_LOCK : PG_MEMBER_GET, &a, read_member, out, err, "member get");
+    if (for_update) {
+        bool asked = q->idem.state == IDEM_ASKED && q->idem.tenant_id == tenant_id;
+        pg_args d = a;
+        arg_text(&d, asked ? q->idem.biz_no : "");
+        d.v[0] = d.scratch[0]; /* the copy's own integer, not a's */
+        return pg_member_lock(q, PG_MEMBER_GET_LOCK, &a, PG_MEMBER_DUE, &d, asked ? 6 : -1, out, err);
+    }
+    return pg_get(q, PG_MEMBER_GET, &a, read_member, out, err, "member get");
 }
 
 static jf_code pg_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err) {
@@ -1122,8 +1673,15 @@ static jf_code pg_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_
     assert(!for_update || q->tx == TX_WRITE);
     pg_args a = {0};
     arg_i64(&a, id);
-    return pg_get(q, for_update ? PG_MEMBER_GET_BY_ID_LOCK : PG_MEMBER_GET_BY_ID, &a, read_member, out, err,
-                  "member get");
+    if (for_update) return pg_member_lock(q, PG_MEMBER_GET_BY_ID_LOCK, &a, PG_MEMBER_DUE_BY_ID, &a, -1, out, err);
+    return pg_get(q, PG_MEMBER_GET_BY_ID, &a, read_member, out, err, "member get");
+}
+
+/* Whether q->due answers "nothing due" for a settling query of member_id
+ * as of now_ms (has: the member has such rows at all; min: the earliest
+ * time one is due). */
+static bool pg_due_none(const pg_store *q, int64_t member_id, bool has, int64_t min, int64_t now_ms) {
+    return q->due.valid && q->due.member_id == member_id && q->failed == JF_OK && (!has || min > now_ms);
 }
 
 static jf_code pg_member_update(jf_store *s, const jf_member *m, jf_error *err) {
@@ -1134,7 +1692,7 @@ static jf_code pg_member_update(jf_store *s, const jf_member *m, jf_error *err) 
     arg_hash(&a, m->last_hash);
     arg_i64(&a, m->updated_at_ms);
     arg_i64(&a, m->id);
-    return pg_write(pg_of(s), PG_MEMBER_UPDATE, &a, true, err, "member update");
+    return pg_write_ahead(pg_of(s), PG_MEMBER_UPDATE, &a, PQ_UPDATE_ONE, err, "member update");
 }
 
 static jf_code pg_member_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
@@ -1202,7 +1760,13 @@ static jf_code pg_entry_insert(jf_store *s, jf_entry *e, jf_error *err) {
     arg_i64(&a, e->created_at_ms);
     arg_hash(&a, e->prev_hash);
     arg_hash(&a, e->hash);
-    return pg_insert(pg_of(s), PG_ENTRY_INSERT, &a, &e->id, err, "entry insert");
+    /* Sent ahead with a drawn id, the insert cannot say "that seq exists"
+     * at once: under the member's lock no other writer takes the next seq,
+     * so a conflict would be a broken invariant, answered JF_INTERNAL at the
+     * next sync (a unique violation of a statement sent ahead). */
+    pg_store *q = pg_of(s);
+    return pg_insert_drawn(q, PG_ENTRY_INSERT, PG_ENTRY_INSERT_ID, &a, e->member_id, &q->drawn.entry_id, &e->id, err,
+                           "entry insert");
 }
 
 static jf_code pg_entry_get(jf_store *s, int64_t id, jf_entry *out, jf_error *err) {
@@ -1262,18 +1826,48 @@ static void read_lot(const PGresult *r, int row, void *out) {
     l->created_at_ms = col_i64(r, row, 9);
 }
 
-static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
+static void args_lot(pg_args *a, const jf_lot *l) {
+    arg_i64(a, l->tenant_id);
+    arg_i64(a, l->member_id);
+    arg_i64(a, l->entry_id);
+    arg_i64(a, l->amount);
+    arg_i64(a, l->remaining);
+    arg_i64(a, l->state);
+    arg_i64(a, l->available_at_ms);
+    arg_i64(a, l->expires_at_ms);
+    arg_i64(a, l->created_at_ms);
+}
+
+/* The held lot's INSERT, into the pipeline (see pg_held_lot). */
+static jf_code pg_held_send(pg_store *q, jf_error *err) {
+    assert(q->held.active);
+    q->held.active = false;
     pg_args a = {0};
-    arg_i64(&a, l->tenant_id);
-    arg_i64(&a, l->member_id);
-    arg_i64(&a, l->entry_id);
-    arg_i64(&a, l->amount);
-    arg_i64(&a, l->remaining);
-    arg_i64(&a, l->state);
-    arg_i64(&a, l->available_at_ms);
-    arg_i64(&a, l->expires_at_ms);
-    arg_i64(&a, l->created_at_ms);
-    return pg_insert(pg_of(s), PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+    args_lot(&a, &q->held.lot);
+    arg_i64(&a, q->held.lot.id);
+    return pg_send(q, PG_LOT_INSERT_ID, &a, PQ_WRITE, err, "lot insert");
+}
+
+/* With a drawn id (inside a job's savepoint) the lot is held back, to be
+ * sent with its entry link; else INSERT … RETURNING id. */
+static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(q->tx == TX_WRITE);
+    int64_t id = pg_drawn_take(q, l->member_id, &q->drawn.lot_id);
+    if (id == 0) {
+        pg_args a = {0};
+        args_lot(&a, l);
+        return pg_insert(q, PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+    }
+    pg_due_forget(q);
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    if (q->held.active) {
+        jf_code code = pg_held_send(q, err);
+        if (code != JF_OK) return code;
+    }
+    l->id = id;
+    q->held = (pg_held_lot){true, *l};
+    return JF_OK;
 }
 
 static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
@@ -1283,19 +1877,33 @@ static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
 }
 
 static jf_code pg_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (q->held.active && q->held.lot.id == l->id) { /* the held lot: its INSERT takes the new values */
+        if (q->failed != JF_OK) return pg_failed(q, err);
+        q->held.lot.remaining = l->remaining;
+        q->held.lot.state = l->state;
+        q->held.lot.entry_id = l->entry_id;
+        return pg_held_send(q, err);
+    }
     pg_args a = {0};
     arg_i64(&a, l->remaining);
     arg_i64(&a, l->state);
     arg_i64(&a, l->entry_id);
     arg_i64(&a, l->id);
-    return pg_write(pg_of(s), PG_LOT_UPDATE, &a, true, err, "lot update");
+    return pg_write_ahead(pg_of(s), PG_LOT_UPDATE, &a, PQ_UPDATE_ONE, err, "lot update");
 }
 
 static jf_code pg_lot_link_entry(jf_store *s, int64_t lot_id, int64_t entry_id, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (q->held.active && q->held.lot.id == lot_id) { /* the held lot: its INSERT carries the link */
+        if (q->failed != JF_OK) return pg_failed(q, err);
+        q->held.lot.entry_id = entry_id;
+        return pg_held_send(q, err);
+    }
     pg_args a = {0};
     arg_i64(&a, entry_id);
     arg_i64(&a, lot_id);
-    return pg_write(pg_of(s), PG_LOT_LINK_ENTRY, &a, true, err, "lot link entry");
+    return pg_write_ahead(q, PG_LOT_LINK_ENTRY, &a, PQ_UPDATE_ONE, err, "lot link entry");
 }
 
 static jf_code pg_lot_list(jf_store *s, int64_t member_id, const jf_lot_filter *f, jf_lot *out, size_t cap,
@@ -1337,11 +1945,21 @@ static jf_code pg_lot_list_by_time(jf_store *s, pg_id id, int64_t member_id, int
 
 static jf_code pg_lot_list_activatable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
                                        size_t *n, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (pg_due_none(q, member_id, q->due.has_pending, q->due.pending_min, now_ms)) {
+        *n = 0;
+        return JF_OK;
+    }
     return pg_lot_list_by_time(s, PG_LOT_LIST_ACTIVATABLE, member_id, now_ms, out, cap, n, err, "activatable lots");
 }
 
 static jf_code pg_lot_list_expirable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
                                      size_t *n, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (pg_due_none(q, member_id, q->due.has_active, q->due.active_min, now_ms)) {
+        *n = 0;
+        return JF_OK;
+    }
     return pg_lot_list_by_time(s, PG_LOT_LIST_EXPIRABLE, member_id, now_ms, out, cap, n, err, "expirable lots");
 }
 
@@ -1354,14 +1972,18 @@ static void read_move(const PGresult *r, int row, void *out) {
 }
 
 /* The move's tenant comes from its lot; a move of a missing lot inserts
- * nothing, which the foreign key would refuse anyway. */
+ * nothing, which the foreign key would refuse anyway.  Inside a savepoint
+ * the insert is sent ahead and mv->id stays 0 (the engine never reads a
+ * move's id; nothing refers to one). */
 static jf_code pg_move_insert(jf_store *s, jf_lot_move *mv, jf_error *err) {
     pg_store *q = pg_of(s);
     pg_args a = {0};
     arg_i64(&a, mv->entry_id);
     arg_i64(&a, mv->lot_id);
     arg_i64(&a, mv->points);
-    jf_code code = pg_insert(q, PG_MOVE_INSERT, &a, &mv->id, err, "lot move insert");
+    mv->id = 0;
+    jf_code code = q->in_savepoint ? pg_write_ahead(q, PG_MOVE_INSERT, &a, PQ_INSERT_ONE, err, "lot move insert")
+                                   : pg_insert(q, PG_MOVE_INSERT, &a, &mv->id, err, "lot move insert");
     if (code == JF_ALREADY_EXISTS)
         code = jf_fail(err, JF_INTERNAL, "", "lot move insert: lot %" PRId64 " does not exist", mv->lot_id);
     return code;
@@ -1448,11 +2070,16 @@ static jf_code pg_hold_update(jf_store *s, const jf_hold *h, jf_error *err) {
     arg_i64(&a, h->closed_at_ms);
     arg_i64(&a, h->entry_id);
     arg_i64(&a, h->id);
-    return pg_write(pg_of(s), PG_HOLD_UPDATE, &a, true, err, "hold update");
+    return pg_write_ahead(pg_of(s), PG_HOLD_UPDATE, &a, PQ_UPDATE_ONE, err, "hold update");
 }
 
 static jf_code pg_hold_list_open(jf_store *s, int64_t member_id, int64_t before_ms, jf_hold *out, size_t cap,
                                  size_t *n, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (pg_due_none(q, member_id, q->due.has_hold, q->due.hold_min, before_ms)) {
+        *n = 0;
+        return JF_OK;
+    }
     pg_args a = {0};
     arg_i64(&a, member_id);
     arg_i64(&a, before_ms);
@@ -1462,20 +2089,39 @@ static jf_code pg_hold_list_open(jf_store *s, int64_t member_id, int64_t before_
 
 /* ---- idempotency and keys ------------------------------------------------ */
 
-static void read_idem(const PGresult *r, int row, void *out) {
-    jf_idem *rec = out;
+/* IDEM_COLS from column col on. */
+static void read_idem_at(const PGresult *r, int row, int col, jf_idem *rec) {
     memset(rec, 0, sizeof *rec);
-    rec->tenant_id = col_i64(r, row, 0);
-    col_text(r, row, 1, rec->biz_no, sizeof rec->biz_no);
-    rec->op = (jf_op_kind)col_i64(r, row, 2);
-    col_hash(r, row, 3, rec->fingerprint);
-    rec->member_id = col_i64(r, row, 4);
-    rec->entry_id = col_i64(r, row, 5);
-    col_text(r, row, 6, rec->result, sizeof rec->result);
-    rec->created_at_ms = col_i64(r, row, 7);
+    rec->tenant_id = col_i64(r, row, col);
+    col_text(r, row, col + 1, rec->biz_no, sizeof rec->biz_no);
+    rec->op = (jf_op_kind)col_i64(r, row, col + 2);
+    col_hash(r, row, col + 3, rec->fingerprint);
+    rec->member_id = col_i64(r, row, col + 4);
+    rec->entry_id = col_i64(r, row, col + 5);
+    col_text(r, row, col + 6, rec->result, sizeof rec->result);
+    rec->created_at_ms = col_i64(r, row, col + 7);
+}
+
+static void read_idem(const PGresult *r, int row, void *out) { read_idem_at(r, row, 0, out); }
+
+static void pg_idem_prefetch(jf_store *s, int64_t tenant_id, const char *biz_no) {
+    pg_store *q = pg_of(s);
+    size_t n = biz_no ? strlen(biz_no) : 0;
+    if (n >= sizeof q->idem.biz_no) return; /* the engine refuses it anyway */
+    q->idem.state = IDEM_ASKED;
+    q->idem.tenant_id = tenant_id;
+    memcpy(q->idem.biz_no, biz_no ? biz_no : "", n + 1);
 }
 
 static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, jf_idem *out, jf_error *err) {
+    pg_store *q = pg_of(s);
+    if (q->idem.state == IDEM_READ && q->idem.tenant_id == tenant_id && strcmp(q->idem.biz_no, biz_no) == 0 &&
+        q->failed == JF_OK) {
+        q->idem.state = IDEM_NONE;
+        if (!q->idem.found) return jf_fail(err, JF_NOT_FOUND, "", "idempotency get: no such row");
+        *out = q->idem.rec;
+        return JF_OK;
+    }
     pg_args a = {0};
     arg_i64(&a, tenant_id);
     arg_text(&a, biz_no);
@@ -1485,6 +2131,7 @@ static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, j
 /* When another server holds the same (tenant, biz_no) uncommitted, the
  * insert waits for it; once that commits, ON CONFLICT answers "exists". */
 static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
+    pg_of(s)->idem.state = IDEM_NONE;
     pg_args a = {0};
     arg_i64(&a, r->tenant_id);
     arg_text(&a, r->biz_no);
@@ -1564,12 +2211,24 @@ static void pg_close(jf_store *s) {
 /* Run SQL text (one or more statements, no parameters) with the simple
  * query protocol. */
 static jf_code pg_exec(pg_store *q, const char *sql, jf_error *err, const char *what) {
-    jf_code code = pg_usable(q, err);
+    /* The simple protocol is not allowed in pipeline mode: empty the
+     * pipeline (with the BEGIN of an open transaction) and leave it for the
+     * while. */
+    jf_code code = JF_OK;
+    if (q->begin_pending) {
+        q->begin_pending = false;
+        code = pg_send(q, q->begin_id, NULL, PQ_CONTROL, err, "begin");
+    }
+    if (code == JF_OK) code = pg_sync(q, NULL, 0, err);
     if (code != JF_OK) return code;
+    if (!PQexitPipelineMode(q->conn)) return pg_lost(q, err, what);
+    q->counters.statements++;
+    q->counters.round_trips++;
     PGresult *res = PQexec(q->conn, sql);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) code = pg_fail(q, res, err, what);
     PQclear(res);
+    if (!q->broken && !PQenterPipelineMode(q->conn)) code = pg_lost(q, err, what);
     return code;
 }
 
@@ -1636,6 +2295,12 @@ jf_code jf_pg_open(const char *url, jf_store **out, jf_error *err) {
     }
     *out = &q->base;
     return JF_OK;
+}
+
+jf_pg_counters jf_pg_counters_of(jf_store *s) {
+    jf_pg_counters none = {0, 0};
+    if (s == NULL || s->ops != &pg_ops) return none;
+    return pg_of(s)->counters;
 }
 
 jf_code jf_pg_exec_raw(jf_store *s, const char *sql, jf_error *err) {
@@ -1761,7 +2426,7 @@ static jf_code pg_event_update_refunded(jf_store *s, int64_t tenant_id, const ch
     arg_i64(&a, refunded_fen);
     arg_i64(&a, tenant_id);
     arg_text(&a, event_id);
-    return pg_write(pg_of(s), PG_EVENT_UPDATE_REFUNDED, &a, true, err, "event update");
+    return pg_write_ahead(pg_of(s), PG_EVENT_UPDATE_REFUNDED, &a, PQ_UPDATE_ONE, err, "event update");
 }
 
 static void read_count_sum(const PGresult *r, int row, void *out) {
@@ -1830,7 +2495,7 @@ static jf_code pg_award_update_reversed(jf_store *s, int64_t tenant_id, const ch
     arg_i64(&a, tenant_id);
     arg_text(&a, event_id);
     arg_i64(&a, rule_id);
-    return pg_write(pg_of(s), PG_AWARD_UPDATE_REVERSED, &a, true, err, "award update");
+    return pg_write_ahead(pg_of(s), PG_AWARD_UPDATE_REVERSED, &a, PQ_UPDATE_ONE, err, "award update");
 }
 
 static jf_code pg_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
@@ -1880,7 +2545,7 @@ static jf_code pg_checkin_update(jf_store *s, const jf_checkin_row *c, jf_error 
     arg_i64(&a, c->points);
     arg_i64(&a, c->member_id);
     arg_i64(&a, c->day);
-    return pg_write(pg_of(s), PG_CHECKIN_UPDATE, &a, true, err, "checkin update");
+    return pg_write_ahead(pg_of(s), PG_CHECKIN_UPDATE, &a, PQ_UPDATE_ONE, err, "checkin update");
 }
 
 static jf_code pg_checkin_list(jf_store *s, int64_t member_id, int32_t from_day, int32_t to_day,
@@ -1927,7 +2592,7 @@ static jf_code pg_progress_put(jf_store *s, const jf_progress_row *p, jf_error *
     arg_i64(&a, p->completed_at_ms);
     arg_i64(&a, p->rewarded_at_ms);
     arg_i64(&a, p->updated_at_ms);
-    return pg_write(pg_of(s), PG_PROGRESS_PUT, &a, false, err, "task progress put");
+    return pg_write_ahead(pg_of(s), PG_PROGRESS_PUT, &a, PQ_WRITE, err, "task progress put");
 }
 
 typedef struct {
@@ -1956,7 +2621,7 @@ static jf_code pg_setting_put(jf_store *s, int64_t tenant_id, const char *name, 
     arg_text(&a, name);
     arg_text(&a, value);
     arg_i64(&a, now_ms);
-    return pg_write(pg_of(s), PG_SETTING_PUT, &a, false, err, "setting put");
+    return pg_write_ahead(pg_of(s), PG_SETTING_PUT, &a, PQ_WRITE, err, "setting put");
 }
 
 static void read_nothing(const PGresult *r, int row, void *out) {
@@ -2071,6 +2736,7 @@ static const jf_store_ops pg_ops = {
     .hold_list_open = pg_hold_list_open,
     .idem_get = pg_idem_get,
     .idem_insert = pg_idem_insert,
+    .idem_prefetch = pg_idem_prefetch,
     .key_insert = pg_key_insert,
     .key_get_by_hash = pg_key_get_by_hash,
     .key_get = pg_key_get,

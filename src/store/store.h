@@ -243,6 +243,11 @@ typedef struct {
     /* Idempotency records. */
     jf_code (*idem_get)(jf_store *s, int64_t tenant_id, const char *biz_no, jf_idem *out, jf_error *err);
     jf_code (*idem_insert)(jf_store *s, const jf_idem *r, jf_error *err);
+    /* Optional (NULL: not offered).  A hint: the operation about to lock a
+     * member will then look up (tenant_id, biz_no), so a backend may read
+     * the record with the lock (PostgreSQL: in the lock's round trip).
+     * idem_get answers the same with or without it. */
+    void (*idem_prefetch)(jf_store *s, int64_t tenant_id, const char *biz_no);
 
     /* API keys. */
     jf_code (*key_insert)(jf_store *s, jf_api_key *k, jf_error *err);

@@ -21,6 +21,22 @@
  *     while a writer runs (on a cluster of its own, so the other tests are
  *     not disturbed): the writer gets JF_UNAVAILABLE, reconnects by itself,
  *     every commit it was told about is there exactly once, verify is clean.
+ * And the pipeline (pg.c: statements sent ahead, checked at the next sync),
+ * driven the way the committer drives a batch — one transaction, a
+ * savepoint per job:
+ *   - an earn of an existing member waits for PostgreSQL twice;
+ *   - the same request twice in one batch: the second is a replay (the
+ *     idempotency record read with the member lock sees the first);
+ *   - a write sent ahead that fails (an UPDATE of no row) fails its own job
+ *     only, at its savepoint release: the job is rolled back, the jobs
+ *     before and after it in the batch commit;
+ *   - a unique violation found at a sync (the idempotency insert of a
+ *     biz_no another connection committed meanwhile, in the pipeline of the
+ *     job's writes sent ahead) is JF_RETRY, as without the pipeline, and the
+ *     job's writes are rolled back while its neighbour commits;
+ *   - PostgreSQL stopped while a job has writes in flight: JF_UNAVAILABLE,
+ *     the batch's commit fails, nothing of it is written; after the restart
+ *     the same connection works again.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -35,6 +51,7 @@
 #include "engine/events.h"
 #include "engine/ledger.h"
 #include "fixture.h"
+#include "store/pg.h"
 
 #define CONNS 4 /* "servers" */
 #define T0 FX_T0
@@ -794,4 +811,223 @@ Test(pg, budget_from_several_servers_is_spent_exactly) {
     cr_assert_eq(counter, BUDGET_POINTS);
     verify_clean(first.s);
     jf_store_close(first.s);
+}
+
+/* ---- the pipeline, driven as the committer drives a batch ---- */
+
+/* One job: savepoint, an earn, release; returns the job's code as the
+ * committer would answer it (the earn's failure, else the release's). */
+static jf_code batch_earn(server *v, const char *member, const char *biz_no, int64_t points, jf_result *res,
+                          jf_error *err) {
+    jf_store *s = v->s;
+    jf_code rc = s->ops->savepoint(s, err);
+    if (rc != JF_OK) return rc;
+    jf_ctx c = {.store = s, .tenant = &v->t, .now_ms = T0};
+    jf_earn_req r = {.member_id = member, .points = points, .biz_no = biz_no};
+    jf_result scratch;
+    rc = jf_earn(&c, &r, res ? res : &scratch, err);
+    if (rc != JF_OK) {
+        s->ops->savepoint_rollback(s);
+        return rc;
+    }
+    return s->ops->savepoint_release(s, err);
+}
+
+static size_t entries_of(server *v, const char *member) {
+    jf_entry chain[16];
+    return chain_of(v, member_of(v, member).id, chain, 16);
+}
+
+static bool member_exists(server *v, const char *ext_id) {
+    jf_member m;
+    jf_error err = {0};
+    cr_assert_eq(v->s->ops->begin_read(v->s, &err), JF_OK, "%s", err.detail);
+    jf_code rc = v->s->ops->member_get(v->s, v->t.id, ext_id, false, &m, &err);
+    v->s->ops->rollback(v->s);
+    cr_assert(rc == JF_OK || rc == JF_NOT_FOUND, "%s", err.detail);
+    return rc == JF_OK;
+}
+
+Test(pg, earn_waits_twice) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "m1", "first", 5, 0, NULL, NULL); /* the member exists; its statements are prepared */
+    jf_error err = {0};
+    cr_assert_eq(v.s->ops->begin(v.s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c0 = jf_pg_counters_of(v.s);
+    cr_assert_eq(batch_earn(&v, "m1", "second", 7, NULL, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c1 = jf_pg_counters_of(v.s);
+    cr_assert_eq(v.s->ops->commit(v.s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c2 = jf_pg_counters_of(v.s);
+    /* The lock (with BEGIN, SAVEPOINT, and the member's due summary with
+     * the idempotency lookup), and the idempotency insert with the entry, the
+     * lot (its entry link folded into its INSERT) and the member update
+     * sent ahead of it; RELEASE waits for nothing.  (Without the pipeline:
+     * 12 statements, each waited for.) */
+    cr_assert_eq(c1.round_trips - c0.round_trips, 2, "an earn waited %llu times",
+                 (unsigned long long)(c1.round_trips - c0.round_trips));
+    cr_assert_eq(c1.statements - c0.statements, 8, "an earn sent %llu statements",
+                 (unsigned long long)(c1.statements - c0.statements));
+    cr_assert_eq(c2.round_trips - c1.round_trips, 1, "COMMIT is one wait");
+    FX_ASSERT_ACCT(member_of(&v, "m1").acct, 12, 0, 0, 0, 12, 0, 0);
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+/* The idempotency record read with the member lock (idem_prefetch) sees
+ * what the batch's earlier job wrote: the same request twice in one batch
+ * is one earn and a replay. */
+Test(pg, same_biz_no_twice_in_one_batch_is_a_replay) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    jf_error err = {0};
+    jf_result first, second;
+    cr_assert_eq(v.s->ops->begin(v.s, &err), JF_OK);
+    cr_assert_eq(batch_earn(&v, "m", "twice", 8, &first, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(batch_earn(&v, "m", "twice", 8, &second, &err), JF_OK, "%s", err.detail);
+    jf_code rc = batch_earn(&v, "m", "twice", 9, NULL, &err);
+    cr_assert_eq(rc, JF_IDEMPOTENCY_CONFLICT, "another body: %s (%s)", jf_code_name(rc), err.detail);
+    cr_assert_eq(v.s->ops->commit(v.s, &err), JF_OK, "%s", err.detail);
+    cr_assert(!first.replayed);
+    cr_assert(second.replayed);
+    cr_assert_eq(second.entry.id, first.entry.id);
+    FX_ASSERT_ACCT(member_of(&v, "m").acct, 8, 0, 0, 0, 8, 0, 0);
+    cr_assert_eq(entries_of(&v, "m"), 1);
+    jf_store_close(v.s);
+}
+
+/* Job 2 fails in a write sent ahead; jobs 1 and 3 of the same batch commit. */
+static jf_code ghost_update_job(server *v, jf_error *err) {
+    jf_store *s = v->s;
+    jf_code rc = s->ops->savepoint(s, err);
+    if (rc != JF_OK) return rc;
+    jf_ctx c = {.store = s, .tenant = &v->t, .now_ms = T0};
+    jf_earn_req r = {.member_id = "b", .points = 3, .biz_no = "job-b"};
+    jf_result res;
+    rc = jf_earn(&c, &r, &res, err);
+    cr_assert_eq(rc, JF_OK, "%s", err->detail);
+    jf_member ghost = res.member;
+    ghost.id = 987654321; /* no such member: this UPDATE, sent ahead, touches no row… */
+    rc = s->ops->member_update(s, &ghost, err);
+    cr_assert_eq(rc, JF_OK, "sent ahead, the update is not checked yet: %s", err->detail);
+    return s->ops->savepoint_release(s, err); /* …here */
+}
+
+Test(pg, failed_write_sent_ahead_fails_only_its_job) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "a", "seed-a", 1, 0, NULL, NULL);
+    run_op(&v, 0, "b", "seed-b", 1, 0, NULL, NULL);
+    jf_error err = {0};
+    cr_assert_eq(v.s->ops->begin(v.s, &err), JF_OK);
+    cr_assert_eq(batch_earn(&v, "a", "job-a", 10, NULL, &err), JF_OK, "%s", err.detail);
+    jf_code rc = ghost_update_job(&v, &err);
+    cr_assert_eq(rc, JF_INTERNAL, "the failed job: %s (%s)", jf_code_name(rc), err.detail);
+    cr_assert(strstr(err.detail, "member update") != NULL, "the failure names its statement: %s", err.detail);
+    /* The next job of the batch runs in a clean transaction. */
+    cr_assert_eq(batch_earn(&v, "c", "job-c", 30, NULL, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(v.s->ops->commit(v.s, &err), JF_OK, "%s", err.detail);
+    FX_ASSERT_ACCT(member_of(&v, "a").acct, 11, 0, 0, 0, 11, 0, 0);
+    FX_ASSERT_ACCT(member_of(&v, "b").acct, 1, 0, 0, 0, 1, 0, 0); /* job b left nothing */
+    cr_assert_eq(entries_of(&v, "b"), 1);
+    FX_ASSERT_ACCT(member_of(&v, "c").acct, 30, 0, 0, 0, 30, 0, 0);
+    /* job-b is not recorded: the same request runs again, as new. */
+    jf_result res;
+    cr_assert_eq(run_op(&v, 0, "b", "job-b", 3, 0, &res, &err), JF_OK, "%s", err.detail);
+    cr_assert(!res.replayed);
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+typedef struct {
+    server v;
+    jf_code rc;
+    char detail[256];
+} racer;
+
+/* In a batch: an earn whose biz_no another connection holds uncommitted. */
+static void *racer_main(void *p) {
+    racer *w = p;
+    jf_error err = {0};
+    w->rc = batch_earn(&w->v, "late", "raced", 4, NULL, &err);
+    snprintf(w->detail, sizeof w->detail, "%s", err.detail);
+    return NULL;
+}
+
+Test(pg, unique_violation_found_at_sync_is_retry) {
+    SKIP_WITHOUT_PG();
+    server x;
+    server_open(&x, LOC, true);
+    static racer y;
+    memset(&y, 0, sizeof y);
+    server_open(&y.v, LOC, false);
+    jf_error err = {0};
+    /* x records "raced" for member "early" and keeps it uncommitted. */
+    cr_assert_eq(x.s->ops->begin(x.s, &err), JF_OK);
+    cr_assert_eq(batch_earn(&x, "early", "raced", 9, NULL, &err), JF_OK, "%s", err.detail);
+    /* y: a first job that will commit, then the racing one, which finds
+     * nothing under "raced" yet, sends its writes ahead and waits in the
+     * idempotency insert for x. */
+    cr_assert_eq(y.v.s->ops->begin(y.v.s, &err), JF_OK);
+    cr_assert_eq(batch_earn(&y.v, "neighbour", "n1", 2, NULL, &err), JF_OK, "%s", err.detail);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, racer_main, &y), 0);
+    usleep(300000);
+    cr_assert_eq(x.s->ops->commit(x.s, &err), JF_OK, "%s", err.detail);
+    pthread_join(th, NULL);
+    cr_assert_eq(y.rc, JF_RETRY, "the raced job: %s (%s)", jf_code_name(y.rc), y.detail);
+    cr_assert_eq(y.v.s->ops->commit(y.v.s, &err), JF_OK, "the batch commits without it: %s", err.detail);
+    FX_ASSERT_ACCT(member_of(&x, "early").acct, 9, 0, 0, 0, 9, 0, 0);
+    FX_ASSERT_ACCT(member_of(&x, "neighbour").acct, 2, 0, 0, 0, 2, 0, 0);
+    cr_assert(!member_exists(&x, "late"), "the raced job's member (created in its savepoint) is gone");
+    /* Run again, as the committer would: the biz_no now answers a conflict
+     * (another member's request), before anything is written. */
+    cr_assert_eq(y.v.s->ops->begin(y.v.s, &err), JF_OK);
+    jf_code rc = batch_earn(&y.v, "late", "raced", 4, NULL, &err);
+    cr_assert_eq(rc, JF_IDEMPOTENCY_CONFLICT, "%s (%s)", jf_code_name(rc), err.detail);
+    cr_assert_eq(y.v.s->ops->commit(y.v.s, &err), JF_OK, "%s", err.detail);
+    cr_assert(!member_exists(&x, "late"));
+    verify_clean(x.s);
+    jf_store_close(x.s);
+    jf_store_close(y.v.s);
+}
+
+Test(pg, outage_with_writes_in_flight_writes_nothing, .init = restart_setup, .fini = restart_teardown) {
+    SKIP_WITHOUT_PG();
+    char url[400];
+    cr_assert_eq(cluster("start", url, sizeof url), 0, "pg-test.sh start: %s", url);
+    server v;
+    server_open(&v, url, true);
+    jf_error err = {0};
+    cr_assert_eq(run_op(&v, 0, "m", "seed", 5, 0, NULL, &err), JF_OK, "%s", err.detail);
+    jf_member before = member_of(&v, "m");
+    jf_store *s = v.s;
+    cr_assert_eq(s->ops->begin(s, &err), JF_OK);
+    cr_assert_eq(batch_earn(&v, "m", "done-before", 1, NULL, &err), JF_OK, "%s", err.detail);
+    /* A job with writes sent ahead and not yet checked… */
+    cr_assert_eq(s->ops->savepoint(s, &err), JF_OK);
+    jf_member m;
+    cr_assert_eq(s->ops->member_get(s, v.t.id, "m", true, &m, &err), JF_OK, "%s", err.detail);
+    m.acct.available += 100;
+    m.acct.earned += 100;
+    cr_assert_eq(s->ops->member_update(s, &m, &err), JF_OK, "%s", err.detail);
+    /* …when PostgreSQL goes away. */
+    char out[512];
+    cr_assert_eq(cluster("crash", out, sizeof out), 0, "pg-test.sh crash: %s", out);
+    jf_code rc = s->ops->savepoint_release(s, &err);
+    cr_assert_eq(rc, JF_UNAVAILABLE, "release: %s (%s)", jf_code_name(rc), err.detail);
+    rc = s->ops->commit(s, &err);
+    cr_assert_eq(rc, JF_UNAVAILABLE, "commit: %s (%s)", jf_code_name(rc), err.detail);
+    cr_assert_eq(cluster("resume", out, sizeof out), 0, "pg-test.sh resume: %s", out);
+    /* Nothing of the batch is there; the connection comes back by itself. */
+    jf_member after = member_of(&v, "m");
+    cr_assert_eq(memcmp(&after.acct, &before.acct, sizeof before.acct), 0, "the member is as before the batch");
+    cr_assert_eq(after.entry_seq, before.entry_seq);
+    cr_assert_eq(run_op(&v, 0, "m", "done-before", 1, 0, NULL, &err), JF_OK, "%s", err.detail);
+    FX_ASSERT_ACCT(member_of(&v, "m").acct, 6, 0, 0, 0, 6, 0, 0);
+    verify_clean(v.s);
+    jf_store_close(v.s);
 }
