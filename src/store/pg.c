@@ -900,11 +900,19 @@ static void col_hash(const PGresult *r, int row, int col, uint8_t *dst) {
  * each against what its sender expected (pq_kind).  So a run of statements
  * whose results the engine does not need at once costs one round trip with
  * the next one it does need:
- *   - BEGIN, SAVEPOINT, and the RELEASE of the previous job's savepoint are
- *     sent ahead and checked with the first statement that needs an answer;
- *   - inside a savepoint (the committer's job), UPDATEs and the lot move
- *     INSERT are sent ahead ("writes sent ahead"); they are checked at the
- *     next sync, at the latest when the engine releases the savepoint;
+ *   - BEGIN goes with the transaction's first statement (a transaction
+ *     that sends none costs nothing); SAVEPOINT, and the RELEASE of the
+ *     previous job's savepoint, are sent ahead; all are checked with the
+ *     first statement that needs an answer;
+ *   - inside a savepoint (the committer's job), UPDATEs, the lot move INSERT
+ *     and the INSERTs that take ids drawn under the member lock (pg_drawn;
+ *     a lot is even held back until its entry link is set, pg_held_lot) are
+ *     sent ahead ("writes sent ahead"); they are checked at the next sync,
+ *     at the latest when the engine releases the savepoint;
+ *   - the member lock brings, in its round trip, what the member has due
+ *     (pg_due) and the idempotency record the engine said it will look up
+ *     (idem_prefetch, pg_idem_ahead), so an earn waits twice in all: at the
+ *     lock, and at its idempotency insert;
  *   - ROLLBACK is sent and flushed, its result read with the next sync.
  * A statement sent ahead that fails — an error, or an UPDATE that touched
  * no row — fails the job it belongs to, and only that job: the failure is
@@ -967,7 +975,9 @@ static jf_code pg_reconnect(pg_store *q, jf_error *err) {
         return jf_fail(err, JF_UNAVAILABLE, "", "PostgreSQL is unavailable: %s", msg);
     }
     q->broken = false;
-    return pg_session_setup(q, err);
+    jf_code code = pg_session_setup(q, err);
+    if (code != JF_OK) q->broken = true; /* not in pipeline mode: reset again next time */
+    return code;
 }
 
 /* The connection is usable for a statement: a broken one is reconnected
