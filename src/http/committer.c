@@ -62,6 +62,7 @@ struct jf_committer {
     /* Several servers may share the database (PostgreSQL): sort each batch
      * by member so that their committers lock members in one order. */
     bool sort_batches;
+    size_t batch_max; /* JF_COMMIT_BATCH_MAX, or _SAVEPOINTS without a write mark */
     uint64_t rng; /* xorshift state for retry pauses */
     /* Scratch for run_batch, JF_COMMIT_BATCH_MAX each. */
     batch_slot *slots;
@@ -254,7 +255,7 @@ static size_t take(jf_committer *c, jf_write_job **out, bool *stop) {
         pthread_cond_timedwait(&c->cv, &c->mu, &until);
     }
     size_t n = 0;
-    while (c->head && n < JF_COMMIT_BATCH_MAX) {
+    while (c->head && n < c->batch_max) {
         out[n++] = c->head;
         c->head = c->head->next;
     }
@@ -343,6 +344,7 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
         return rc;
     }
     c->sort_batches = strcmp(c->store->ops->name, "postgres") == 0;
+    c->batch_max = c->store->ops->write_mark ? JF_COMMIT_BATCH_MAX : JF_COMMIT_BATCH_MAX_SAVEPOINTS;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->checkpoint_cv, NULL);
