@@ -487,6 +487,12 @@ static jf_code batch_op(jf_store *s, size_t i, void *arg) {
     return rc;
 }
 
+static void batch_failed(size_t i, void *arg, jf_code code, const jf_error *err) {
+    (void)i;
+    (void)arg;
+    die_store("release", code, err);
+}
+
 /* One slice of a scenario: run transactions of r->per_tx operations for
  * `seconds` (or until the scenario has done max_ops), adding to r.  Each
  * transaction is a jf_tx_batch, exactly as the server's committer runs one;
@@ -503,7 +509,7 @@ static void run_engine(engine *e, op_kind kind, double seconds, long max_ops, re
         batch_arg b = {.e = e, .c = &c, .kind = kind, .r = r};
         bool reran = false;
         jf_error err = {0};
-        jf_code rc = jf_tx_batch(s, (size_t)r->per_tx, batch_op, &b, &reran, &err);
+        jf_code rc = jf_tx_batch(s, (size_t)r->per_tx, batch_op, batch_failed, &b, &reran, &err);
         if (rc != JF_OK) die_store("batch", rc, &err);
         if (reran) die_store("batch ran again with savepoints", JF_INTERNAL, &err);
         double tx1 = mono_s();

@@ -188,8 +188,13 @@ jf_code jf_tx_run(jf_store *s, jf_tx_fn fn, void *arg, jf_error *err);
  * Backends without a write mark always use savepoints.  Returns JF_OK when
  * the transaction committed (jobs that answered JF_RETRY were rolled back
  * alone and may run again in another transaction), else the failure of
- * begin, savepoint or commit: nothing of the batch is on disk. */
+ * begin, a savepoint or commit: nothing of the batch is on disk. */
 typedef jf_code (*jf_batch_fn)(jf_store *s, size_t i, void *arg);
-jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, void *arg, bool *reran, jf_error *err);
+/* Job i, which run() answered JF_OK, failed after all: its savepoint could
+ * not be released (a write it sent ahead failed, PostgreSQL); the store has
+ * undone it and the others go on. */
+typedef void (*jf_batch_failed_fn)(size_t i, void *arg, jf_code code, const jf_error *err);
+jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, jf_batch_failed_fn failed, void *arg, bool *reran,
+                    jf_error *err);
 
 #endif

@@ -34,10 +34,11 @@ jf_code jf_tx_run(jf_store *s, jf_tx_fn fn, void *arg, jf_error *err) {
 
 /* One pass over the jobs inside an open transaction.  *clean = false when
  * an unguarded job failed after it may have written (the pass stops there):
- * only a rollback of the whole transaction undoes that.  Returns the
- * failure of a savepoint, which fails the transaction. */
-static jf_code batch_pass(jf_store *s, size_t n, jf_batch_fn run, void *arg, bool guarded, bool *clean,
-                          jf_error *err) {
+ * only a rollback of the whole transaction undoes that.  A release that
+ * fails fails its job alone (store.h).  Returns the failure of a SAVEPOINT,
+ * which fails the transaction. */
+static jf_code batch_pass(jf_store *s, size_t n, jf_batch_fn run, jf_batch_failed_fn failed, void *arg,
+                          bool guarded, bool *clean, jf_error *err) {
     *clean = true;
     for (size_t i = 0; i < n; i++) {
         if (!guarded) {
@@ -52,8 +53,9 @@ static jf_code batch_pass(jf_store *s, size_t n, jf_batch_fn run, void *arg, boo
         jf_code rc = ST(s, savepoint, err);
         if (rc != JF_OK) return rc;
         if (run(s, i, arg) == JF_OK) {
-            rc = ST(s, savepoint_release, err);
-            if (rc != JF_OK) return rc;
+            jf_error release_err = {0};
+            rc = ST(s, savepoint_release, &release_err);
+            if (rc != JF_OK && failed != NULL) failed(i, arg, rc, &release_err);
         } else {
             s->ops->savepoint_rollback(s);
         }
@@ -61,7 +63,8 @@ static jf_code batch_pass(jf_store *s, size_t n, jf_batch_fn run, void *arg, boo
     return JF_OK;
 }
 
-jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, void *arg, bool *reran, jf_error *err) {
+jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, jf_batch_failed_fn failed, void *arg, bool *reran,
+                    jf_error *err) {
     bool guarded = s->ops->write_mark == NULL;
     *reran = false;
     for (;;) {
@@ -69,7 +72,7 @@ jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, void *arg, bool *rer
         jf_code rc = ST(s, begin, err);
         if (rc != JF_OK) return rc;
         bool clean = true;
-        rc = batch_pass(s, n, run, arg, guarded, &clean, err);
+        rc = batch_pass(s, n, run, failed, arg, guarded, &clean, err);
         if (rc == JF_OK && !clean) {
             s->ops->rollback(s);
             guarded = true;

@@ -141,6 +141,12 @@ static jf_code run_one(jf_store *s, size_t i, void *arg) {
     return job->code;
 }
 
+static void failed_one(size_t i, void *arg, jf_code code, const jf_error *err) {
+    jf_write_job *job = ((jf_write_job **)arg)[i];
+    job->err = *err;
+    job->code = code;
+}
+
 /* One transaction over jobs[0..n) (jf_tx_batch).  Returns JF_OK when it
  * committed (then the jobs that asked for a retry are moved to again[],
  * *again_n of them, and the rest are finished), or the failure of the
@@ -150,7 +156,7 @@ static jf_code attempt_batch(jf_committer *c, jf_write_job **jobs, size_t n, jf_
                              jf_error *err) {
     *again_n = 0;
     bool reran = false;
-    jf_code rc = jf_tx_batch(c->store, n, run_one, jobs, &reran, err);
+    jf_code rc = jf_tx_batch(c->store, n, run_one, failed_one, jobs, &reran, err);
     if (reran) jf_metrics_batch_rerun();
     if (rc == JF_OK)
         for (size_t i = 0; i < n; i++)

@@ -512,11 +512,17 @@ static jf_code sq_savepoint(jf_store *s, jf_error *err) {
     return code;
 }
 
+static void sq_savepoint_rollback(jf_store *s);
+
+/* A release that fails undoes the savepoint (store.h). */
 static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(q->in_savepoint);
     jf_code code = sq_run(q, SQ_RELEASE, err, "release savepoint");
-    if (code == JF_OK) q->in_savepoint = false;
+    if (code == JF_OK)
+        q->in_savepoint = false;
+    else
+        sq_savepoint_rollback(s);
     return code;
 }
 

@@ -139,6 +139,9 @@ typedef struct {
     jf_code (*commit)(jf_store *s, jf_error *err);
     void (*rollback)(jf_store *s);
     jf_code (*savepoint)(jf_store *s, jf_error *err);
+    /* A release that fails has undone the savepoint's work and left the
+     * transaction usable (PostgreSQL reports a write the job sent ahead
+     * here, see pg.c): the job fails alone. */
     jf_code (*savepoint_release)(jf_store *s, jf_error *err);
     void (*savepoint_rollback)(jf_store *s);
     /* A number that moves whenever the open write transaction may have

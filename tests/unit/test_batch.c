@@ -67,7 +67,7 @@ static jf_code run_job(jf_store *s, size_t i, void *arg) {
 static jf_code run_batch(job *jobs, size_t n, bool *reran) {
     batch b = {.jobs = jobs, .ctx = fx_ctx(&fx, FX_T0 + FX_HOUR)};
     jf_error err = {0};
-    jf_code rc = jf_tx_batch(fx.store, n, run_job, &b, reran, &err);
+    jf_code rc = jf_tx_batch(fx.store, n, run_job, NULL, &b, reran, &err);
     cr_assert_eq(rc, JF_OK, "batch: %s", err.detail);
     return rc;
 }

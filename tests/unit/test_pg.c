@@ -945,6 +945,56 @@ Test(pg, failed_write_sent_ahead_fails_only_its_job) {
     jf_store_close(v.s);
 }
 
+/* The same through jf_tx_batch, as the committer runs it: the job whose
+ * write sent ahead fails is answered with that failure (its release failed),
+ * and its neighbours commit — the batch is not failed as a whole. */
+typedef struct {
+    server *v;
+    jf_code codes[3];
+    jf_error errs[3];
+} ghost_batch;
+
+static jf_code ghost_batch_run(jf_store *s, size_t i, void *arg) {
+    ghost_batch *g = arg;
+    jf_ctx c = {.store = s, .tenant = &g->v->t, .now_ms = T0};
+    const char *members[] = {"a", "b", "c"}, *biz[] = {"job-a", "job-b", "job-c"};
+    jf_earn_req r = {.member_id = members[i], .points = 10, .biz_no = biz[i]};
+    jf_result res;
+    g->codes[i] = jf_earn(&c, &r, &res, &g->errs[i]);
+    if (g->codes[i] == JF_OK && i == 1) {
+        jf_member ghost = res.member;
+        ghost.id = 987654321; /* no such member: checked at the release */
+        g->codes[i] = s->ops->member_update(s, &ghost, &g->errs[i]);
+    }
+    return g->codes[i];
+}
+
+static void ghost_batch_failed(size_t i, void *arg, jf_code code, const jf_error *err) {
+    ghost_batch *g = arg;
+    g->codes[i] = code;
+    g->errs[i] = *err;
+}
+
+Test(pg, batch_job_failing_at_its_release_fails_alone) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "b", "seed-b", 1, 0, NULL, NULL);
+    ghost_batch g = {.v = &v};
+    bool reran = false;
+    jf_error err = {0};
+    jf_code rc = jf_tx_batch(v.s, 3, ghost_batch_run, ghost_batch_failed, &g, &reran, &err);
+    cr_assert_eq(rc, JF_OK, "the batch commits: %s (%s)", jf_code_name(rc), err.detail);
+    cr_assert_eq(g.codes[0], JF_OK);
+    cr_assert_eq(g.codes[1], JF_INTERNAL, "%s (%s)", jf_code_name(g.codes[1]), g.errs[1].detail);
+    cr_assert_eq(g.codes[2], JF_OK, "%s", g.errs[2].detail);
+    FX_ASSERT_ACCT(member_of(&v, "a").acct, 10, 0, 0, 0, 10, 0, 0);
+    FX_ASSERT_ACCT(member_of(&v, "b").acct, 1, 0, 0, 0, 1, 0, 0); /* job b left nothing */
+    FX_ASSERT_ACCT(member_of(&v, "c").acct, 10, 0, 0, 0, 10, 0, 0);
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
 typedef struct {
     server v;
     jf_code rc;
