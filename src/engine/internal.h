@@ -39,9 +39,7 @@ void jf_canon_int(jf_canon *c, int64_t v);
 void jf_canon_str(jf_canon *c, const char *s);
 void jf_canon_bytes(jf_canon *c, const uint8_t *p, size_t n);
 void jf_canon_sha256(const jf_canon *c, uint8_t out[JF_HASH_BYTES]);
-/* SHA-256 of n bytes with the algorithm fetched once and a per-thread
- * digest context (hash.c): every hash in jifen goes through here. */
-void jf_sha256(const void *data, size_t n, uint8_t out[JF_HASH_BYTES]);
+
 
 /* ---- account arithmetic (ledger.c) ---- */
 /* Add delta to acct; refuses (JF_LIMIT_EXCEEDED) if any field would leave

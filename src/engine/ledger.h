@@ -170,6 +170,10 @@ void jf_entry_hash(const jf_entry *e, const char *member_ext_id, uint8_t out[JF_
 jf_code jf_result_encode(const jf_result *r, char *buf, size_t cap);
 jf_code jf_result_decode(jf_store *s, const char *buf, jf_result *out, jf_error *err);
 
+/* SHA-256 of n bytes with the algorithm fetched once and a per-thread
+ * digest context (hash.c): every hash in jifen goes through here. */
+void jf_sha256(const void *data, size_t n, uint8_t out[JF_HASH_BYTES]);
+
 /* ---- the transaction runner ---- */
 /* Run fn inside a write transaction: begin, fn, commit; roll back when fn
  * fails; start again (at most JF_TX_RETRIES times) on JF_RETRY. */

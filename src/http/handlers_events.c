@@ -15,7 +15,6 @@
  * body re-serialised with sorted keys, so key order and spacing do not
  * matter but any change of a value does.
  */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,9 +61,8 @@ static jf_code parse_items(json_t *list, parsed_event *p, jf_error *err) {
 
 static void fingerprint(json_t *root, uint8_t out[JF_HASH_BYTES]) {
     char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-    unsigned int len = 0;
     memset(out, 0, JF_HASH_BYTES);
-    if (text) EVP_Digest(text, strlen(text), out, &len, EVP_sha256(), NULL);
+    if (text) jf_sha256(text, strlen(text), out);
     free(text);
 }
 
@@ -221,19 +219,13 @@ static jf_code event_run(jf_store *s, jf_write_job *job, jf_error *err) {
     return jf_event_process(&c, &j->p.ev, j->p.refund_of, j->p.refund_fen, j->p.fingerprint, false, &j->out, err);
 }
 
-static const char *const replayed_header[] = {"idempotent-replayed", "true", NULL};
 
 static void event_done(jf_write_job *job) {
     event_job *j = (event_job *)job;
     if (job->req == NULL || job->code != JF_OK) {
         jf_write_job_answer(job, 0, NULL);
     } else {
-        json_t *doc = render_outcome(&job->tenant, &j->p.ev, &j->out, false);
-        char *text = json_dumps(doc, JSON_COMPACT);
-        json_decref(doc);
-        jf_respond(job->req, job->loop, &job->meta, 201, "application/json", text, strlen(text),
-                   j->out.replayed ? replayed_header : NULL);
-        free(text);
+        jf_write_job_answer_created(job, render_outcome(&job->tenant, &j->p.ev, &j->out, false), j->out.replayed);
     }
 }
 

@@ -156,7 +156,13 @@ void jf_write_job_answer_result(jf_write_job *job) {
         jf_write_job_answer(job, 0, NULL);
         return;
     }
-    json_t *doc = jf_render_result(&job->tenant, &job->result);
-    respond_doc(job->req, job->loop, &job->meta, 201, "application/json", doc,
-                job->result.replayed ? replayed_header : NULL);
+    jf_write_job_answer_created(job, jf_render_result(&job->tenant, &job->result), job->result.replayed);
+}
+
+void jf_write_job_answer_created(jf_write_job *job, json_t *doc, bool replayed) {
+    if (job->req == NULL) {
+        jf_write_job_answer(job, 0, doc);
+        return;
+    }
+    respond_doc(job->req, job->loop, &job->meta, 201, "application/json", doc, replayed ? replayed_header : NULL);
 }
