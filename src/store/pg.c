@@ -50,6 +50,7 @@
 
 #include "store/pg.h"
 #include "store/store.h"
+#include "util/tz.h"
 
 /* Seconds libpq waits to connect (open, and PQreset after a lost
  * connection); a URL's own connect_timeout wins. */
@@ -762,12 +763,6 @@ static pg_store *pg_of(jf_store *s) {
     assert(s != NULL);
     assert(s->ops == &pg_ops);
     return s->impl;
-}
-
-static int64_t pg_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -2259,7 +2254,7 @@ static jf_code pg_migrate_locked(pg_store *q, jf_error *err) {
         if (code != JF_OK) return code;
         pg_args a = {0};
         arg_i64(&a, v);
-        arg_i64(&a, pg_now_ms());
+        arg_i64(&a, jf_now_ms());
         code = pg_write(q, PG_SCHEMA_RECORD, &a, false, err, "migrate");
         if (code != JF_OK) return code;
     }

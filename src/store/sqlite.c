@@ -25,6 +25,7 @@
 
 #include "store/sqlite_schema.h"
 #include "store/store.h"
+#include "util/tz.h"
 
 /* How long a statement waits for another connection's lock before it gives
  * up with SQLITE_BUSY (then JF_RETRY). */
@@ -289,12 +290,6 @@ static sq_store *sq_of(jf_store *s) {
     assert(s != NULL);
     assert(s->ops == &sq_ops);
     return s->impl;
-}
-
-static int64_t sq_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1178,7 +1173,7 @@ static jf_code sq_migrate_locked(sq_store *q, jf_error *err) {
         code = sq_exec(q, jf_sqlite_migrations[v - 1], err, "migrate");
         if (code != JF_OK) return code;
         STMT_OR_FAIL(q, SQ_SCHEMA_RECORD, err);
-        int rc = sqlite3_bind_int64(st, 1, v) | sqlite3_bind_int64(st, 2, sq_now_ms());
+        int rc = sqlite3_bind_int64(st, 1, v) | sqlite3_bind_int64(st, 2, jf_now_ms());
         code = sq_write(q, st, rc, false, err, "migrate");
         if (code != JF_OK) return code;
     }
