@@ -1,8 +1,9 @@
 /*
  * keys.c — API keys: random secrets, stored only as SHA-256 hashes.
  *
- * Authentication is one indexed lookup by hash, with no cache, so that a
- * revoked key is refused on the very next request.  Comparing hashes rather
+ * Authentication here is one indexed lookup by hash, every time; the HTTP
+ * layer caches its answers per loop thread for at most a second and drops
+ * them when a key is revoked (src/http/routes.c).  Comparing hashes rather
  * than secrets means the lookup's timing says nothing about the secret.
  */
 #include "engine/keys.h"
@@ -11,7 +12,6 @@
 #include <assert.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

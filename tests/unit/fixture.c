@@ -124,7 +124,7 @@ void fx_open(fx_world *w) {
     FX_OK_OR_FAIL(jf_store_open(w->path, &w->store, &err), err);
 }
 
-static void remove_tree(const char *dir) {
+void fx_remove_tree(const char *dir) {
     DIR *d = opendir(dir);
     if (d == NULL) return;
     struct dirent *ent;
@@ -143,7 +143,7 @@ void fx_close(fx_world *w) {
     w->store = NULL;
     fx_store_location_drop(w->path);
     w->path[0] = '\0';
-    if (w->dir[0] != '\0') remove_tree(w->dir);
+    if (w->dir[0] != '\0') fx_remove_tree(w->dir);
     w->dir[0] = '\0';
 }
 

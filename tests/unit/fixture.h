@@ -221,6 +221,9 @@ bool fx_backend_is_postgres(void);
 /* Where a new, empty store lives: "dir/file" on SQLite; on PostgreSQL the
  * URL of a newly created database with a unique name. */
 void fx_store_location(char *out, size_t size, const char *dir, const char *file);
+/* Remove a temporary directory and the files in it (not recursive: tests
+ * make flat directories). */
+void fx_remove_tree(const char *dir);
 /* Drop the database of a location from fx_store_location (no-op on SQLite:
  * the caller removes its directory). */
 void fx_store_location_drop(const char *location);

@@ -8,7 +8,6 @@
  * specifics live in the helpers at the top, never in the test bodies.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -63,20 +62,6 @@ static void drop_trigger(jf_store *s, const char *table, const char *name) {
     cr_assert_eq(raw_exec(s, sql, &err), JF_OK, "%s", err.detail);
 }
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d == NULL) return;
-    struct dirent *ent;
-    char path[600];
-    while ((ent = readdir(d)) != NULL) {
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void setup(void) {
     if (!backend_is_sqlite() && !fx_backend_is_postgres())
         cr_assert_fail("JIFEN_TEST_STORE=%s: no such backend", getenv("JIFEN_TEST_STORE"));
@@ -90,7 +75,7 @@ static void teardown(void) {
     jf_store_close(S);
     S = NULL;
     fx_store_location_drop(db_location);
-    remove_tree(tmp_dir);
+    fx_remove_tree(tmp_dir);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
