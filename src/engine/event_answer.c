@@ -19,6 +19,7 @@
 
 #include "engine/events.h"
 #include "engine/internal.h"
+#include "util/json_text.h"
 
 #define ANSWER_VERSION 1
 
@@ -29,70 +30,28 @@ enum { MEMBER_INTS = 13, AWARD_INTS = 8, TASK_INTS = 13, REFUND_INTS = 4, REVERS
  * building a jansson tree of a few hundred values and dumping it cost a
  * quarter of an event's throughput ---- */
 
-typedef struct {
-    char *text;
-    size_t len, cap;
-} out_buf;
-
-static void put(out_buf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 2048;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *t = realloc(b->text, cap);
-        if (t == NULL) abort(); /* allocation failure aborts, as everywhere in the engine */
-        b->text = t;
-        b->cap = cap;
-    }
-    memcpy(b->text + b->len, s, n);
-    b->len += n;
-    b->text[b->len] = '\0';
-}
-
-static void put_char(out_buf *b, char c) { put(b, &c, 1); }
-
-static void put_int(out_buf *b, int64_t v) {
-    char d[24];
-    put(b, d, (size_t)snprintf(d, sizeof d, "%lld", (long long)v));
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped, UTF-8
- * as it is. */
-static void put_string(out_buf *b, const char *s) {
-    put_char(b, '"');
-    size_t run = 0;
-    for (size_t i = 0;; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c != '\0' && c >= 0x20 && c != '"' && c != '\\') continue;
-        put(b, s + run, i - run);
-        if (c == '\0') break;
-        char esc[8];
-        if (c == '"' || c == '\\') put(b, (const char[]){'\\', (char)c}, 2);
-        else put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", c));
-        run = i + 1;
-    }
-    put_char(b, '"');
-}
+static void put_string(jf_json_text *b, const char *s) { jf_json_str(b, s, strlen(s)); }
 
 /* The items of one record: ints…, strings… (NULL strings are left out). */
-static void put_items(out_buf *b, const int64_t *ints, size_t n, const char *s1, const char *s2) {
+static void put_items(jf_json_text *b, const int64_t *ints, size_t n, const char *s1, const char *s2) {
     for (size_t i = 0; i < n; i++) {
-        if (i > 0) put_char(b, ',');
-        put_int(b, ints[i]);
+        if (i > 0) jf_json_char(b, ',');
+        jf_json_int(b, ints[i]);
     }
     const char *strs[2] = {s1, s2};
     for (size_t k = 0; k < 2 && strs[k] != NULL; k++) {
-        put_char(b, ',');
+        jf_json_char(b, ',');
         put_string(b, strs[k]);
     }
 }
 
-static void put_record(out_buf *b, const int64_t *ints, size_t n, const char *s1, const char *s2) {
-    put_char(b, '[');
+static void put_record(jf_json_text *b, const int64_t *ints, size_t n, const char *s1, const char *s2) {
+    jf_json_char(b, '[');
     put_items(b, ints, n, s1, s2);
-    put_char(b, ']');
+    jf_json_char(b, ']');
 }
 
-static void put_member(out_buf *b, const jf_member *m) {
+static void put_member(jf_json_text *b, const jf_member *m) {
     const jf_account *a = &m->acct;
     int64_t v[MEMBER_INTS] = {m->id,       m->tenant_id, m->status,    a->available,     a->frozen,
                               a->pending,  a->debt,      a->earned,    a->spent,         a->expired,
@@ -100,65 +59,66 @@ static void put_member(out_buf *b, const jf_member *m) {
     put_record(b, v, MEMBER_INTS, m->ext_id, NULL);
 }
 
-static void put_award(out_buf *b, const jf_award *w) {
+static void put_award(jf_json_text *b, const jf_award *w) {
     int64_t v[AWARD_INTS] = {w->rule_id, w->rule_version,    w->status,         w->points,
                              w->computed_points, w->capped, w->available_at_ms, w->expires_at_ms};
     put_record(b, v, AWARD_INTS, w->rule_name, w->explanation);
 }
 
-static void put_task(out_buf *b, const jf_task_state *t) {
+static void put_task(jf_json_text *b, const jf_task_state *t) {
     int64_t v[TASK_INTS] = {t->task_id,  t->task_version,    t->period,        t->goal_is_sum, t->claim,
                             t->goal,     t->reward_points,   t->period_start_ms, t->period_end_ms, t->progress,
                             t->completed, t->rewarded,       t->points_awarded};
     put_record(b, v, TASK_INTS, t->name, NULL);
 }
 
-static void put_refund(out_buf *b, const jf_event_outcome *o) {
+static void put_refund(jf_json_text *b, const jf_event_outcome *o) {
     int64_t v[REFUND_INTS] = {o->refund_fen, o->refunded_fen, o->order_fen, o->reversed_total};
-    put_char(b, '[');
+    jf_json_char(b, '[');
     put_items(b, v, REFUND_INTS, o->refund_of, NULL);
-    put(b, ",[", 2); /* the record's last item: the list of reversals */
+    jf_json_raw(b, ",[", 2); /* the record's last item: the list of reversals */
     for (size_t i = 0; i < o->reversal_count; i++) {
         const jf_reversal *x = &o->reversals[i];
         int64_t w[REVERSAL_INTS] = {x->rule_id,        x->rule_version, x->awarded,       x->reversed_now,
                                     x->reversed_total, x->debt_points,  x->clamped_points};
-        if (i > 0) put_char(b, ',');
+        if (i > 0) jf_json_char(b, ',');
         put_record(b, w, REVERSAL_INTS, x->biz_no, NULL);
     }
-    put(b, "]]", 2);
+    jf_json_raw(b, "]]", 2);
 }
 
 char *jf_event_answer_encode(const jf_event_outcome *o) {
-    out_buf b = {0};
-    put(&b, "{\"v\":", 5);
-    put_int(&b, ANSWER_VERSION);
-    put(&b, ",\"t\":", 5);
-    put_int(&b, o->occurred_at_ms);
-    put(&b, ",\"p\":", 5);
-    put_int(&b, o->points_total);
-    put(&b, ",\"m\":", 5);
+    jf_json_text b = {0};
+    jf_json_raw(&b, "{\"v\":", 5);
+    jf_json_int(&b, ANSWER_VERSION);
+    jf_json_raw(&b, ",\"t\":", 5);
+    jf_json_int(&b, o->occurred_at_ms);
+    jf_json_raw(&b, ",\"p\":", 5);
+    jf_json_int(&b, o->points_total);
+    jf_json_raw(&b, ",\"m\":", 5);
     put_member(&b, &o->member);
-    put(&b, ",\"a\":[", 6);
+    jf_json_raw(&b, ",\"a\":[", 6);
     for (size_t i = 0; i < o->award_count; i++) {
-        if (i > 0) put_char(&b, ',');
+        if (i > 0) jf_json_char(&b, ',');
         put_award(&b, &o->awards[i]);
     }
-    put(&b, "],\"k\":[", 7);
+    jf_json_raw(&b, "],\"k\":[", 7);
     for (size_t i = 0; i < o->task_count; i++) {
-        if (i > 0) put_char(&b, ',');
+        if (i > 0) jf_json_char(&b, ',');
         put_task(&b, &o->tasks[i]);
     }
-    put_char(&b, ']');
+    jf_json_char(&b, ']');
     if (o->is_refund) {
-        put(&b, ",\"r\":", 5);
+        jf_json_raw(&b, ",\"r\":", 5);
         put_refund(&b, o);
     }
-    put_char(&b, '}');
+    jf_json_char(&b, '}');
+    if (b.failed) abort(); /* allocation failure aborts, as everywhere in the engine */
     if (b.len > JF_EVENT_ANSWER_BYTES_MAX) {
         free(b.text);
         return NULL;
     }
-    return b.text;
+    return jf_json_text_take(&b, NULL);
 }
 
 /* ---- decoding: every record checked for its shape ---- */

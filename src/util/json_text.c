@@ -1,0 +1,90 @@
+/*
+ * json_text.c — JSON text into a growing buffer (see json_text.h).
+ */
+#include "util/json_text.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool reserve(jf_json_text *b, size_t n) {
+    if (b->failed) return false;
+    if (b->cap - b->len > n) return true; /* room for n bytes and the NUL */
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap - b->len <= n) {
+        if (cap > SIZE_MAX / 2) {
+            b->failed = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *t = realloc(b->text, cap);
+    if (t == NULL) {
+        b->failed = true;
+        return false;
+    }
+    b->text = t;
+    b->cap = cap;
+    return true;
+}
+
+void jf_json_raw(jf_json_text *b, const char *s, size_t n) {
+    if (!reserve(b, n)) return;
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+    b->text[b->len] = '\0';
+}
+
+void jf_json_char(jf_json_text *b, char c) { jf_json_raw(b, &c, 1); }
+
+void jf_json_int(jf_json_text *b, int64_t v) {
+    char tmp[24];
+    size_t i = sizeof tmp;
+    /* The magnitude as unsigned, so INT64_MIN needs no special case. */
+    uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) tmp[--i] = '-';
+    jf_json_raw(b, tmp + i, sizeof tmp - i);
+}
+
+void jf_json_str(jf_json_text *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    jf_json_char(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        jf_json_raw(b, s + run, i - run);
+        run = i + 1;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t len = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            len = 6;
+        }
+        jf_json_raw(b, esc, len);
+    }
+    jf_json_raw(b, s + run, n - run);
+    jf_json_char(b, '"');
+}
+
+char *jf_json_text_take(jf_json_text *b, size_t *len) {
+    if (!b->failed && b->text == NULL) jf_json_raw(b, "", 0);
+    char *t = b->failed ? NULL : b->text;
+    if (t == NULL) free(b->text);
+    if (len) *len = t ? b->len : 0;
+    *b = (jf_json_text){0};
+    return t;
+}

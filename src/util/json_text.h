@@ -1,0 +1,32 @@
+/*
+ * json_text.h — writing JSON text into a growing buffer, by hand.
+ *
+ * For the hot paths that would otherwise build a jansson tree only to dump
+ * it: the response encoder (src/http/json_out.c) and the kept event answers
+ * (src/engine/event_answer.c).  Strings are escaped as jansson escapes them
+ * (quote, backslash, \b \f \n \r \t, other control characters as \u00XX,
+ * everything else — UTF-8 included — as is), so text written here matches
+ * json_dumps byte for byte.
+ */
+#ifndef JF_JSON_TEXT_H
+#define JF_JSON_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *text; /* NUL-terminated after every write */
+    size_t len, cap;
+    bool failed; /* out of memory: later writes do nothing */
+} jf_json_text;
+
+void jf_json_raw(jf_json_text *b, const char *s, size_t n);
+void jf_json_char(jf_json_text *b, char c);
+void jf_json_int(jf_json_text *b, int64_t v);
+/* s[0..n) as a JSON string, quotes included. */
+void jf_json_str(jf_json_text *b, const char *s, size_t n);
+/* The text (caller frees) and its length; NULL, freed, if a write failed. */
+char *jf_json_text_take(jf_json_text *b, size_t *len);
+
+#endif
