@@ -16,10 +16,12 @@
  *    synchronous=FULL, the same page cache), so the table shows the engine's
  *    cost next to the database's, and the fsync-bound floor.
  *
- * fsyncs are counted exactly: a thin SQLite VFS shim, registered as the
- * default before any database is opened, forwards every call to the real
- * ("unix") VFS and counts xSync calls per file kind (WAL / main database).
- * Durable commits are counted as well.
+ * fsyncs are counted exactly by the store's own VFS (store/sqlite_vfs.c),
+ * which counts xSync calls and bytes written per file kind (WAL / main
+ * database); the baseline opens through it as well, so it also gets the
+ * store's one-write-per-commit WAL appends.  Checkpoints run as in the
+ * server, from a thread and a connection of their own.  Durable commits are
+ * counted as well.
  *
  * The database lives in DIR (default $TMPDIR or /tmp), never in /dev/shm:
  * on tmpfs an fsync costs nothing and the figures would mean nothing.  The
@@ -39,6 +41,8 @@
 #include <unistd.h>
 
 #include "engine/ledger.h"
+#include "store/checkpointer.h"
+#include "store/sqlite_vfs.h"
 #include "store/store.h"
 
 #define TARGET_EARNS_PER_S 30000.0
@@ -161,172 +165,16 @@ static uint64_t rng_next(void) { /* xorshift64* */
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* ---- fsync counting VFS shim ------------------------------------------ */
+/* ---- fsync counts ---------------------------------------------------- */
 
-enum { KIND_DB, KIND_WAL, KIND_OTHER, KIND_N };
-
+/* The store's VFS counts syncs and writes per file kind (store/sqlite_vfs.h);
+ * the baseline opens through it too, so both sides are counted alike. */
 typedef struct {
-    uint64_t sync[KIND_N];
-    uint64_t bytes[KIND_N]; /* written */
-    uint64_t dir_sync;      /* xDelete with syncDir */
+    jf_sqlite_io_counts kind[JF_SQLITE_FILE_KINDS];
 } sync_counts;
 
-static sync_counts g_sync;
-static sqlite3_vfs *g_real_vfs;
-static sqlite3_vfs g_count_vfs;
-
-typedef struct {
-    sqlite3_file base; /* base.pMethods = &cs_io */
-    sqlite3_file *real;
-    int kind;
-} cs_file;
-
-#define REAL(f) (((cs_file *)(f))->real)
-
-static int cs_close(sqlite3_file *f) {
-    sqlite3_file *r = REAL(f);
-    return r->pMethods != NULL ? r->pMethods->xClose(r) : SQLITE_OK;
-}
-static int cs_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) {
-    return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
-}
-static int cs_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off) {
-    g_sync.bytes[((cs_file *)f)->kind] += (uint64_t)n;
-    return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
-}
-static int cs_truncate(sqlite3_file *f, sqlite3_int64 size) {
-    return REAL(f)->pMethods->xTruncate(REAL(f), size);
-}
-static int cs_sync(sqlite3_file *f, int flags) {
-    g_sync.sync[((cs_file *)f)->kind]++;
-    return REAL(f)->pMethods->xSync(REAL(f), flags);
-}
-static int cs_file_size(sqlite3_file *f, sqlite3_int64 *size) {
-    return REAL(f)->pMethods->xFileSize(REAL(f), size);
-}
-static int cs_lock(sqlite3_file *f, int lock) { return REAL(f)->pMethods->xLock(REAL(f), lock); }
-static int cs_unlock(sqlite3_file *f, int lock) { return REAL(f)->pMethods->xUnlock(REAL(f), lock); }
-static int cs_check_reserved(sqlite3_file *f, int *out) {
-    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
-}
-static int cs_file_control(sqlite3_file *f, int op, void *arg) {
-    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
-}
-static int cs_sector_size(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int cs_device_chars(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int cs_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **pp) {
-    sqlite3_file *r = REAL(f);
-    if (r->pMethods->iVersion < 2 || r->pMethods->xShmMap == NULL) return SQLITE_IOERR_SHMMAP;
-    return r->pMethods->xShmMap(r, region, size, extend, pp);
-}
-static int cs_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
-    return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
-}
-static void cs_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int cs_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
-static int cs_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp) {
-    sqlite3_file *r = REAL(f);
-    if (r->pMethods->iVersion < 3 || r->pMethods->xFetch == NULL) {
-        *pp = NULL;
-        return SQLITE_OK;
-    }
-    return r->pMethods->xFetch(r, off, n, pp);
-}
-static int cs_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p) {
-    sqlite3_file *r = REAL(f);
-    if (r->pMethods->iVersion < 3 || r->pMethods->xUnfetch == NULL) return SQLITE_OK;
-    return r->pMethods->xUnfetch(r, off, p);
-}
-
-static const sqlite3_io_methods cs_io = {
-    .iVersion = 3,
-    .xClose = cs_close,
-    .xRead = cs_read,
-    .xWrite = cs_write,
-    .xTruncate = cs_truncate,
-    .xSync = cs_sync,
-    .xFileSize = cs_file_size,
-    .xLock = cs_lock,
-    .xUnlock = cs_unlock,
-    .xCheckReservedLock = cs_check_reserved,
-    .xFileControl = cs_file_control,
-    .xSectorSize = cs_sector_size,
-    .xDeviceCharacteristics = cs_device_chars,
-    .xShmMap = cs_shm_map,
-    .xShmLock = cs_shm_lock,
-    .xShmBarrier = cs_shm_barrier,
-    .xShmUnmap = cs_shm_unmap,
-    .xFetch = cs_fetch,
-    .xUnfetch = cs_unfetch,
-};
-
-static int cs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags) {
-    (void)vfs;
-    cs_file *c = (cs_file *)f;
-    c->real = (sqlite3_file *)(c + 1);
-    memset(c->real, 0, (size_t)g_real_vfs->szOsFile);
-    c->kind = (flags & SQLITE_OPEN_MAIN_DB) ? KIND_DB : (flags & SQLITE_OPEN_WAL) ? KIND_WAL : KIND_OTHER;
-    int rc = g_real_vfs->xOpen(g_real_vfs, name, c->real, flags, out_flags);
-    /* SQLite calls xClose whenever pMethods is set, even after a failure. */
-    c->base.pMethods = c->real->pMethods != NULL ? &cs_io : NULL;
-    return rc;
-}
-static int cs_delete(sqlite3_vfs *vfs, const char *name, int sync_dir) {
-    (void)vfs;
-    if (sync_dir) g_sync.dir_sync++;
-    return g_real_vfs->xDelete(g_real_vfs, name, sync_dir);
-}
-static int cs_access(sqlite3_vfs *vfs, const char *name, int flags, int *out) {
-    (void)vfs;
-    return g_real_vfs->xAccess(g_real_vfs, name, flags, out);
-}
-static int cs_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out) {
-    (void)vfs;
-    return g_real_vfs->xFullPathname(g_real_vfs, name, n, out);
-}
-static int cs_randomness(sqlite3_vfs *vfs, int n, char *out) {
-    (void)vfs;
-    return g_real_vfs->xRandomness(g_real_vfs, n, out);
-}
-static int cs_sleep(sqlite3_vfs *vfs, int us) {
-    (void)vfs;
-    return g_real_vfs->xSleep(g_real_vfs, us);
-}
-static int cs_current_time(sqlite3_vfs *vfs, double *out) {
-    (void)vfs;
-    return g_real_vfs->xCurrentTime(g_real_vfs, out);
-}
-static int cs_last_error(sqlite3_vfs *vfs, int n, char *out) {
-    (void)vfs;
-    return g_real_vfs->xGetLastError ? g_real_vfs->xGetLastError(g_real_vfs, n, out) : 0;
-}
-static int cs_current_time64(sqlite3_vfs *vfs, sqlite3_int64 *out) {
-    (void)vfs;
-    return g_real_vfs->xCurrentTimeInt64(g_real_vfs, out);
-}
-
-/* Register the counting VFS as the default; every sqlite3_open after this
- * (the store's and the baseline's) goes through it. */
-static bool install_counting_vfs(void) {
-    g_real_vfs = sqlite3_vfs_find(NULL);
-    if (g_real_vfs == NULL || g_real_vfs->iVersion < 2) return false;
-    g_count_vfs = (sqlite3_vfs){
-        .iVersion = 2,
-        .szOsFile = (int)sizeof(cs_file) + g_real_vfs->szOsFile,
-        .mxPathname = g_real_vfs->mxPathname,
-        .zName = "jifen-bench-count",
-        .xOpen = cs_open,
-        .xDelete = cs_delete,
-        .xAccess = cs_access,
-        .xFullPathname = cs_full_pathname,
-        /* Extension loading is not used by the store or the baseline. */
-        .xRandomness = cs_randomness,
-        .xSleep = cs_sleep,
-        .xCurrentTime = cs_current_time,
-        .xGetLastError = cs_last_error,
-        .xCurrentTimeInt64 = cs_current_time64,
-    };
-    return sqlite3_vfs_register(&g_count_vfs, 1) == SQLITE_OK;
+static void sync_now(sync_counts *c) {
+    for (int k = 0; k < JF_SQLITE_FILE_KINDS; k++) jf_sqlite_vfs_counts((jf_sqlite_file_kind)k, &c->kind[k]);
 }
 
 /* ---- results ---------------------------------------------------------- */
@@ -339,7 +187,7 @@ typedef struct {
     long txs;       /* durable commits */
     double secs;
     double lat_mean_ms, lat_p50_ms, lat_p99_ms, lat_max_ms;
-    uint64_t fsync_wal, fsync_db, fsync_other;
+    uint64_t fsync_wal, fsync_db;
     uint64_t wal_bytes, db_bytes;
     double commit_s; /* wall time inside commit (write-out + fsync) */
     double cpu_s;    /* process CPU time, user + system */
@@ -382,15 +230,16 @@ static void finish_latency(result *r) {
     r->lat = NULL;
 }
 
-static void sync_begin(sync_counts *snap) { *snap = g_sync; }
+static void sync_begin(sync_counts *snap) { sync_now(snap); }
 
 /* Add what happened since snap to r (scenarios run in several slices). */
 static void sync_end(result *r, const sync_counts *snap) {
-    r->fsync_wal += g_sync.sync[KIND_WAL] - snap->sync[KIND_WAL];
-    r->fsync_db += g_sync.sync[KIND_DB] - snap->sync[KIND_DB];
-    r->fsync_other += g_sync.sync[KIND_OTHER] - snap->sync[KIND_OTHER] + (g_sync.dir_sync - snap->dir_sync);
-    r->wal_bytes += g_sync.bytes[KIND_WAL] - snap->bytes[KIND_WAL];
-    r->db_bytes += g_sync.bytes[KIND_DB] - snap->bytes[KIND_DB];
+    sync_counts now;
+    sync_now(&now);
+    r->fsync_wal += now.kind[JF_SQLITE_WAL].syncs - snap->kind[JF_SQLITE_WAL].syncs;
+    r->fsync_db += now.kind[JF_SQLITE_DB].syncs - snap->kind[JF_SQLITE_DB].syncs;
+    r->wal_bytes += now.kind[JF_SQLITE_WAL].bytes - snap->kind[JF_SQLITE_WAL].bytes;
+    r->db_bytes += now.kind[JF_SQLITE_DB].bytes - snap->kind[JF_SQLITE_DB].bytes;
 }
 
 static void die_store(const char *what, jf_code rc, const jf_error *err) {
@@ -558,7 +407,8 @@ static void step_or_die(sqlite3 *db, sqlite3_stmt *st) {
 static void baseline_open(baseline *b, const char *path, long members) {
     memset(b, 0, sizeof *b);
     b->members = members;
-    if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+    if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        jf_sqlite_vfs()) !=
         SQLITE_OK)
         die_sqlite(b->db, "open");
     /* The store's pragmas (src/store/sqlite.c), so only the engine differs. */
@@ -679,8 +529,8 @@ int main(int argc, char **argv) {
     rng_state = o.seed * 0x9E3779B97F4A7C15ULL + 0x1234567ULL;
     if (rng_state == 0) rng_state = 1;
 
-    if (!install_counting_vfs()) {
-        fprintf(stderr, "bench-ledger: could not install the fsync-counting VFS\n");
+    if (jf_sqlite_vfs() == NULL) {
+        fprintf(stderr, "bench-ledger: could not register the store's VFS\n");
         return 1;
     }
 
@@ -707,7 +557,7 @@ int main(int argc, char **argv) {
     printf("  scenarios: %.1f s each (or %ld ops) in %d interleaved slices, random members, no savepoint"
            " per op (as the server's committer)\n", o.seconds, o.max_ops, ROUNDS);
     printf("  load:     %.2f (1-minute load average at start; above ~0.5 other work is competing)\n", loadavg1());
-    printf("  fsync:    counted exactly by a VFS shim (xSync calls on the WAL and on the database file)\n\n");
+    printf("  fsync:    counted exactly by the store's VFS (xSync calls on the WAL and on the database file)\n\n");
 
     /* The store. */
     engine e = {.members = o.members};
@@ -739,6 +589,10 @@ int main(int argc, char **argv) {
 
     baseline b;
     baseline_open(&b, base_path, o.members);
+    /* Checkpoints as the server runs them: from a thread of their own,
+     * not inside the COMMIT that crosses the log's threshold. */
+    jf_checkpointer *cp = jf_checkpointer_start(db_path, e.store, JF_CHECKPOINT_INTERVAL_MS);
+    if (cp == NULL) die_store("checkpointer", JF_UNAVAILABLE, &err);
 
     static const int shapes[] = {1, 256};
     result rs[2][3];
@@ -784,6 +638,7 @@ int main(int argc, char **argv) {
     if (o.members != 1000000) printf("  NOTE: run with %ld members, not the reference 1,000,000\n", o.members);
 
     baseline_close(&b);
+    jf_checkpointer_stop(cp);
     jf_store_close(e.store);
     if (!o.keep) {
         remove_db(db_path);

@@ -43,6 +43,7 @@
 
 #include "http/http.h"
 #include "http/metrics.h"
+#include "store/checkpointer.h"
 #include "util/tz.h"
 
 /* Transactions a write job may take part in: the first, plus retries after
@@ -74,12 +75,9 @@ struct jf_committer {
     size_t queued;
     bool stop;
     struct timespec last_jobs_run;
-    /* Checkpoints run here, on a connection of their own, not inside some
+    /* Checkpoints run on a connection of their own, not inside some
      * batch's COMMIT (where SQLite would do them: a 100+ ms stall). */
-    jf_store *checkpoint_store;
-    pthread_t checkpointer;
-    pthread_cond_t checkpoint_cv; /* its own: a signal for the writer must never wake it instead */
-    bool checkpointing;
+    jf_checkpointer *checkpointer;
 };
 
 struct jf_req_link {
@@ -287,44 +285,6 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
-static void *checkpointer_main(void *arg) {
-    jf_committer *c = arg;
-    pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += JF_CHECKPOINT_INTERVAL_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&c->checkpoint_cv, &c->mu, &until);
-        if (c->stop) break;
-        pthread_mutex_unlock(&c->mu);
-        jf_error err;
-        jf_error_clear(&err);
-        if (c->checkpoint_store->ops->checkpoint(c->checkpoint_store, &err) != JF_OK)
-            fprintf(stderr, "jifen: checkpoint failed: %s\n", err.detail);
-        pthread_mutex_lock(&c->mu);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-}
-
-/* Move checkpoints off the writer: a second connection and a thread.  If
- * any of it fails, the writer keeps checkpointing by itself. */
-static void checkpointer_start(jf_committer *c) {
-    jf_error err;
-    jf_error_clear(&err);
-    if (jf_store_open(c->srv->cfg.db_path, &c->checkpoint_store, &err) != JF_OK) return;
-    if (c->store->ops->set_auto_checkpoint(c->store, false, &err) == JF_OK &&
-        pthread_create(&c->checkpointer, NULL, checkpointer_main, c) == 0) {
-        c->checkpointing = true;
-        return;
-    }
-    c->store->ops->set_auto_checkpoint(c->store, true, &err);
-    jf_store_close(c->checkpoint_store);
-    c->checkpoint_store = NULL;
-}
-
 static void committer_free(jf_committer *c) {
     free(c->slots);
     free(c->pending);
@@ -353,9 +313,9 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
     c->batch_max = c->store->ops->write_mark ? JF_COMMIT_BATCH_MAX : JF_COMMIT_BATCH_MAX_SAVEPOINTS;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    pthread_cond_init(&c->checkpoint_cv, NULL);
-    checkpointer_start(c);
+    c->checkpointer = jf_checkpointer_start(srv->cfg.db_path, c->store, JF_CHECKPOINT_INTERVAL_MS);
     if (pthread_create(&c->thread, NULL, writer_main, c) != 0) {
+        jf_checkpointer_stop(c->checkpointer);
         jf_store_close(c->store);
         committer_free(c);
         return jf_fail(err, JF_INTERNAL, "", "could not start the committer thread");
@@ -386,17 +346,12 @@ void jf_committer_stop(jf_committer *c) {
     pthread_mutex_lock(&c->mu);
     c->stop = true;
     pthread_cond_signal(&c->cv);
-    pthread_cond_signal(&c->checkpoint_cv);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
-    if (c->checkpointing) {
-        pthread_join(c->checkpointer, NULL);
-        jf_store_close(c->checkpoint_store);
-    }
+    jf_checkpointer_stop(c->checkpointer);
     jf_store_close(c->store);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
-    pthread_cond_destroy(&c->checkpoint_cv);
     committer_free(c);
 }
 

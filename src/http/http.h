@@ -64,9 +64,6 @@
  * database may lag behind. */
 #define JF_AUTH_CACHE_TTL_MS 1000
 #define JF_AUTH_CACHE_SLOTS 64
-/* How often the committer's checkpointer moves the log into the database
- * (a passive checkpoint: it never waits for the writer or readers). */
-#define JF_CHECKPOINT_INTERVAL_MS 1000
 /* Loop threads. */
 #define JF_HTTP_THREADS_MAX 64
 /* Path parameters per route. */

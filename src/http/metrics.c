@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "store/sqlite_vfs.h"
 
 #define STATUS_MAX 600
 static const double latency_le_ms[] = {0.25, 0.5, 1, 2, 5, 10, 15, 25, 50, 100, 250, 500, 1000, 2500};
@@ -113,6 +114,16 @@ static void render_committer(FILE *f) {
     fprintf(f, "# HELP jifen_fsyncs_total Durable syncs: one per committed batch.\n"
                "# TYPE jifen_fsyncs_total counter\njifen_fsyncs_total %llu\n",
             (unsigned long long)(ld(&batch_count) - ld(&commit_failures)));
+    jf_sqlite_io_counts wal;
+    jf_sqlite_vfs_counts(JF_SQLITE_WAL, &wal);
+    fprintf(f, "# HELP jifen_sqlite_wal_syncs_total fsyncs of SQLite's write-ahead log (0 on PostgreSQL).\n"
+               "# TYPE jifen_sqlite_wal_syncs_total counter\njifen_sqlite_wal_syncs_total %llu\n"
+               "# HELP jifen_sqlite_wal_writes_total Write calls that reached SQLite's write-ahead log: a commit's"
+               " frames go in one call per 124 KiB.\n"
+               "# TYPE jifen_sqlite_wal_writes_total counter\njifen_sqlite_wal_writes_total %llu\n"
+               "# HELP jifen_sqlite_wal_bytes_total Bytes written to SQLite's write-ahead log.\n"
+               "# TYPE jifen_sqlite_wal_bytes_total counter\njifen_sqlite_wal_bytes_total %llu\n",
+            (unsigned long long)wal.syncs, (unsigned long long)wal.writes, (unsigned long long)wal.bytes);
     fprintf(f, "# HELP jifen_commit_failures_total Batches whose commit failed (every request in them got 503).\n"
                "# TYPE jifen_commit_failures_total counter\njifen_commit_failures_total %llu\n",
             (unsigned long long)ld(&commit_failures));

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "store/sqlite_schema.h"
+#include "store/sqlite_vfs.h"
 #include "store/store.h"
 #include "util/tz.h"
 
@@ -1224,7 +1225,7 @@ jf_code jf_sqlite_open(const char *path, jf_store **out, jf_error *err) {
     q->base.ops = &sq_ops;
     q->base.impl = q;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+    int rc = sqlite3_open_v2(path, &q->db, flags, jf_sqlite_vfs());
     jf_code code = JF_OK;
     if (rc != SQLITE_OK)
         code = jf_fail(err, JF_UNAVAILABLE, "", "sqlite open %s: %s", path,

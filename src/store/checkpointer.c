@@ -1,0 +1,79 @@
+/*
+ * checkpointer.c — see checkpointer.h.
+ */
+#include "store/checkpointer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct jf_checkpointer {
+    jf_store *writer;
+    jf_store *own; /* the connection checkpoints run on */
+    int interval_ms;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+};
+
+static void *checkpointer_main(void *arg) {
+    jf_checkpointer *cp = arg;
+    pthread_mutex_lock(&cp->mu);
+    while (!cp->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += cp->interval_ms * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&cp->cv, &cp->mu, &until);
+        if (cp->stop) break;
+        pthread_mutex_unlock(&cp->mu);
+        jf_error err;
+        jf_error_clear(&err);
+        if (cp->own->ops->checkpoint(cp->own, &err) != JF_OK)
+            fprintf(stderr, "jifen: checkpoint failed: %s\n", err.detail);
+        pthread_mutex_lock(&cp->mu);
+    }
+    pthread_mutex_unlock(&cp->mu);
+    return NULL;
+}
+
+jf_checkpointer *jf_checkpointer_start(const char *db, jf_store *writer, int interval_ms) {
+    jf_checkpointer *cp = calloc(1, sizeof *cp);
+    if (cp == NULL) return NULL;
+    cp->writer = writer;
+    cp->interval_ms = interval_ms;
+    pthread_mutex_init(&cp->mu, NULL);
+    pthread_cond_init(&cp->cv, NULL);
+    jf_error err;
+    jf_error_clear(&err);
+    if (jf_store_open(db, &cp->own, &err) == JF_OK) {
+        if (writer->ops->set_auto_checkpoint(writer, false, &err) == JF_OK &&
+            pthread_create(&cp->thread, NULL, checkpointer_main, cp) == 0)
+            return cp;
+        writer->ops->set_auto_checkpoint(writer, true, &err);
+        jf_store_close(cp->own);
+    }
+    pthread_cond_destroy(&cp->cv);
+    pthread_mutex_destroy(&cp->mu);
+    free(cp);
+    return NULL;
+}
+
+void jf_checkpointer_stop(jf_checkpointer *cp) {
+    if (cp == NULL) return;
+    pthread_mutex_lock(&cp->mu);
+    cp->stop = true;
+    pthread_cond_signal(&cp->cv);
+    pthread_mutex_unlock(&cp->mu);
+    pthread_join(cp->thread, NULL);
+    jf_store_close(cp->own);
+    jf_error err;
+    jf_error_clear(&err);
+    cp->writer->ops->set_auto_checkpoint(cp->writer, true, &err);
+    pthread_cond_destroy(&cp->cv);
+    pthread_mutex_destroy(&cp->mu);
+    free(cp);
+}
