@@ -5,14 +5,24 @@
  * takes far longer than the work of one request.  So loop threads never
  * write: they queue jf_write_jobs here, and the writer takes everything that
  * is waiting (at most JF_COMMIT_BATCH_MAX), runs it in ONE transaction
- * (jf_tx_batch), and commits once.  While one batch is being synced
- * the next one gathers, so the batch size follows the load by itself: one
- * request alone is committed at once, 64 concurrent ones share one fsync.
+ * (jf_tx_batch), and commits once.  While one batch runs the next one
+ * gathers, so the batch size follows the load by itself: one request alone
+ * is committed at once, 64 concurrent ones share one transaction.
+ *
+ * Where the store can (SQLite: store.h defer_sync), the COMMIT writes the
+ * log without syncing it, and a syncer thread syncs it and only then hands
+ * the batch's answers back; meanwhile the writer runs the next batch.  One
+ * sync covers every batch committed before it began, so the fsync no
+ * longer stalls the writer.  --sync-each-commit turns this off.
  *
  * Invariants:
- * - A job is answered only after the COMMIT that contains it returned OK;
- *   if the commit fails, every job of the batch is answered 503 (nothing of
- *   the batch is on disk, so a retry is safe and exactly-once holds).
+ * - A job is answered only after the COMMIT that contains it returned OK
+ *   and the log holding that commit was synced; if the commit fails, every
+ *   job of the batch is answered 503 (nothing of the batch is on disk, so a
+ *   retry is safe and exactly-once holds).  Readers on other connections
+ *   may see a commit a moment before its sync: a power loss in that moment
+ *   loses it, and no one was told it happened (its answer waits for the
+ *   sync, and so does the answer to a replay of it, which runs here).
  * - A job's failure writes nothing and its neighbours in the batch are
  *   unaffected.  A batch runs first without a savepoint per job (a savepoint
  *   copies every page a job touches: a fifth of an earn's work on SQLite);
@@ -37,6 +47,7 @@
  *   run between batches, never inside one.
  */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +89,18 @@ struct jf_committer {
     /* Checkpoints run on a connection of their own, not inside some
      * batch's COMMIT (where SQLite would do them: a 100+ ms stall). */
     jf_checkpointer *checkpointer;
+    /* Deferred syncs (store.h: defer_sync): the writer commits without
+     * syncing and passes the jobs it answered on (out, its own list) to the
+     * syncer, which syncs the log once for everything passed to it and only
+     * then hands those jobs back.  Meanwhile the writer runs the next batch. */
+    bool deferred;
+    jf_write_job *out_head, *out_tail; /* the writer's, until passed on */
+    pthread_t syncer;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    jf_write_job *sync_head, *sync_tail; /* guarded by sync_mu */
+    bool sync_stop;                      /* guarded by sync_mu */
+    atomic_bool sync_failed; /* a sync failed: no more writes are taken */
 };
 
 struct jf_req_link {
@@ -92,6 +115,32 @@ static int64_t mono_us(void) {
 
 static void hand_back(jf_write_job *job) {
     h2o_multithread_send_message(&job->loop->done_receiver, &job->msg);
+}
+
+/* A job answered by the writer: handed back now, or, with deferred syncs,
+ * kept until pass_on gives it to the syncer. */
+static void deliver(jf_committer *c, jf_write_job *job) {
+    if (!c->deferred) {
+        hand_back(job);
+        return;
+    }
+    job->next = NULL;
+    if (c->out_tail) c->out_tail->next = job;
+    else c->out_head = job;
+    c->out_tail = job;
+}
+
+/* Everything delivered since the last call goes to the syncer at once, so
+ * that one sync covers the whole of it. */
+static void pass_on(jf_committer *c) {
+    if (c->out_head == NULL) return;
+    pthread_mutex_lock(&c->sync_mu);
+    if (c->sync_tail) c->sync_tail->next = c->out_head;
+    else c->sync_head = c->out_head;
+    c->sync_tail = c->out_tail;
+    pthread_cond_signal(&c->sync_cv);
+    pthread_mutex_unlock(&c->sync_mu);
+    c->out_head = c->out_tail = NULL;
 }
 
 static void fail_job(jf_write_job *job, jf_code code, const char *what, const jf_error *cause) {
@@ -184,13 +233,14 @@ static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
         jf_error err;
         jf_code rc = attempt_batch(c, pending, pending_n, again, &again_n, &err);
         jf_metrics_batch(pending_n, mono_us() - t0, rc == JF_OK);
+        if (rc == JF_OK && !c->deferred) jf_metrics_fsync();
         bool last = attempt + 1 >= JF_COMMIT_ATTEMPTS_MAX;
         if (rc == JF_RETRY && !last) continue; /* the same jobs, a new transaction */
         if (rc != JF_OK) {
             const char *what = rc == JF_RETRY ? "the database stayed busy; retry" : "the batch could not be committed";
             for (size_t i = 0; i < pending_n; i++) {
                 fail_job(pending[i], JF_UNAVAILABLE, what, &err);
-                hand_back(pending[i]);
+                deliver(c, pending[i]);
             }
             return;
         }
@@ -201,7 +251,7 @@ static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
                 jf_error cause = pending[i]->err;
                 fail_job(pending[i], JF_UNAVAILABLE, "the database stayed busy; retry", &cause);
             }
-            hand_back(pending[i]);
+            deliver(c, pending[i]);
         }
         if (last) return;
         jf_write_job **t = pending;
@@ -221,15 +271,16 @@ static void process(jf_committer *c, jf_write_job **jobs, size_t n) {
     while (i < n) {
         if (jobs[i]->standalone) {
             run_standalone(c, jobs[i]);
-            hand_back(jobs[i]);
+            deliver(c, jobs[i]);
             i++;
             continue;
         }
         size_t j = i;
         while (j < n && !jobs[j]->standalone) j++;
-        run_batch(c, jobs + i, j - i); /* hands every job back */
+        run_batch(c, jobs + i, j - i); /* delivers every job */
         i = j;
     }
+    pass_on(c);
 }
 
 /* Expire, activate and time out holds as of the wall clock, so that points
@@ -285,6 +336,72 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
+/* The syncer: sync the log for everything passed on so far, then hand it
+ * back.  Jobs passed on while a sync runs wait for the next one: they may
+ * have committed after that sync began.  On stop it drains the list first.
+ * A sync that fails answers its jobs 503 (their commits may or may not
+ * survive a power loss; a retry with the same biz_no is safe either way)
+ * and stops the server taking writes: after a failed fsync the kernel may
+ * have dropped the pages it could not write, so nothing later can be
+ * promised durable. */
+static void *syncer_main(void *arg) {
+    jf_committer *c = arg;
+    pthread_mutex_lock(&c->sync_mu);
+    for (;;) {
+        while (c->sync_head == NULL && !c->sync_stop) pthread_cond_wait(&c->sync_cv, &c->sync_mu);
+        if (c->sync_head == NULL) break; /* stopping, and nothing left */
+        jf_write_job *job = c->sync_head;
+        c->sync_head = c->sync_tail = NULL;
+        pthread_mutex_unlock(&c->sync_mu);
+        jf_error err;
+        jf_error_clear(&err);
+        jf_code rc = c->store->ops->log_sync(c->store, &err);
+        if (rc == JF_OK) {
+            jf_metrics_fsync();
+        } else {
+            fprintf(stderr, "jifen: syncing the log failed, no more writes are taken: %s\n", err.detail);
+            atomic_store(&c->sync_failed, true);
+        }
+        while (job != NULL) {
+            jf_write_job *next = job->next;
+            if (rc != JF_OK) fail_job(job, JF_UNAVAILABLE, "the write could not be made durable", &err);
+            hand_back(job);
+            job = next;
+        }
+        pthread_mutex_lock(&c->sync_mu);
+    }
+    pthread_mutex_unlock(&c->sync_mu);
+    return NULL;
+}
+
+/* Defer syncs to a syncer thread where the store can (not with
+ * --sync-each-commit).  Without one, each COMMIT syncs as before. */
+static void syncer_start(jf_committer *c) {
+    const jf_store_ops *ops = c->store->ops;
+    if (c->srv->cfg.sync_each_commit || ops->defer_sync == NULL || ops->log_sync == NULL) return;
+    pthread_mutex_init(&c->sync_mu, NULL);
+    pthread_cond_init(&c->sync_cv, NULL);
+    jf_error err;
+    jf_error_clear(&err);
+    if (ops->defer_sync(c->store, &err) != JF_OK) {
+        fprintf(stderr, "jifen: deferred syncs are off: %s\n", err.detail);
+        return;
+    }
+    if (pthread_create(&c->syncer, NULL, syncer_main, c) != 0) abort(); /* its commits would never be synced */
+    c->deferred = true;
+}
+
+static void syncer_stop(jf_committer *c) {
+    if (!c->deferred) return;
+    pthread_mutex_lock(&c->sync_mu);
+    c->sync_stop = true;
+    pthread_cond_signal(&c->sync_cv);
+    pthread_mutex_unlock(&c->sync_mu);
+    pthread_join(c->syncer, NULL);
+    pthread_mutex_destroy(&c->sync_mu);
+    pthread_cond_destroy(&c->sync_cv);
+}
+
 static void committer_free(jf_committer *c) {
     free(c->slots);
     free(c->pending);
@@ -314,7 +431,9 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->checkpointer = jf_checkpointer_start(srv->cfg.db_path, c->store, JF_CHECKPOINT_INTERVAL_MS);
+    syncer_start(c);
     if (pthread_create(&c->thread, NULL, writer_main, c) != 0) {
+        syncer_stop(c);
         jf_checkpointer_stop(c->checkpointer);
         jf_store_close(c->store);
         committer_free(c);
@@ -327,7 +446,7 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
 bool jf_committer_submit(jf_committer *c, jf_write_job *job) {
     job->next = NULL;
     pthread_mutex_lock(&c->mu);
-    if (c->queued >= JF_COMMIT_QUEUE_MAX || c->stop) {
+    if (c->queued >= JF_COMMIT_QUEUE_MAX || c->stop || atomic_load(&c->sync_failed)) {
         pthread_mutex_unlock(&c->mu);
         return false;
     }
@@ -348,6 +467,7 @@ void jf_committer_stop(jf_committer *c) {
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
+    syncer_stop(c); /* after the writer: it answers what the writer passed on */
     jf_checkpointer_stop(c->checkpointer);
     jf_store_close(c->store);
     pthread_mutex_destroy(&c->mu);

@@ -85,6 +85,9 @@ typedef struct {
     bool test_clock;
     bool access_log;
     bool demo;
+    /* Sync the log inside each COMMIT (as before deferred syncs): the
+     * writer waits for every fsync instead of running the next batch. */
+    bool sync_each_commit;
 } jf_serve_config;
 
 struct jf_loop {

@@ -21,6 +21,8 @@ void jf_metrics_batch(size_t jobs, int64_t commit_us, int ok);
 /* A batch rolled back and run again with a savepoint per job, because a job
  * failed after writing (committer.c). */
 void jf_metrics_batch_rerun(void);
+/* One durable sync the committer waited for. */
+void jf_metrics_fsync(void);
 void jf_metrics_jobs_run(void);
 void jf_metrics_connections(long open);
 

@@ -20,8 +20,9 @@
 static int usage(const char *msg, const char *arg) {
     fprintf(stderr, "jifen serve: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
     fprintf(stderr, "usage: jifen serve --db PATH --listen HOST:PORT [--threads N] [--test-clock]\n"
-                    "                   [--no-access-log] [--demo] [--routes]\n"
-                    "env:   JIFEN_DB, JIFEN_LISTEN, JIFEN_THREADS, JIFEN_TEST_CLOCK=1, JIFEN_ACCESS_LOG=0\n");
+                    "                   [--no-access-log] [--sync-each-commit] [--demo] [--routes]\n"
+                    "env:   JIFEN_DB, JIFEN_LISTEN, JIFEN_THREADS, JIFEN_TEST_CLOCK=1, JIFEN_ACCESS_LOG=0,\n"
+                    "       JIFEN_SYNC_EACH_COMMIT=1\n");
     return 2;
 }
 
@@ -242,6 +243,7 @@ static void config_from_env(jf_serve_config *cfg, const char **listen, const cha
     if ((v = getenv("JIFEN_THREADS")) && *v) *threads = v;
     if ((v = getenv("JIFEN_TEST_CLOCK")) && strcmp(v, "1") == 0) cfg->test_clock = true;
     if ((v = getenv("JIFEN_ACCESS_LOG")) && strcmp(v, "0") == 0) cfg->access_log = false;
+    if ((v = getenv("JIFEN_SYNC_EACH_COMMIT")) && strcmp(v, "1") == 0) cfg->sync_each_commit = true;
 }
 
 int jf_serve_main(int argc, char **argv) {
@@ -261,6 +263,7 @@ int jf_serve_main(int argc, char **argv) {
         else if (strcmp(a, "--threads") == 0 && has_value) threads = argv[++i];
         else if (strcmp(a, "--test-clock") == 0) cfg.test_clock = true;
         else if (strcmp(a, "--no-access-log") == 0) cfg.access_log = false;
+        else if (strcmp(a, "--sync-each-commit") == 0) cfg.sync_each_commit = true;
         else if (strcmp(a, "--demo") == 0) cfg.demo = true;
         else if (strcmp(a, "--routes") == 0) routes = true;
         else return usage("unknown or incomplete option", a);

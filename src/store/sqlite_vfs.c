@@ -281,6 +281,10 @@ static void register_once(void) {
     g_ok = sqlite3_vfs_register(&g_vfs, 0) == SQLITE_OK;
 }
 
+void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind) {
+    atomic_fetch_add_explicit(&g_syncs[kind], 1, memory_order_relaxed);
+}
+
 void jf_sqlite_vfs_counts(jf_sqlite_file_kind kind, jf_sqlite_io_counts *out) {
     out->syncs = atomic_load_explicit(&g_syncs[kind], memory_order_relaxed);
     out->writes = atomic_load_explicit(&g_writes[kind], memory_order_relaxed);

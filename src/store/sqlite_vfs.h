@@ -27,5 +27,7 @@ typedef struct {
 } jf_sqlite_io_counts;
 
 void jf_sqlite_vfs_counts(jf_sqlite_file_kind kind, jf_sqlite_io_counts *out);
+/* Count a sync made outside SQLite (the store's deferred log_sync). */
+void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "fixture.h"
 #include "store/sqlite_vfs.h"
+#include "store/store.h"
 
 static char dir[256], path[320];
 
@@ -139,4 +140,49 @@ Test(sqlite_vfs, a_failed_write_fails_the_commit_and_leaves_nothing) {
     exec(db, "INSERT INTO t VALUES (2, zeroblob(20))");
     sqlite3_close(db);
     check_from_outside(2, 30);
+}
+
+/* The store's deferred syncs (store.h: defer_sync, log_sync): a COMMIT
+ * writes the log without syncing it, log_sync syncs it, and what was
+ * committed is whole for another connection either way. */
+static uint64_t wal_syncs(void) {
+    jf_sqlite_io_counts c;
+    jf_sqlite_vfs_counts(JF_SQLITE_WAL, &c);
+    return c.syncs;
+}
+
+static void commit_one_row(jf_store *s, int x) {
+    jf_error err;
+    jf_error_clear(&err);
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO t VALUES (%d, zeroblob(100))", x);
+    cr_assert_eq(s->ops->begin(s, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(jf_sqlite_exec_raw(s, sql, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(s->ops->commit(s, &err), JF_OK, "%s", err.detail);
+}
+
+Test(sqlite_vfs, deferred_commits_leave_the_sync_to_log_sync) {
+    jf_store *s = NULL;
+    jf_error err;
+    jf_error_clear(&err);
+    cr_assert_eq(jf_sqlite_open(path, &s, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(jf_sqlite_exec_raw(s, "CREATE TABLE t (x INTEGER PRIMARY KEY, b BLOB)", &err), JF_OK);
+    uint64_t before = wal_syncs();
+    commit_one_row(s, 1);
+    cr_assert_gt(wal_syncs(), before, "a commit syncs the log by default");
+
+    cr_assert_eq(s->ops->log_sync(s, &err), JF_OK, "log_sync without defer_sync does nothing: %s", err.detail);
+    cr_assert_eq(s->ops->defer_sync(s, &err), JF_OK, "%s", err.detail);
+    before = wal_syncs();
+    commit_one_row(s, 2);
+    commit_one_row(s, 3);
+    cr_assert_eq(wal_syncs(), before, "deferred commits do not sync");
+    check_from_outside(3, 300);
+    cr_assert_eq(s->ops->log_sync(s, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(wal_syncs(), before + 1, "one sync covers both");
+    commit_one_row(s, 4);
+    cr_assert_eq(s->ops->log_sync(s, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(wal_syncs(), before + 2);
+    jf_store_close(s);
+    check_from_outside(4, 400);
 }
