@@ -383,7 +383,7 @@ static void syncer_start(jf_committer *c) {
     pthread_cond_init(&c->sync_cv, NULL);
     jf_error err;
     jf_error_clear(&err);
-    if (ops->defer_sync(c->store, &err) != JF_OK) {
+    if (ops->defer_sync(c->store, true, &err) != JF_OK) {
         fprintf(stderr, "jifen: deferred syncs are off: %s\n", err.detail);
         return;
     }

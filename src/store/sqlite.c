@@ -1151,23 +1151,19 @@ static jf_code sq_exec(sq_store *q, const char *sql, jf_error *err, const char *
  * file, whichever descriptor asks), so it shares nothing with the
  * connection.  WAL mode with synchronous=NORMAL keeps every commit whole:
  * a power loss can only lose the last ones, which no one was told of. */
-static jf_code sq_defer_sync(jf_store *s, jf_error *err) {
+static jf_code sq_defer_sync(jf_store *s, bool on, jf_error *err) {
     sq_store *q = sq_of(s);
-    if (q->wal_path != NULL) return JF_OK;
-    const char *db = sqlite3_db_filename(q->db, "main");
-    if (db == NULL || db[0] == '\0') return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: a database without a file");
-    size_t n = strlen(db);
-    char *path = malloc(n + 5);
-    if (path == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
-    memcpy(path, db, n);
-    memcpy(path + n, "-wal", 5);
-    jf_code rc = sq_exec(q, "PRAGMA synchronous = NORMAL", err, "defer sync");
-    if (rc != JF_OK) {
-        free(path);
-        return rc;
+    if (!on) return sq_exec(q, "PRAGMA synchronous = FULL", err, "sync each commit");
+    if (q->wal_path == NULL) {
+        const char *db = sqlite3_db_filename(q->db, "main");
+        if (db == NULL || db[0] == '\0') return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: a database without a file");
+        size_t n = strlen(db);
+        q->wal_path = malloc(n + 5);
+        if (q->wal_path == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
+        memcpy(q->wal_path, db, n);
+        memcpy(q->wal_path + n, "-wal", 5);
     }
-    q->wal_path = path;
-    return JF_OK;
+    return sq_exec(q, "PRAGMA synchronous = NORMAL", err, "defer sync");
 }
 
 static jf_code sq_log_sync(jf_store *s, jf_error *err) {

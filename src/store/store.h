@@ -166,14 +166,15 @@ typedef struct {
     /* Deferred log syncs, so that a writer can run its next transaction
      * while the last one's log is being synced (optional: NULL where a
      * COMMIT is durable on its own terms, as on PostgreSQL).
-     * defer_sync: from now on this connection's COMMITs write the log but
-     * do not sync it (SQLite: synchronous=NORMAL — a power loss can then
-     * lose the last commits, never corrupt or tear one).  log_sync: make
+     * defer_sync(on): from now on this connection's COMMITs write the log
+     * but do not sync it (SQLite: synchronous=NORMAL — a power loss can then
+     * lose the last commits, never corrupt or tear one); off: they sync it
+     * again.  log_sync: make
      * every commit of this connection so far durable.  log_sync may be
      * called from another thread while the connection runs other ops; it
      * touches nothing else of the store.  Whoever defers must call log_sync
      * before it tells anyone that a commit happened. */
-    jf_code (*defer_sync)(jf_store *s, jf_error *err);
+    jf_code (*defer_sync)(jf_store *s, bool on, jf_error *err);
     jf_code (*log_sync)(jf_store *s, jf_error *err);
 
     /* Tenants. */

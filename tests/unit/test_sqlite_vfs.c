@@ -172,7 +172,7 @@ Test(sqlite_vfs, deferred_commits_leave_the_sync_to_log_sync) {
     cr_assert_gt(wal_syncs(), before, "a commit syncs the log by default");
 
     cr_assert_eq(s->ops->log_sync(s, &err), JF_OK, "log_sync without defer_sync does nothing: %s", err.detail);
-    cr_assert_eq(s->ops->defer_sync(s, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(s->ops->defer_sync(s, true, &err), JF_OK, "%s", err.detail);
     before = wal_syncs();
     commit_one_row(s, 2);
     commit_one_row(s, 3);
@@ -183,6 +183,9 @@ Test(sqlite_vfs, deferred_commits_leave_the_sync_to_log_sync) {
     commit_one_row(s, 4);
     cr_assert_eq(s->ops->log_sync(s, &err), JF_OK, "%s", err.detail);
     cr_assert_eq(wal_syncs(), before + 2);
+    cr_assert_eq(s->ops->defer_sync(s, false, &err), JF_OK, "%s", err.detail);
+    commit_one_row(s, 5);
+    cr_assert_eq(wal_syncs(), before + 3, "syncing in each commit again");
     jf_store_close(s);
-    check_from_outside(4, 400);
+    check_from_outside(5, 500);
 }
