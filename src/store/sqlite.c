@@ -143,19 +143,24 @@
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = ?1")                                         \
     X(LOT_UPDATE, "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?3 WHERE id = ?4")         \
     X(LOT_LINK_ENTRY, "UPDATE lots SET entry_id = ?1 WHERE id = ?2")                                  \
-    /* ?2: state or -1; ?3: only remaining > 0; ?4: expires_at_ms bound (inclusive). */              \
+    /* ?2: state or -1; ?3: only remaining > 0; ?4: expires_at_ms bound (inclusive).  The two      \
+     * ranges of lots_by_member (schema migration 5), spendable and not, merged in order. */         \
     X(LOT_LIST,                                                                                       \
-      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND (?2 < 0 OR state = ?2) "                \
-      "AND (?3 = 0 OR remaining > 0) AND expires_at_ms <= ?4 AND (expires_at_ms, id) > (?5, ?6) "    \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND (state = 1 AND remaining > 0) = 1 "    \
+      "AND (?2 < 0 OR state = ?2) AND (?3 = 0 OR remaining > 0) AND expires_at_ms <= ?4 "            \
+      "AND (expires_at_ms, id) > (?5, ?6) "                                                           \
+      "UNION ALL SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 "                                 \
+      "AND (state = 1 AND remaining > 0) = 0 AND (?2 < 0 OR state = ?2) AND (?3 = 0 OR remaining > 0) " \
+      "AND expires_at_ms <= ?4 AND (expires_at_ms, id) > (?5, ?6) "                                   \
       "ORDER BY expires_at_ms, id LIMIT ?7")                                                          \
     X(LOT_LIST_SPENDABLE,                                                                             \
-      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND state = 1 AND remaining > 0 "          \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND (state = 1 AND remaining > 0) = 1 "    \
       "AND (expires_at_ms, id) > (?2, ?3) ORDER BY expires_at_ms, id LIMIT ?4")                       \
     X(LOT_LIST_ACTIVATABLE,                                                                           \
       "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND state = 0 AND available_at_ms <= ?2 "   \
       "ORDER BY id LIMIT ?3")                                                                         \
     X(LOT_LIST_EXPIRABLE,                                                                             \
-      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND state = 1 AND remaining > 0 "          \
+      "SELECT " LOT_COLS " FROM lots WHERE member_id = ?1 AND (state = 1 AND remaining > 0) = 1 "    \
       "AND expires_at_ms <= ?2 ORDER BY expires_at_ms, id LIMIT ?3")                                  \
     X(MOVE_INSERT, "INSERT INTO lot_moves (entry_id, lot_id, points) VALUES (?1, ?2, ?3)")            \
     X(MOVE_LIST_BY_ENTRY,                                                                             \
@@ -271,6 +276,12 @@ typedef enum {
 
 static const char *const sq_sql[SQ__COUNT] = {
 #define SQ_X(name, sql) [SQ_##name] = sql,
+    SQ_STATEMENTS(SQ_X)
+#undef SQ_X
+};
+
+static const char *const sq_names[SQ__COUNT] = {
+#define SQ_X(name, sql) [SQ_##name] = #name,
     SQ_STATEMENTS(SQ_X)
 #undef SQ_X
 };
@@ -1292,6 +1303,28 @@ jf_code jf_sqlite_exec_raw(jf_store *s, const char *sql, jf_error *err) {
     assert(sql != NULL);
     if (s == NULL || s->ops != &sq_ops) return jf_fail(err, JF_INTERNAL, "", "not a SQLite store");
     return sq_exec(sq_of(s), sql, err, "exec");
+}
+
+jf_code jf_sqlite_plan(jf_store *s, const char *name, char *out, size_t cap, jf_error *err) {
+    if (s == NULL || s->ops != &sq_ops) return jf_fail(err, JF_INTERNAL, "", "not a SQLite store");
+    sq_store *q = sq_of(s);
+    int id = 0;
+    while (id < SQ__COUNT && strcmp(sq_names[id], name) != 0) id++;
+    if (id == SQ__COUNT) return jf_fail(err, JF_NOT_FOUND, "", "no statement %s", name);
+    char *sql = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sq_sql[id]);
+    sqlite3_stmt *st = NULL;
+    int rc = sql ? sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) : SQLITE_NOMEM;
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK) return sq_fail(q, rc, err, "plan");
+    size_t used = 0;
+    out[0] = '\0';
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int w = snprintf(out + used, cap - used, "%s%s", used ? "; " : "", (const char *)sqlite3_column_text(st, 3));
+        if (w < 0 || (size_t)w >= cap - used) break;
+        used += (size_t)w;
+    }
+    sqlite3_finalize(st);
+    return JF_OK;
 }
 
 /* ---- online backup ----------------------------------------------------- */

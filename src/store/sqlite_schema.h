@@ -306,6 +306,20 @@ static const char *const jf_sqlite_migrations[] = {
     "DROP INDEX lots_due_expiry;"
     "CREATE INDEX lots_due_expiry ON lots(tenant_id, expires_at_ms, id, member_id)"
     "  WHERE state = 1 AND remaining > 0 AND expires_at_ms < 9223372036854775807;",
+    /* 5: one index of a member's lots instead of two.  lots_member (every
+     * lot) and lots_spendable (the spendable ones) had the same key, so an
+     * earn on a random member wrote a random leaf page in each.  Now the
+     * key says first whether the lot is spendable, so spending and expiry
+     * read one contiguous range as before (spent lots never sit in their
+     * way), and a listing of every lot merges the two ranges in order
+     * (LOT_LIST: a UNION ALL that SQLite merges, no sort).  The queries
+     * write the key's expression exactly as here, "= 1" or "= 0", so the
+     * planner matches it.  IF [NOT] EXISTS: the step may run again on a
+     * database whose recorded version was rolled back by hand. */
+    "CREATE INDEX IF NOT EXISTS lots_by_member"
+    "  ON lots(member_id, (state = 1 AND remaining > 0), expires_at_ms, id);"
+    "DROP INDEX IF EXISTS lots_member;"
+    "DROP INDEX IF EXISTS lots_spendable;",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

@@ -590,6 +590,53 @@ Test(store, lot_list_filters) {
     cr_assert_eq(out[1].id, never);
 }
 
+/* Listing every lot walks spendable and not-spendable lots in one
+ * (expires_at, id) order, page by page; on SQLite they sit in two ranges of
+ * one index (migration 5) that the listing merges. */
+Test(store, lot_list_merges_spendable_and_spent_lots_in_order) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t ids[6];
+    ids[0] = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 100);  /* spent below */
+    ids[1] = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 100);  /* spendable, same expiry */
+    ids[2] = add_lot(tid, mid, 10, JF_LOT_PENDING, T0, T0 + 150);
+    ids[3] = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 200);
+    ids[4] = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, T0 + 200);  /* spent below */
+    ids[5] = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, JF_NEVER);
+    for (int i = 0; i < 6; i += 4) {
+        jf_lot spent = {.id = ids[i], .remaining = 0, .state = JF_LOT_ACTIVE};
+        OK(S->ops->lot_update(S, &spent, E));
+    }
+    commit();
+    jf_lot_filter f = {.state = -1};
+    jf_lot out[1];
+    size_t n = 0;
+    for (int i = 0; i < 6; i++) {
+        OK(S->ops->lot_list(S, mid, &f, out, 1, &n, E));
+        cr_assert_eq(n, 1, "page %d", i);
+        cr_assert_eq(out[0].id, ids[i], "page %d: lot %lld, expected %lld", i, (long long)out[0].id, (long long)ids[i]);
+        f.after_expires_at_ms = out[0].expires_at_ms;
+        f.after_id = out[0].id;
+    }
+    OK(S->ops->lot_list(S, mid, &f, out, 1, &n, E));
+    cr_assert_eq(n, 0);
+}
+
+/* SQLite: the hot lot queries read the one member index in order (no scan,
+ * no sort) — the queries must spell the index's expression as it is. */
+Test(store, sqlite_lot_queries_use_the_member_index_without_sorting) {
+    if (!backend_is_sqlite()) cr_skip_test("SQLite's planner");
+    static const char *const names[] = {"LOT_LIST", "LOT_LIST_SPENDABLE", "LOT_LIST_EXPIRABLE"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char plan[1024];
+        OK(jf_sqlite_plan(S, names[i], plan, sizeof plan, E));
+        cr_assert(strstr(plan, "USING INDEX lots_by_member (member_id=? AND <expr>=?") != NULL, "%s: %s", names[i], plan);
+        cr_assert(strstr(plan, "TEMP B-TREE") == NULL, "%s sorts: %s", names[i], plan);
+        cr_assert(strstr(plan, "SCAN") == NULL, "%s scans: %s", names[i], plan);
+    }
+}
+
 Test(store, activatable_expirable_and_members_due) {
     int64_t tid, mid;
     tenant_and_member(&tid, &mid);
