@@ -175,6 +175,15 @@
     X(HOLD_GET, "SELECT " HOLD_COLS " FROM holds WHERE id = ?1")                                      \
     X(HOLD_UPDATE,                                                                                    \
       "UPDATE holds SET captured = ?1, state = ?2, closed_at_ms = ?3, entry_id = ?4 WHERE id = ?5")   \
+    /* What of a member is due when (settling, settle.c): its earliest open   \
+     * hold's end, pending lot's activation and spendable lot's expiry; NULL:  \
+     * none.  Read with the member's lock so the three settling queries can   \
+     * be skipped when nothing is due (sq_due). */                             \
+    X(MEMBER_DUE,                                                                                     \
+      "SELECT (SELECT min(expires_at_ms) FROM holds WHERE member_id = ?1 AND state = 0), "           \
+      "(SELECT min(available_at_ms) FROM lots WHERE member_id = ?1 AND state = 0), "                 \
+      "(SELECT expires_at_ms FROM lots WHERE member_id = ?1 AND (state = 1 AND remaining > 0) = 1 "  \
+      "ORDER BY expires_at_ms, id LIMIT 1)")                                                          \
     X(HOLD_LIST_OPEN,                                                                                 \
       "SELECT " HOLD_COLS " FROM holds WHERE member_id = ?1 AND state = 0 AND expires_at_ms <= ?2 "  \
       "ORDER BY id LIMIT ?3")                                                                         \
@@ -288,12 +297,24 @@ static const char *const sq_names[SQ__COUNT] = {
 
 typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } sq_tx;
 
+/* When a locked member has something due (MEMBER_DUE), as read with its
+ * lock: valid while nothing has been written since (the write mark has
+ * not moved) and no transaction or savepoint edge has been crossed.  The
+ * settling queries answer "nothing" from it without running. */
+typedef struct {
+    bool valid;
+    int64_t member_id;
+    uint64_t mark;
+    int64_t hold_min, pending_min, active_min; /* INT64_MAX: none */
+} sq_due;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     sqlite3 *db;
     sq_tx tx;
     bool in_savepoint; /* one level: the committer's per-request savepoint */
     uint64_t failures; /* statements that failed (part of write_mark) */
+    sq_due due;
     sqlite3_stmt *stmts[SQ__COUNT];
     /* After defer_sync: the log's path and a descriptor of it that
      * log_sync, on its own thread, syncs (-1 until the first sync). */
@@ -485,6 +506,7 @@ static jf_code sq_begin(jf_store *s, jf_error *err) {
     assert(q->tx == TX_NONE);
     jf_code code = sq_run(q, SQ_BEGIN_WRITE, err, "begin");
     if (code == JF_OK) q->tx = TX_WRITE;
+    q->due.valid = false;
     return code;
 }
 
@@ -502,6 +524,7 @@ static void sq_rollback(jf_store *s) {
     if (!sqlite3_get_autocommit(q->db)) (void)sq_run(q, SQ_ROLLBACK, NULL, "rollback");
     q->tx = TX_NONE;
     q->in_savepoint = false;
+    q->due.valid = false;
 }
 
 /* A failed commit leaves nothing open: the transaction is rolled back. */
@@ -512,6 +535,7 @@ static jf_code sq_commit(jf_store *s, jf_error *err) {
     jf_code code = sq_run(q, SQ_COMMIT, err, "commit");
     if (code != JF_OK) sq_rollback(s);
     q->tx = TX_NONE;
+    q->due.valid = false;
     return code;
 }
 
@@ -521,6 +545,7 @@ static jf_code sq_savepoint(jf_store *s, jf_error *err) {
     assert(!q->in_savepoint);
     jf_code code = sq_run(q, SQ_SAVEPOINT, err, "savepoint");
     if (code == JF_OK) q->in_savepoint = true;
+    q->due.valid = false;
     return code;
 }
 
@@ -535,6 +560,7 @@ static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
         q->in_savepoint = false;
     else
         sq_savepoint_rollback(s);
+    q->due.valid = false;
     return code;
 }
 
@@ -555,6 +581,7 @@ static void sq_savepoint_rollback(jf_store *s) {
         (void)sq_run(q, SQ_RELEASE, NULL, "release savepoint");
     }
     q->in_savepoint = false;
+    q->due.valid = false;
 }
 
 /* ---- tenants ----------------------------------------------------------- */
@@ -686,20 +713,50 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
 /* for_update: SQLite has one writer at a time, so the write transaction
  * (BEGIN IMMEDIATE) already holds the lock that PostgreSQL's FOR UPDATE
  * takes; the flag is checked, not acted on. */
+static int64_t column_or_max(sqlite3_stmt *st, int col) {
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, col);
+}
+
+/* Read what of a locked member is due into q->due (see sq_due). */
+static jf_code sq_due_read(sq_store *q, int64_t member_id, jf_error *err) {
+    q->due.valid = false;
+    STMT_OR_FAIL(q, SQ_MEMBER_DUE, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        q->due = (sq_due){.valid = true,
+                          .member_id = member_id,
+                          .mark = sq_write_mark(&q->base),
+                          .hold_min = column_or_max(st, 0),
+                          .pending_min = column_or_max(st, 1),
+                          .active_min = column_or_max(st, 2)};
+    }
+    sq_done(st);
+    return rc == SQLITE_ROW ? JF_OK : sq_fail(q, rc, err, "member due");
+}
+
+/* Whether q->due says that nothing of member_id is due by now_ms whose
+ * earliest time is min (one of its fields). */
+static bool sq_due_none(sq_store *q, int64_t member_id, int64_t min, int64_t now_ms) {
+    return q->due.valid && q->due.member_id == member_id && q->due.mark == sq_write_mark(&q->base) && min > now_ms;
+}
+
 static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update, jf_member *out,
                              jf_error *err) {
     sq_store *q = sq_of(s);
     assert(!for_update || q->tx == TX_WRITE);
     STMT_OR_FAIL(q, SQ_MEMBER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, ext_id);
-    return sq_get(q, st, rc, read_member, out, err, "member get");
+    jf_code code = sq_get(q, st, rc, read_member, out, err, "member get");
+    return code == JF_OK && for_update ? sq_due_read(q, out->id, err) : code;
 }
 
 static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(!for_update || q->tx == TX_WRITE);
     STMT_OR_FAIL(q, SQ_MEMBER_GET_BY_ID, err);
-    return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_member, out, err, "member get");
+    jf_code code = sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_member, out, err, "member get");
+    return code == JF_OK && for_update ? sq_due_read(q, id, err) : code;
 }
 
 static jf_code sq_member_update(jf_store *s, const jf_member *m, jf_error *err) {
@@ -918,12 +975,18 @@ static jf_code sq_lot_list_by_time(sq_store *q, sq_id id, int64_t member_id, int
 
 static jf_code sq_lot_list_activatable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
                                        size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    *n = 0;
+    if (sq_due_none(q, member_id, q->due.pending_min, now_ms)) return JF_OK;
     return sq_lot_list_by_time(sq_of(s), SQ_LOT_LIST_ACTIVATABLE, member_id, now_ms, out, cap, n, err,
                                "activatable lots");
 }
 
 static jf_code sq_lot_list_expirable(jf_store *s, int64_t member_id, int64_t now_ms, jf_lot *out, size_t cap,
                                      size_t *n, jf_error *err) {
+    sq_store *q = sq_of(s);
+    *n = 0;
+    if (sq_due_none(q, member_id, q->due.active_min, now_ms)) return JF_OK;
     return sq_lot_list_by_time(sq_of(s), SQ_LOT_LIST_EXPIRABLE, member_id, now_ms, out, cap, n, err,
                                "expirable lots");
 }
@@ -1040,6 +1103,8 @@ static jf_code sq_hold_update(jf_store *s, const jf_hold *h, jf_error *err) {
 static jf_code sq_hold_list_open(jf_store *s, int64_t member_id, int64_t before_ms, jf_hold *out, size_t cap,
                                  size_t *n, jf_error *err) {
     sq_store *q = sq_of(s);
+    *n = 0;
+    if (sq_due_none(q, member_id, q->due.hold_min, before_ms)) return JF_OK;
     STMT_OR_FAIL(q, SQ_HOLD_LIST_OPEN, err);
     int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, before_ms) |
              sqlite3_bind_int64(st, 3, (int64_t)cap);
