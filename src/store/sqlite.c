@@ -706,13 +706,15 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     rc |= sqlite3_bind_int64(st, 13, m->created_at_ms);
     rc |= sqlite3_bind_int64(st, 14, m->updated_at_ms);
     jf_code code = sq_write(q, st, rc, false, err, "member insert");
-    if (code == JF_OK) m->id = sqlite3_last_insert_rowid(q->db);
+    if (code == JF_OK) {
+        m->id = sqlite3_last_insert_rowid(q->db);
+        /* A new member has nothing that could be due. */
+        q->due = (sq_due){.valid = true, .member_id = m->id, .mark = sq_write_mark(&q->base),
+                          .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX};
+    }
     return code;
 }
 
-/* for_update: SQLite has one writer at a time, so the write transaction
- * (BEGIN IMMEDIATE) already holds the lock that PostgreSQL's FOR UPDATE
- * takes; the flag is checked, not acted on. */
 static int64_t column_or_max(sqlite3_stmt *st, int col) {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, col);
 }
@@ -741,6 +743,9 @@ static bool sq_due_none(sq_store *q, int64_t member_id, int64_t min, int64_t now
     return q->due.valid && q->due.member_id == member_id && q->due.mark == sq_write_mark(&q->base) && min > now_ms;
 }
 
+/* for_update: SQLite has one writer at a time, so the write transaction
+ * (BEGIN IMMEDIATE) already holds the lock that PostgreSQL's FOR UPDATE
+ * takes; the flag only asks for what is due (sq_due_read). */
 static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update, jf_member *out,
                              jf_error *err) {
     sq_store *q = sq_of(s);

@@ -850,3 +850,36 @@ Test(ledger, entries_list_newest_first_with_filters_and_cursor) {
     FX_ASSERT_FAIL(rc, JF_NOT_FOUND, err, "member_id");
     fx.store->ops->rollback(fx.store);
 }
+
+/* The idempotency record's snapshot text (result.c): exact, and refused
+ * rather than cut when it does not fit. */
+Test(ledger, result_snapshot_text) {
+    jf_result r;
+    memset(&r, 0, sizeof r);
+    r.member.id = 7;
+    r.member.status = JF_MEMBER_FROZEN;
+    r.member.acct = (jf_account){1, 2, 3, 4, 5, 6, 1000000000000LL};
+    r.entry.id = 9;
+    r.reversed_points = 11;
+    r.debt_points = -0; /* zero */
+    r.clamped_points = 12;
+    char buf[1024];
+    cr_assert_eq(jf_result_encode(&r, buf, sizeof buf), JF_OK);
+    char want[256];
+    snprintf(want, sizeof want,
+             "{\"v\":1,\"m\":7,\"st\":%d,\"a\":[1,2,3,4,5,6,1000000000000],\"e\":9,\"x\":0,\"r\":[11,0,12]}",
+             (int)JF_MEMBER_FROZEN);
+    cr_assert_str_eq(buf, want);
+    r.has_extra = true;
+    r.extra.id = 10;
+    r.has_hold = true;
+    r.hold = (jf_hold){.id = 3, .captured = 5, .state = JF_HOLD_CAPTURED, .closed_at_ms = 1700000000000LL};
+    cr_assert_eq(jf_result_encode(&r, buf, sizeof buf), JF_OK);
+    snprintf(want, sizeof want,
+             "{\"v\":1,\"m\":7,\"st\":%d,\"a\":[1,2,3,4,5,6,1000000000000],\"e\":9,\"x\":10,\"r\":[11,0,12],"
+             "\"h\":[3,5,%d,1700000000000]}",
+             (int)JF_MEMBER_FROZEN, (int)JF_HOLD_CAPTURED);
+    cr_assert_str_eq(buf, want);
+    cr_assert_eq(jf_result_encode(&r, buf, strlen(want)), JF_INTERNAL, "one byte short for the NUL");
+    cr_assert_eq(jf_result_encode(&r, buf, strlen(want) + 1), JF_OK);
+}
