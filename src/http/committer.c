@@ -253,6 +253,7 @@ static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
             }
             deliver(c, pending[i]);
         }
+        pass_on(c); /* not after the retries below: those may pause */
         if (last) return;
         jf_write_job **t = pending;
         pending = again;
