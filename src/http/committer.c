@@ -444,6 +444,8 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
     return JF_OK;
 }
 
+bool jf_committer_failed(jf_committer *c) { return atomic_load(&c->sync_failed); }
+
 bool jf_committer_submit(jf_committer *c, jf_write_job *job) {
     job->next = NULL;
     pthread_mutex_lock(&c->mu);

@@ -216,6 +216,9 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err);
 /* Hand a job to the committer (any loop thread); false when the queue is
  * full (JF_COMMIT_QUEUE_MAX) and the job was not taken. */
 bool jf_committer_submit(jf_committer *c, jf_write_job *job);
+/* Whether writes can no longer be made durable (a sync of the log failed):
+ * the committer refuses them, and /healthz says so. */
+bool jf_committer_failed(jf_committer *c);
 /* Finish every queued job, commit, stop the thread. */
 void jf_committer_stop(jf_committer *c);
 /* Create a job for call (zeroed, size bytes, sz >= sizeof(jf_write_job)),

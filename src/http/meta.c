@@ -5,7 +5,8 @@
  * poll it thousands of times a second): it opens and ends a read transaction
  * on the thread's own handle, which on PostgreSQL is a round trip that also
  * reconnects a lost connection.  503 with a problem body while the database
- * is unreachable, so a load balancer sends requests elsewhere.
+ * is unreachable, or once the committer has stopped taking writes (a sync
+ * of the log failed), so a load balancer sends requests elsewhere.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,12 @@ static const jf_error *database_unreachable(jf_store *s) {
 
 void jf_h_healthz(jf_call *call) {
     static const char ok[] = "{\"status\":\"ok\"}";
+    if (jf_committer_failed(call->loop->server->committer)) {
+        jf_error err;
+        jf_fail(&err, JF_UNAVAILABLE, "", "a sync of the write-ahead log failed; writes are refused until a restart");
+        jf_respond_error(call, &err);
+        return;
+    }
     const jf_error *down = database_unreachable(call->loop->store);
     if (down != NULL) {
         jf_error err;

@@ -320,6 +320,7 @@ typedef struct {
      * log_sync, on its own thread, syncs (-1 until the first sync). */
     char *wal_path;
     int wal_fd;
+    bool fail_log_sync; /* JIFEN_TEST_FAIL_LOG_SYNC=1: the tests' failing disk */
 } sq_store;
 
 static const jf_store_ops sq_ops;
@@ -1244,6 +1245,8 @@ static jf_code sq_defer_sync(jf_store *s, bool on, jf_error *err) {
         memcpy(q->wal_path, db, n);
         memcpy(q->wal_path + n, "-wal", 5);
     }
+    const char *fault = getenv("JIFEN_TEST_FAIL_LOG_SYNC");
+    q->fail_log_sync = fault != NULL && strcmp(fault, "1") == 0;
     return sq_exec(q, "PRAGMA synchronous = NORMAL", err, "defer sync");
 }
 
@@ -1261,7 +1264,8 @@ static jf_code sq_log_sync(jf_store *s, jf_error *err) {
     if (q->wal_fd < 0) q->wal_fd = open(q->wal_path, O_RDONLY | O_CLOEXEC);
     if (q->wal_fd < 0)
         return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: open %s to sync it: %s", q->wal_path, strerror(errno));
-    if (fdatasync(q->wal_fd) != 0)
+    if (q->fail_log_sync) errno = EIO;
+    if (q->fail_log_sync || fdatasync(q->wal_fd) != 0)
         return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: fdatasync %s: %s", q->wal_path, strerror(errno));
     jf_sqlite_vfs_count_sync(JF_SQLITE_WAL);
     return JF_OK;
