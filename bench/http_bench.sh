@@ -73,19 +73,20 @@ metric() { curl -s "$base/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 echo "== HTTP (wrk -t$THREADS -c$CONNS, ${DUR}s each, $(nproc) cores)" >&2
 a=$(run "(a) GET /healthz" "$base/healthz")
 b=$(run "(b) GET /v1/members/{id}" "$base/v1/members/m1" bench/http_get.lua)
-s0=$(metric jifen_committer_batch_size_sum); c0=$(metric jifen_committer_batch_size_count)
+s0=$(metric jifen_committer_batch_size_sum); c0=$(metric jifen_committer_batch_size_count); f0=$(metric jifen_fsyncs_total)
 c=$(run "(c) POST earn (unique biz_no)" "$base" bench/http_write.lua)
-s1=$(metric jifen_committer_batch_size_sum); c1=$(metric jifen_committer_batch_size_count)
+s1=$(metric jifen_committer_batch_size_sum); c1=$(metric jifen_committer_batch_size_count); f1=$(metric jifen_fsyncs_total)
 d=$(JIFEN_BENCH_OP=spend run "(d) POST spend" "$base" bench/http_write.lua)
 e=$(JIFEN_BENCH_OP=event run "(e) POST /v1/events order.paid" "$base" bench/http_write.lua)
 c2=$(run "(c') POST earn again" "$base" bench/http_write.lua)
-python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" "$e" "$c2" "$order_rules" >&2 <<'PY'
+python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" "$e" "$c2" "$order_rules" "$f0" "$f1" >&2 <<'PY'
 import sys
-a, b, c, s0, c0, s1, c1, e, c2, rules = (float(x) for x in sys.argv[1:])
+a, b, c, s0, c0, s1, c1, e, c2, rules, f0, f1 = (float(x) for x in sys.argv[1:])
 print(f"ratio b/a (GET member / healthz): {b / a:.2f}   (target >= 0.70)")
 print(f"ratio c/a (durable earn / healthz): {c / a:.2f}")
 print(f"earns/s: {c:.0f}   (target >= 15000 with p99 < 15 ms)")
-print(f"committer mean batch size during (c): {(s1 - s0) / max(c1 - c0, 1):.1f} requests per commit (one fsync each)")
+print(f"committer during (c): {(s1 - s0) / max(c1 - c0, 1):.1f} requests per commit, "
+      f"{(c1 - c0) / max(f1 - f0, 1):.2f} commits per fsync")
 print(f"events/earn ratio: {e / ((c + c2) / 2):.2f}   ({rules:.0f} rules evaluated per order.paid; "
       f"e against the mean of c and c'; target >= 0.80)")
 PY
