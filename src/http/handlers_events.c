@@ -207,16 +207,22 @@ static json_t *render_outcome(const jf_tenant *t, const jf_event *ev, const jf_e
 
 /* ---- POST /v1/events ---- */
 
+/* The outcome (80 KiB, events.h) is not part of the job: the job is
+ * allocated zeroed, the outcome need not be.  It is allocated by the first
+ * run (a batch may run a job twice) and freed when the job is answered —
+ * a job that is run is always answered. */
 typedef struct {
     jf_write_job job;
     parsed_event p;
-    jf_event_outcome out;
+    jf_event_outcome *out;
 } event_job;
 
 static jf_code event_run(jf_store *s, jf_write_job *job, jf_error *err) {
     event_job *j = (event_job *)job;
+    if (j->out == NULL) j->out = malloc(sizeof *j->out);
+    if (j->out == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
     jf_ctx c = jf_job_ctx(s, job);
-    return jf_event_process(&c, &j->p.ev, j->p.refund_of, j->p.refund_fen, j->p.fingerprint, false, &j->out, err);
+    return jf_event_process(&c, &j->p.ev, j->p.refund_of, j->p.refund_fen, j->p.fingerprint, false, j->out, err);
 }
 
 
@@ -225,8 +231,10 @@ static void event_done(jf_write_job *job) {
     if (job->req == NULL || job->code != JF_OK) {
         jf_write_job_answer(job, 0, NULL);
     } else {
-        jf_write_job_answer_created(job, render_outcome(&job->tenant, &j->p.ev, &j->out, false), j->out.replayed);
+        jf_write_job_answer_created(job, render_outcome(&job->tenant, &j->p.ev, j->out, false), j->out->replayed);
     }
+    free(j->out);
+    j->out = NULL;
 }
 
 void jf_h_event(jf_call *call) {

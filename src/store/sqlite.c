@@ -194,7 +194,7 @@
     "fingerprint, created_at_ms"
 #define AWARD_COLS                                                                                    \
     "tenant_id, event_id, rule_id, rule_version, member_id, points, reversed, occurred_at_ms, "      \
-    "biz_no, explanation, created_at_ms"
+    "biz_no, explanation, created_at_ms, entry_id"
 #define CHECKIN_COLS "tenant_id, member_id, day, streak, points, makeup, cost, created_at_ms"
 #define PROGRESS_COLS                                                                                 \
     "tenant_id, task_id, member_id, period_start_ms, task_version, progress, completed_at_ms, "      \
@@ -222,7 +222,7 @@
       "SELECT count(*) FROM events WHERE member_id = ?1 AND type = ?2 AND occurred_at_ms < ?3 "      \
       "AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")                                    \
     X(AWARD_INSERT,                                                                                   \
-      "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")    \
+      "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)") \
     X(AWARD_LIST_BY_EVENT,                                                                            \
       "SELECT " AWARD_COLS " FROM awards WHERE tenant_id = ?1 AND event_id = ?2 "                     \
       "ORDER BY rule_id LIMIT ?3")                                                                    \
@@ -1489,6 +1489,7 @@ static void read_award(sqlite3_stmt *st, void *out) {
     sq_col_text(st, 8, a->biz_no, sizeof a->biz_no);
     sq_col_text(st, 9, a->explanation, sizeof a->explanation);
     a->created_at_ms = I64(10);
+    a->entry_id = I64(11);
 }
 
 static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err) {
@@ -1505,6 +1506,7 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
     rc |= sq_text(st, 9, a->biz_no);
     rc |= sq_text(st, 10, a->explanation);
     rc |= sqlite3_bind_int64(st, 11, a->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 12, a->entry_id);
     return sq_write(q, st, rc, false, err, "award insert");
 }
 

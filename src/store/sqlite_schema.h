@@ -306,6 +306,15 @@ static const char *const jf_sqlite_migrations[] = {
     "DROP INDEX lots_due_expiry;"
     "CREATE INDEX lots_due_expiry ON lots(tenant_id, expires_at_ms, id, member_id)"
     "  WHERE state = 1 AND remaining > 0 AND expires_at_ms < 9223372036854775807;",
+    /* 5: reserved for a migration of the main line (this one was written on
+     * a branch beside it and is renumbered when they meet); nothing. */
+    "",
+    /* 6: an award names the earn entry it produced.  The awards of one event
+     * are now entries of one member operation and no longer ledger earns of
+     * their own with an idempotency record each (the event row is their
+     * idempotency), so a refund finds an award's entry here; 0 for the
+     * awards written before, found through their earn's record. */
+    "ALTER TABLE awards ADD COLUMN entry_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

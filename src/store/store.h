@@ -86,7 +86,10 @@ typedef struct {
 } jf_event_row;
 
 /* One award of one rule for one event, keyed by (tenant, event_id, rule_id);
- * its points went to the ledger as an earn with biz_no. */
+ * its points went to the ledger as the earn entry entry_id (biz_no on the
+ * entry).  entry_id 0: an award written before the column existed (SQLite
+ * schema 6, PostgreSQL 4), whose earn is found by the idempotency record of
+ * biz_no. */
 typedef struct {
     int64_t tenant_id;
     char event_id[JF_EVENT_ID_LEN_MAX + 1];
@@ -99,6 +102,7 @@ typedef struct {
     char biz_no[JF_BIZ_NO_LEN_MAX + 1];
     char explanation[JF_EXPLANATION_BYTES_MAX + 1];
     int64_t created_at_ms;
+    int64_t entry_id;
 } jf_award_row;
 
 /* One check-in of one member on one tenant-time day (YYYYMMDD). */
