@@ -375,12 +375,13 @@ static jf_code rule_usage(const jf_ctx *c, const jf_rule *r, const jf_member *m,
     memset(u, 0, sizeof *u);
     jf_store *s = c->store;
     const char *tz = c->tenant->timezone;
-    int64_t from, to, count, points;
+    int64_t from, to, count;
     if (m->id == 0) { /* a member never seen (dry run): no history */
         if (r->budget == 0) return JF_OK;
     }
+    /* Frequency counts awards only: the index answers without the rows. */
     if (m->id != 0 && jf_rule_period(r, tz, at_ms, &from, &to))
-        TRY(ST(s, award_stats, r->id, m->id, from, to, &u->awards_in_period, &points, err));
+        TRY(ST(s, award_stats, r->id, m->id, from, to, &u->awards_in_period, NULL, err));
     if (m->id != 0 && r->cap_member_day && jf_tz_period_start(tz, at_ms, JF_PERIOD_DAY, &from) &&
         jf_tz_period_next(tz, at_ms, JF_PERIOD_DAY, &to))
         TRY(ST(s, award_stats, r->id, m->id, from, to, &count, &u->points_day, err));
@@ -730,32 +731,41 @@ jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund
     jf_mop *op = dry_run ? NULL : &mop;
     TRY(member_for_event(c, ev->member_id, op, out, err));
     out->occurred_at_ms = ev->occurred_at_ms;
-    jf_event_row seen;
-    jf_code rc = ST(c->store, event_get, c->tenant->id, ev->event_id, &seen, err);
-    if (rc == JF_OK) {
-        uint8_t fp[JF_HASH_BYTES];
-        fingerprint_of(fingerprint, fp);
-        if (memcmp(fp, seen.fingerprint, JF_HASH_BYTES) != 0)
-            return jf_fail(err, JF_IDEMPOTENCY_CONFLICT, "event_id",
-                           "event %s was already received with a different body", ev->event_id);
-        return replay(c, ev, &seen, out, err);
+    /* An order's event row is inserted first: nearly every event is new,
+     * and then that is the only lookup of its event_id.  The row is the
+     * idempotency record of the event and of its awards.  On PostgreSQL a
+     * concurrent request with the same event_id waits here for this one
+     * and then finds it taken.  A refund's row is written after it (it
+     * records how much was refunded). */
+    bool is_new = false;
+    jf_code rc;
+    if (!is_refund && !dry_run) {
+        rc = record_event(c, ev, out->member.id, NULL, ev->has_amount ? ev->amount_fen : -1, fingerprint, err);
+        if (rc != JF_OK && rc != JF_ALREADY_EXISTS) return rc;
+        is_new = rc == JF_OK;
+        if (!is_new) jf_error_clear(err);
     }
-    if (rc != JF_NOT_FOUND) return rc;
+    if (!is_new) {
+        jf_event_row seen;
+        rc = ST(c->store, event_get, c->tenant->id, ev->event_id, &seen, err);
+        if (rc == JF_OK) {
+            uint8_t fp[JF_HASH_BYTES];
+            fingerprint_of(fingerprint, fp);
+            if (memcmp(fp, seen.fingerprint, JF_HASH_BYTES) != 0)
+                return jf_fail(err, JF_IDEMPOTENCY_CONFLICT, "event_id",
+                               "event %s was already received with a different body", ev->event_id);
+            return replay(c, ev, &seen, out, err);
+        }
+        if (rc != JF_NOT_FOUND) return rc;
+        if (!is_refund && !dry_run) /* taken, yet not visible to us */
+            return jf_fail(err, JF_RETRY, "event_id", "event %s is being processed by another request; retry",
+                           ev->event_id);
+    }
     jf_error_clear(err);
     if (is_refund) {
         TRY(refund(c, ev, refund_of, refund_fen, op, out, err));
         if (!dry_run) TRY(record_event(c, ev, out->member.id, refund_of, out->refund_fen, fingerprint, err));
     } else {
-        /* The event row first: on PostgreSQL a concurrent request with the
-         * same event_id waits here for this one and then finds it taken.
-         * The row is the event's idempotency record, and so of its awards. */
-        if (!dry_run) {
-            rc = record_event(c, ev, out->member.id, NULL, ev->has_amount ? ev->amount_fen : -1, fingerprint, err);
-            if (rc == JF_ALREADY_EXISTS)
-                return jf_fail(err, JF_RETRY, "event_id", "event %s is being processed by another request; retry",
-                               ev->event_id);
-            TRY(rc);
-        }
         jf_civil civil;
         if (!jf_tz_civil(c->tenant->timezone, ev->occurred_at_ms, &civil))
             return jf_fail(err, JF_INTERNAL, "", "cannot convert the event time to the tenant's zone");

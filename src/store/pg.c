@@ -588,6 +588,9 @@ static const char *const pg_migrations[] = {
       "SELECT count(*)::bigint, coalesce(sum(points - reversed), 0)::bigint FROM awards "            \
       "WHERE rule_id = " B(1) " AND member_id = " B(2) " AND occurred_at_ms >= " B(3)                \
       " AND occurred_at_ms < " B(4))                                                                  \
+    X(AWARD_COUNT_MEMBER,                                                                             \
+      "SELECT count(*)::bigint FROM awards WHERE rule_id = " B(1) " AND member_id = " B(2)             \
+      " AND occurred_at_ms >= " B(3) " AND occurred_at_ms < " B(4))                                   \
     X(AWARD_STATS_RULE,                                                                               \
       "SELECT count(*)::bigint, coalesce(sum(points - reversed), 0)::bigint FROM awards "            \
       "WHERE rule_id = " B(1) " AND occurred_at_ms >= " B(2) " AND occurred_at_ms < " B(3))          \
@@ -2516,10 +2519,10 @@ static jf_code pg_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, i
     arg_i64(&a, from_ms);
     arg_i64(&a, to_ms);
     int64_t v[2] = {0, 0};
-    jf_code code = pg_get(pg_of(s), member_id != 0 ? PG_AWARD_STATS_MEMBER : PG_AWARD_STATS_RULE, &a,
-                          read_count_sum, v, err, "award stats");
+    pg_id id = member_id == 0 ? PG_AWARD_STATS_RULE : points ? PG_AWARD_STATS_MEMBER : PG_AWARD_COUNT_MEMBER;
+    jf_code code = pg_get(pg_of(s), id, &a, read_count_sum, v, err, "award stats");
     *count = v[0];
-    *points = v[1];
+    if (points) *points = v[1];
     return code;
 }
 

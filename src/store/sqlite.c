@@ -214,7 +214,8 @@
       "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
     X(EVENT_INSERT,                                                                                   \
-      "INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")         \
+      "INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "         \
+      "ON CONFLICT DO NOTHING")                                                                       \
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
@@ -231,6 +232,9 @@
     X(AWARD_STATS_MEMBER,                                                                             \
       "SELECT count(*), coalesce(sum(points - reversed), 0) FROM awards WHERE rule_id = ?1 "         \
       "AND member_id = ?2 AND occurred_at_ms >= ?3 AND occurred_at_ms < ?4")                         \
+    X(AWARD_COUNT_MEMBER,                                                                             \
+      "SELECT count(*) FROM awards WHERE rule_id = ?1 AND member_id = ?2 AND occurred_at_ms >= ?3 "   \
+      "AND occurred_at_ms < ?4")                                                                      \
     X(AWARD_STATS_RULE,                                                                               \
       "SELECT count(*), coalesce(sum(points - reversed), 0) FROM awards WHERE rule_id = ?1 "         \
       "AND occurred_at_ms >= ?2 AND occurred_at_ms < ?3")                                            \
@@ -1438,7 +1442,13 @@ static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err
     rc |= sq_text(st, 8, e->refund_of);
     rc |= sq_hash(st, 9, e->fingerprint);
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
-    return sq_write(q, st, rc, false, err, "event insert");
+    /* A taken event_id inserts nothing rather than failing the statement:
+     * the engine inserts first to tell a new event from a replay, and a
+     * failed statement would count as a write (sq_write_mark). */
+    jf_code code = sq_write(q, st, rc, false, err, "event insert");
+    if (code == JF_OK && sqlite3_changes(q->db) == 0)
+        code = jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
+    return code;
 }
 
 static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
@@ -1534,7 +1544,7 @@ static jf_code sq_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, i
     int rc;
     sqlite3_stmt *st;
     if (member_id != 0) {
-        st = sq_stmt(q, SQ_AWARD_STATS_MEMBER, err);
+        st = sq_stmt(q, points ? SQ_AWARD_STATS_MEMBER : SQ_AWARD_COUNT_MEMBER, err);
         if (st == NULL) return err ? err->code : JF_INTERNAL;
         rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, member_id) |
              sqlite3_bind_int64(st, 3, from_ms) | sqlite3_bind_int64(st, 4, to_ms);
@@ -1547,7 +1557,7 @@ static jf_code sq_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, i
     int64_t v[2] = {0, 0};
     jf_code code = sq_get(q, st, rc, read_count_sum, v, err, "award stats");
     *count = v[0];
-    *points = v[1];
+    if (points) *points = v[1];
     return code;
 }
 

@@ -276,7 +276,9 @@ typedef struct {
     jf_code (*rule_list)(jf_store *s, int64_t tenant_id, int32_t kind, int64_t after_id, jf_rule_row *out, size_t cap,
                          size_t *n, jf_error *err);
     jf_code (*rule_version_insert)(jf_store *s, const jf_rule_row *r, jf_error *err);
-    /* Events (JF_ALREADY_EXISTS on a second insert of an event_id). */
+    /* Events (JF_ALREADY_EXISTS on a second insert of an event_id, which
+     * writes nothing and leaves the transaction usable: the engine inserts
+     * first to tell a new event from one seen before). */
     jf_code (*event_insert)(jf_store *s, const jf_event_row *e, jf_error *err);
     jf_code (*event_get)(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out, jf_error *err);
     jf_code (*event_update_refunded)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
@@ -294,7 +296,8 @@ typedef struct {
     jf_code (*award_update_reversed)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t rule_id,
                                      int64_t reversed, jf_error *err);
     /* Awards of a rule (member_id 0: of every member) with occurred_at in
-     * [from_ms, to_ms): how many, and their points net of reversals. */
+     * [from_ms, to_ms): how many, and their points net of reversals
+     * (points NULL: only how many, which the index answers alone). */
     jf_code (*award_stats)(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
                            int64_t *count, int64_t *points, jf_error *err);
     /* Check-ins (JF_ALREADY_EXISTS on a second one for a day).

@@ -22,6 +22,8 @@ typedef struct {
 } jf_json_text;
 
 void jf_json_raw(jf_json_text *b, const char *s, size_t n);
+/* A string literal as is (keys, punctuation): jf_json_lit(b, ",\"key\":"). */
+#define jf_json_lit(b, lit) jf_json_raw((b), "" lit "", sizeof(lit) - 1)
 void jf_json_char(jf_json_text *b, char c);
 void jf_json_int(jf_json_text *b, int64_t v);
 /* s[0..n) as a JSON string, quotes included. */
