@@ -15,6 +15,7 @@
  * body re-serialised with sorted keys, so key order and spacing do not
  * matter but any change of a value does.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,15 +23,18 @@
 #include "http/handlers.h"
 #include "http/render.h"
 
+/* What the lists hold is read up to their counts only: parsing clears the
+ * head (PARSED_EVENT_HEAD) and each item it fills, not the 11 KiB of room. */
 typedef struct {
     json_t *root;
     jf_event ev;
-    jf_event_item items[JF_EVENT_ITEMS_MAX];
-    jf_event_attributes attributes;
     const char *refund_of;
     int64_t refund_fen;
     uint8_t fingerprint[JF_HASH_BYTES];
+    jf_event_item items[JF_EVENT_ITEMS_MAX];
+    jf_event_attributes attributes; /* jf_event_attributes_load sets its counts */
 } parsed_event;
+#define PARSED_EVENT_HEAD offsetof(parsed_event, items)
 
 static jf_code parse_items(json_t *list, parsed_event *p, jf_error *err) {
     if (list == NULL) return JF_OK;
@@ -41,6 +45,7 @@ static jf_code parse_items(json_t *list, parsed_event *p, jf_error *err) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "items[%zu]", i);
         jf_event_item *it = &p->items[i];
+        memset(it, 0, sizeof *it);
         int64_t quantity = 1;
         const jf_field spec[] = {
             JF_FIELD_TEXT("sku", &it->sku, JF_ITEM_CODE_BYTES_MAX, 0),
@@ -68,7 +73,7 @@ static void fingerprint(json_t *root, uint8_t out[JF_HASH_BYTES]) {
 
 /* Parse the request body into p (p->root owns it), or answer the error. */
 static bool event_or_reply(jf_call *call, parsed_event *p) {
-    memset(p, 0, sizeof *p);
+    memset(p, 0, PARSED_EVENT_HEAD);
     h2o_iovec_t body = call->req->entity;
     jf_error err;
     jf_error_clear(&err);
@@ -280,76 +285,86 @@ static char *outcome_text(const jf_tenant *t, const jf_event *ev, const jf_event
 
 /* ---- POST /v1/events ---- */
 
-/* The outcome (80 KiB, events.h) is not part of the job: the job is
- * allocated zeroed, the outcome need not be.  It is allocated by the first
- * run (a batch may run a job twice) and freed when the job is answered —
- * a job that is run is always answered. */
+/* The parsed event and its outcome (90 KiB, nearly all of it room for the
+ * longest lists) live in one block the job owns (job.extra: freed with the
+ * job), allocated without clearing: the job itself is allocated cleared. */
+typedef struct {
+    parsed_event p;
+    jf_event_outcome out;
+} event_state;
+
 typedef struct {
     jf_write_job job;
-    parsed_event p;
-    jf_event_outcome *out;
+    event_state *st; /* == job.extra */
 } event_job;
 
 static jf_code event_run(jf_store *s, jf_write_job *job, jf_error *err) {
-    event_job *j = (event_job *)job;
-    if (j->out == NULL) j->out = malloc(sizeof *j->out);
-    if (j->out == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
+    event_state *st = ((event_job *)job)->st;
     jf_ctx c = jf_job_ctx(s, job);
-    return jf_event_process(&c, &j->p.ev, j->p.refund_of, j->p.refund_fen, j->p.fingerprint, false, j->out, err);
+    return jf_event_process(&c, &st->p.ev, st->p.refund_of, st->p.refund_fen, st->p.fingerprint, false, &st->out,
+                            err);
 }
 
 
 static void event_done(jf_write_job *job) {
-    event_job *j = (event_job *)job;
+    event_state *st = ((event_job *)job)->st;
     if (job->req == NULL || job->code != JF_OK) {
         jf_write_job_answer(job, 0, NULL);
     } else {
         size_t len = 0;
-        char *text = outcome_text(&job->tenant, &j->p.ev, j->out, false, &len);
-        jf_write_job_answer_created_text(job, text, len, j->out->replayed);
+        char *text = outcome_text(&job->tenant, &st->p.ev, &st->out, false, &len);
+        jf_write_job_answer_created_text(job, text, len, st->out.replayed);
     }
-    free(j->out);
-    j->out = NULL;
+}
+
+/* A block for the event, parsed from the request; NULL: answered already. */
+static event_state *state_or_reply(jf_call *call) {
+    event_state *st = malloc(sizeof *st);
+    if (st == NULL) {
+        jf_error err;
+        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
+        jf_respond_error(call, &err);
+        return NULL;
+    }
+    if (!event_or_reply(call, &st->p)) {
+        free(st);
+        return NULL;
+    }
+    return st;
 }
 
 void jf_h_event(jf_call *call) {
-    parsed_event p;
-    if (!event_or_reply(call, &p)) return;
-    event_job *j = (event_job *)jf_job_or_reply(call, sizeof *j, event_run, event_done, NULL, NULL);
-    if (j == NULL) return;
-    j->p = p;
-    j->job.body = p.root; /* the job owns the document its strings point into */
-    if (j->p.ev.item_count > 0) j->p.ev.items = j->p.items;
-    if (j->p.ev.attributes) j->p.ev.attributes = &j->p.attributes; /* relocatable: no pointers into itself */
+    event_state *st = state_or_reply(call);
+    if (st == NULL) return;
+    /* The job owns the document the event's strings point into, and the
+     * block (which does not move: ev's pointers into it stay good). */
+    event_job *j = (event_job *)jf_job_or_reply(call, sizeof *j, event_run, event_done, st->p.root, NULL);
+    if (j == NULL) {
+        free(st);
+        return;
+    }
+    j->st = st;
+    j->job.extra = st;
     jf_write_job_submit(&j->job);
 }
 
 /* ---- POST /v1/events/dry-run ---- */
 
 void jf_h_event_dry_run(jf_call *call) {
-    parsed_event *p = malloc(sizeof *p);
-    jf_event_outcome *out = malloc(sizeof *out);
+    event_state *st = state_or_reply(call);
+    if (st == NULL) return;
+    parsed_event *p = &st->p;
     jf_error err;
     jf_error_clear(&err);
-    if (p == NULL || out == NULL) {
-        free(p);
-        free(out);
-        jf_fail(&err, JF_UNAVAILABLE, "", "out of memory");
-        jf_respond_error(call, &err);
-        return;
+    jf_ctx c = {.store = call->loop->store, .tenant = &call->tenant, .now_ms = call->now_ms};
+    jf_code rc = jf_event_process(&c, &p->ev, p->refund_of, p->refund_fen, p->fingerprint, true, &st->out, &err);
+    if (rc == JF_OK) {
+        size_t len = 0;
+        char *text = outcome_text(&call->tenant, &p->ev, &st->out, true, &len);
+        jf_respond_json_text(call, 200, text, len);
+    } else {
+        jf_reply_error(call, &err);
     }
-    if (event_or_reply(call, p)) {
-        jf_ctx c = {.store = call->loop->store, .tenant = &call->tenant, .now_ms = call->now_ms};
-        jf_code rc = jf_event_process(&c, &p->ev, p->refund_of, p->refund_fen, p->fingerprint, true, out, &err);
-        if (rc == JF_OK) {
-            size_t len = 0;
-            char *text = outcome_text(&call->tenant, &p->ev, out, true, &len);
-            jf_respond_json_text(call, 200, text, len);
-        } else {
-            jf_reply_error(call, &err);
-        }
-        json_decref(p->root);
-    }
-    free(p);
-    free(out);
+    json_decref(p->root);
+    free(st);
 }

@@ -180,6 +180,7 @@ struct jf_write_job {
     jf_api_key key;
     int64_t now_ms;
     json_t *body;                          /* the parsed request (owned) */
+    void *extra;                           /* a handler's own block (owned: free()d with the job) */
     char member_id[JF_MEMBER_ID_LEN_MAX + 1];
     int64_t id_param;                      /* hold_id, key_id */
     /* Results, filled on the committer thread. */
