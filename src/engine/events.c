@@ -516,7 +516,6 @@ static void fingerprint_of(const uint8_t *fp, uint8_t out[JF_HASH_BYTES]) {
     else memset(out, 0, JF_HASH_BYTES);
 }
 
-/* Lock (creating) the member, or in a dry run read it if it exists. */
 /* The event's member: locked (created if new) into op for the whole event,
  * or in a dry run (op NULL) read if it exists. */
 static jf_code member_for_event(const jf_ctx *c, const char *member_id, jf_mop *op, jf_event_outcome *out,

@@ -6,17 +6,21 @@
  *      exactly what it answered the first time (replayed: the answer is kept
  *      with the event, event_answer.c); the same event_id with another body
  *      is JF_IDEMPOTENCY_CONFLICT;
- *   2. the member is created if new and locked;
+ *   2. the member is created if new and locked, once for the whole event:
+ *      the event is one member operation (settled once, written once);
  *   3. every enabled rule of the event's type is computed (rules.h) and
  *      limited by what the store says it already awarded (frequency, caps,
- *      budget); each award becomes a ledger earn whose biz_no is derived from
- *      (event_id, rule id), so it is written exactly once, and an award row
- *      that records the rule's id and version;
+ *      budget); each award becomes an earn entry and a lot of that member
+ *      operation (biz_no derived from (event_id, rule id), no idempotency
+ *      record of its own: the event row is the event's and its awards'),
+ *      and an award row that records the rule's id and version and the
+ *      entry;
  *   4. tasks listening to the event's type advance; a task reaching its goal
  *      rewards at once or waits for a claim.
  * order.refunded names the original event (refund_of) and optionally the
- * refunded amount: every award of the original is reversed in proportion
- * through jf_reverse; refunds add up and never exceed the order.
+ * refunded amount: every award of the original is reversed in proportion,
+ * as the ledger reverses an earn (jf_mop_reverse), all in one member
+ * operation; refunds add up and never exceed the order.
  * A dry run computes the same answer on a read transaction and writes
  * nothing.
  *
