@@ -228,23 +228,30 @@ static void awards_text(jf_json_text *b, const jf_tenant *t, const jf_event_outc
     jf_json_char(b, ']');
 }
 
+/* Integer members, n of them: each key a literal with its punctuation. */
+static void put_ints(jf_json_text *b, const char *const *keys, const int64_t *values, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        jf_json_raw(b, keys[i], strlen(keys[i]));
+        jf_json_int(b, values[i]);
+    }
+}
+
 static void refund_text(jf_json_text *b, const jf_event_outcome *out) {
+    static const char *const head_keys[] = {",\"amount_fen\":", ",\"refunded_fen\":", ",\"order_amount_fen\":",
+                                            ",\"points_reversed\":"};
+    static const char *const keys[] = {"{\"rule_id\":",        ",\"rule_version\":", ",\"awarded\":",
+                                       ",\"reversed\":",       ",\"reversed_total\":", ",\"debt\":",
+                                       ",\"clamped\":"};
     KEY_STR(b, "{\"refund_of\":", out->refund_of);
-    KEY_INT(b, ",\"amount_fen\":", out->refund_fen);
-    KEY_INT(b, ",\"refunded_fen\":", out->refunded_fen);
-    KEY_INT(b, ",\"order_amount_fen\":", out->order_fen);
-    KEY_INT(b, ",\"points_reversed\":", out->reversed_total);
+    const int64_t head[] = {out->refund_fen, out->refunded_fen, out->order_fen, out->reversed_total};
+    put_ints(b, head_keys, head, sizeof head / sizeof head[0]);
     jf_json_lit(b, ",\"reversals\":[");
     for (size_t i = 0; i < out->reversal_count; i++) {
         const jf_reversal *v = &out->reversals[i];
+        const int64_t values[] = {v->rule_id,        v->rule_version, v->awarded,       v->reversed_now,
+                                  v->reversed_total, v->debt_points,  v->clamped_points};
         if (i > 0) jf_json_char(b, ',');
-        KEY_INT(b, "{\"rule_id\":", v->rule_id);
-        KEY_INT(b, ",\"rule_version\":", v->rule_version);
-        KEY_INT(b, ",\"awarded\":", v->awarded);
-        KEY_INT(b, ",\"reversed\":", v->reversed_now);
-        KEY_INT(b, ",\"reversed_total\":", v->reversed_total);
-        KEY_INT(b, ",\"debt\":", v->debt_points);
-        KEY_INT(b, ",\"clamped\":", v->clamped_points);
+        put_ints(b, keys, values, sizeof values / sizeof values[0]);
         jf_json_char(b, '}');
     }
     jf_json_lit(b, "]}");
