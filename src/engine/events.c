@@ -5,6 +5,7 @@
  */
 #include "engine/events.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,12 +375,13 @@ static jf_code rule_usage(const jf_ctx *c, const jf_rule *r, const jf_member *m,
     memset(u, 0, sizeof *u);
     jf_store *s = c->store;
     const char *tz = c->tenant->timezone;
-    int64_t from, to, count, points;
+    int64_t from, to, count;
     if (m->id == 0) { /* a member never seen (dry run): no history */
         if (r->budget == 0) return JF_OK;
     }
+    /* Frequency counts awards only: the index answers without the rows. */
     if (m->id != 0 && jf_rule_period(r, tz, at_ms, &from, &to))
-        TRY(ST(s, award_stats, r->id, m->id, from, to, &u->awards_in_period, &points, err));
+        TRY(ST(s, award_stats, r->id, m->id, from, to, &u->awards_in_period, NULL, err));
     if (m->id != 0 && r->cap_member_day && jf_tz_period_start(tz, at_ms, JF_PERIOD_DAY, &from) &&
         jf_tz_period_next(tz, at_ms, JF_PERIOD_DAY, &to))
         TRY(ST(s, award_stats, r->id, m->id, from, to, &count, &u->points_day, err));
@@ -397,30 +399,40 @@ static jf_code rule_usage(const jf_ctx *c, const jf_rule *r, const jf_member *m,
     return JF_OK;
 }
 
-static jf_code write_award(const jf_ctx *c, const jf_event *ev, const jf_member *m, const jf_rule *rule, jf_award *a,
-                           jf_error *err) {
-    jf_award_row row;
-    memset(&row, 0, sizeof row);
-    jf_derived_biz_no("ev", ev->event_id, a->rule_id, row.biz_no);
-    char reason[JF_REASON_BYTES_MAX + 1];
-    award_reason(a, reason);
+/* One award into the event's member operation: an earn entry and its lot
+ * (settling the member first, once for all the awards), and the award row
+ * pointing to the entry.  The entry's biz_no is derived from (event_id,
+ * rule id), for people reading the ledger; it has no idempotency record of
+ * its own: the event row is the event's (jf_event_process). */
+static jf_code write_award(jf_mop *op, const jf_event *ev, const jf_rule *rule, const jf_award *a, jf_error *err) {
+    const jf_ctx *c = op->c;
+    assert(a->status == JF_AWARD_GIVEN);
+    assert(a->points >= JF_POINTS_MIN && a->points <= JF_POINTS_MAX); /* rules.c caps every award */
+    TRY(jf_mop_refuse_frozen(op, err));
+    TRY(jf_mop_settle(op, NULL, err));
+    jf_entry e = {.kind = JF_ENTRY_EARN};
+    jf_derived_biz_no("ev", ev->event_id, a->rule_id, e.biz_no);
+    award_reason(a, e.reason);
+    const char *scene = strlen(ev->type) <= JF_SCENE_LEN_MAX ? ev->type : "event"; /* jf_event_validate: its chars */
+    memcpy(e.scene, scene, strlen(scene) + 1);
     int64_t expires = a->expires_at_ms;
     int64_t floor_ms = a->available_at_ms > c->now_ms ? a->available_at_ms : c->now_ms;
     if (expires != 0 && expires <= floor_ms) expires = 0; /* would be born expired: the tenant's policy */
-    const char *scene = strlen(ev->type) <= JF_SCENE_LEN_MAX ? ev->type : "event";
-    jf_earn_req r = {.member_id = ev->member_id, .points = a->points, .biz_no = row.biz_no, .scene = scene,
-                     .reason = reason, .expires_at_ms = expires, .available_at_ms = a->available_at_ms};
-    jf_result res;
-    TRY(jf_earn(c, &r, &res, err));
+    TRY(jf_mop_earn(op, &e, a->points, a->available_at_ms, expires, err));
+
+    jf_award_row row;
+    memset(&row, 0, sizeof row);
     row.tenant_id = c->tenant->id;
     snprintf(row.event_id, sizeof row.event_id, "%s", ev->event_id);
     row.rule_id = a->rule_id;
     row.rule_version = a->rule_version;
-    row.member_id = m->id;
+    row.member_id = op->m.id;
     row.points = a->points;
     row.occurred_at_ms = ev->occurred_at_ms;
+    memcpy(row.biz_no, e.biz_no, sizeof row.biz_no);
     snprintf(row.explanation, sizeof row.explanation, "%s", a->explanation);
     row.created_at_ms = c->now_ms;
+    row.entry_id = e.id;
     TRY(ST(c->store, award_insert, &row, err));
     /* Only a budgeted rule keeps its counter: any other would make its
      * counter row one hot row every event of the rule waits for. */
@@ -468,6 +480,7 @@ static jf_code replay_from_awards(const jf_ctx *c, const jf_event_row *row, jf_e
     for (size_t i = 0; rc == JF_OK && i < n; i++) {
         if (row->refund_of[0]) {
             jf_reversal *v = &out->reversals[out->reversal_count++];
+            memset(v, 0, sizeof *v);
             v->rule_id = rows[i].rule_id;
             v->rule_version = rows[i].rule_version;
             v->awarded = rows[i].points;
@@ -476,6 +489,7 @@ static jf_code replay_from_awards(const jf_ctx *c, const jf_event_row *row, jf_e
             continue;
         }
         jf_award *a = &out->awards[out->award_count++];
+        memset(a, 0, sizeof *a);
         a->rule_id = rows[i].rule_id;
         a->rule_version = rows[i].rule_version;
         a->status = JF_AWARD_GIVEN;
@@ -502,12 +516,13 @@ static void fingerprint_of(const uint8_t *fp, uint8_t out[JF_HASH_BYTES]) {
     else memset(out, 0, JF_HASH_BYTES);
 }
 
-/* Lock (creating) the member, or in a dry run read it if it exists. */
-static jf_code member_for_event(const jf_ctx *c, const char *member_id, bool dry_run, jf_event_outcome *out,
+/* The event's member: locked (created if new) into op for the whole event,
+ * or in a dry run (op NULL) read if it exists. */
+static jf_code member_for_event(const jf_ctx *c, const char *member_id, jf_mop *op, jf_event_outcome *out,
                                 jf_error *err) {
-    if (!dry_run) {
-        bool created;
-        TRY(jf_member_upsert(c, member_id, -1, &out->member, &created, err));
+    if (op != NULL) {
+        TRY(jf_mop_lock_ext(op, c, member_id, true, err));
+        out->member = op->m;
         out->member_known = true;
         return JF_OK;
     }
@@ -538,8 +553,12 @@ static jf_code record_event(const jf_ctx *c, const jf_event *ev, int64_t member_
     return ST(c->store, event_insert, &row, err);
 }
 
+/* Every rule of the event's type, then every task.  op: the member
+ * operation the awards are written into (NULL in a dry run); it is
+ * written back before the tasks, whose rewards are earns of their own. */
 static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_event *ev, const jf_civil *civil,
-                              bool dry_run, jf_event_outcome *out, jf_error *err) {
+                              jf_mop *op, jf_event_outcome *out, jf_error *err) {
+    bool dry_run = op == NULL;
     const jf_member *m = &out->member;
     jf_member_facts facts = {.tier = "", .days_since_joining = 0, .orders_count = 0};
     if (m->id != 0 && ev->occurred_at_ms > m->created_at_ms)
@@ -558,15 +577,23 @@ static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_ev
         TRY(rule_usage(c, &cr->rule, m, ev->occurred_at_ms, !dry_run, &u, err));
         jf_rule_limit(&cr->rule, &u, a);
         if (a->status != JF_AWARD_GIVEN) continue;
-        if (!dry_run) TRY(write_award(c, ev, m, &cr->rule, a, err));
+        if (!dry_run) TRY(write_award(op, ev, &cr->rule, a, err));
         out->points_total += a->points;
     }
+    if (!dry_run) {
+        TRY(jf_mop_flush(op, err));
+        out->member = op->m;
+    }
+    bool rewarded = false;
     for (size_t i = 0; i < rs->task_count; i++) {
         bool touched = false;
         jf_task_state *t = &out->tasks[out->task_count];
         TRY(jf_task_advance(c, &rs->tasks[i], m, ev, &facts, civil, dry_run, t, &touched, err));
         if (touched) out->task_count++;
+        rewarded |= touched && t->points_awarded > 0;
     }
+    /* A task's reward changed the member after op was written back. */
+    if (!dry_run && rewarded) TRY(jf_member_get(c, ev->member_id, &out->member, err));
     return JF_OK;
 }
 
@@ -587,8 +614,52 @@ static int64_t reversal_target(int64_t points, int64_t order_fen, int64_t refund
     return points - (int64_t)keep;
 }
 
-static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen, bool dry_run,
+/* The earn entry an award produced: the award row names it; an award
+ * written before rows did (schema: SQLite 6, PostgreSQL 4) was a ledger
+ * earn of its own, found through the idempotency record of its biz_no. */
+static jf_code award_entry(const jf_mop *op, const jf_award_row *w, jf_entry *out, jf_error *err) {
+    jf_store *s = op->c->store;
+    int64_t entry_id = w->entry_id;
+    if (entry_id == 0) {
+        jf_idem earn;
+        jf_code rc = ST(s, idem_get, op->c->tenant->id, w->biz_no, &earn, err);
+        if (rc == JF_NOT_FOUND)
+            return jf_fail(err, JF_INTERNAL, "", "award of rule %lld for %s: no entry and no earn %s",
+                           (long long)w->rule_id, w->event_id, w->biz_no);
+        TRY(rc);
+        entry_id = earn.entry_id;
+    }
+    TRY(ST(s, entry_get, entry_id, out, err));
+    if (out->member_id != op->m.id || out->kind != JF_ENTRY_EARN)
+        return jf_fail(err, JF_INTERNAL, "", "award of rule %lld for %s: entry %lld is not its member's earn",
+                       (long long)w->rule_id, w->event_id, (long long)entry_id);
+    return JF_OK;
+}
+
+/* Reverse delta points of one award inside op, as the ledger reverses an
+ * earn (jf_mop_reverse), and count them on the award and its budget. */
+static jf_code reverse_award(jf_mop *op, const jf_event *ev, const char *refund_of, const jf_award_row *w,
+                             int64_t delta, int64_t target, jf_reversal *v, jf_error *err) {
+    const jf_ctx *c = op->c;
+    jf_entry earn;
+    TRY(award_entry(op, w, &earn, err));
+    char biz_no[JF_BIZ_NO_LEN_MAX + 1], reason[JF_REASON_BYTES_MAX + 1];
+    jf_derived_biz_no("rf", ev->event_id, w->rule_id, biz_no);
+    snprintf(reason, sizeof reason, "refund %s of %s", ev->event_id, refund_of);
+    jf_result res;
+    memset(&res, 0, sizeof res);
+    TRY(jf_mop_reverse(op, &earn, delta, biz_no, reason, w->biz_no, &res, err));
+    v->debt_points = res.debt_points;
+    v->clamped_points = res.clamped_points;
+    TRY(ST(c->store, award_update_reversed, c->tenant->id, refund_of, w->rule_id, target, err));
+    return budget_give_back(c, w->rule_id, delta, err);
+}
+
+/* An order.refunded: the proportional part of every award of the order is
+ * reversed, all in one member operation op (NULL in a dry run). */
+static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen, jf_mop *op,
                       jf_event_outcome *out, jf_error *err) {
+    bool dry_run = op == NULL;
     out->is_refund = true;
     if (refund_of == NULL || refund_of[0] == '\0')
         return jf_fail(err, JF_INVALID_FIELD, "refund_of", "order.refunded needs refund_of: the event_id of the order");
@@ -622,6 +693,7 @@ static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of
     for (size_t i = 0; rc == JF_OK && i < n; i++) {
         jf_award_row *w = &rows[i];
         jf_reversal *v = &out->reversals[out->reversal_count++];
+        memset(v, 0, sizeof *v);
         v->rule_id = w->rule_id;
         v->rule_version = w->rule_version;
         v->awarded = w->points;
@@ -633,70 +705,74 @@ static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of
         v->reversed_now = delta;
         v->reversed_total = target;
         out->reversed_total += delta;
-        if (dry_run) continue;
-        char biz_no[JF_BIZ_NO_LEN_MAX + 1], reason[JF_REASON_BYTES_MAX + 1];
-        jf_derived_biz_no("rf", ev->event_id, w->rule_id, biz_no);
-        snprintf(reason, sizeof reason, "refund %s of %s", ev->event_id, refund_of);
-        jf_reverse_req req = {.member_id = ev->member_id, .target_biz_no = w->biz_no, .points = delta,
-                              .biz_no = biz_no, .reason = reason};
-        jf_result res;
-        rc = jf_reverse(c, &req, &res, err);
-        if (rc == JF_OK) rc = ST(c->store, award_update_reversed, c->tenant->id, refund_of, w->rule_id, target, err);
-        if (rc == JF_OK) rc = budget_give_back(c, w->rule_id, delta, err);
-        v->debt_points = res.debt_points;
-        v->clamped_points = res.clamped_points;
+        if (!dry_run) rc = reverse_award(op, ev, refund_of, w, delta, target, v, err);
     }
     free(rows);
     TRY(rc);
     if (dry_run) return JF_OK;
     TRY(ST(c->store, event_update_refunded, c->tenant->id, refund_of, order > 0 ? refunded : 1, err));
+    TRY(jf_mop_flush(op, err));
+    out->member = op->m;
     return JF_OK;
 }
 
 jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen,
                          const uint8_t fingerprint[JF_HASH_BYTES], bool dry_run, jf_event_outcome *out,
                          jf_error *err) {
-    memset(out, 0, sizeof *out);
+    jf_event_outcome_reset(out);
     TRY(jf_event_validate(c, ev, err));
     bool is_refund = strcmp(ev->type, JF_EVENT_REFUNDED) == 0;
     if (!is_refund && refund_of != NULL)
         return jf_fail(err, JF_INVALID_FIELD, "refund_of", "refund_of goes with type order.refunded");
-    TRY(member_for_event(c, ev->member_id, dry_run, out, err));
+    /* The member is locked once for the whole event: every award (or every
+     * reversal of a refund) is an entry of this one member operation. */
+    jf_mop mop;
+    jf_mop *op = dry_run ? NULL : &mop;
+    TRY(member_for_event(c, ev->member_id, op, out, err));
     out->occurred_at_ms = ev->occurred_at_ms;
-    jf_event_row seen;
-    jf_code rc = ST(c->store, event_get, c->tenant->id, ev->event_id, &seen, err);
-    if (rc == JF_OK) {
-        uint8_t fp[JF_HASH_BYTES];
-        fingerprint_of(fingerprint, fp);
-        if (memcmp(fp, seen.fingerprint, JF_HASH_BYTES) != 0)
-            return jf_fail(err, JF_IDEMPOTENCY_CONFLICT, "event_id",
-                           "event %s was already received with a different body", ev->event_id);
-        return replay(c, ev, &seen, out, err);
+    /* An order's event row is inserted first: nearly every event is new,
+     * and then that is the only lookup of its event_id.  The row is the
+     * idempotency record of the event and of its awards.  On PostgreSQL a
+     * concurrent request with the same event_id waits here for this one
+     * and then finds it taken.  A refund's row is written after it (it
+     * records how much was refunded). */
+    bool is_new = false;
+    jf_code rc;
+    if (!is_refund && !dry_run) {
+        rc = record_event(c, ev, out->member.id, NULL, ev->has_amount ? ev->amount_fen : -1, fingerprint, err);
+        if (rc != JF_OK && rc != JF_ALREADY_EXISTS) return rc;
+        is_new = rc == JF_OK;
+        if (!is_new) jf_error_clear(err);
     }
-    if (rc != JF_NOT_FOUND) return rc;
+    if (!is_new) {
+        jf_event_row seen;
+        rc = ST(c->store, event_get, c->tenant->id, ev->event_id, &seen, err);
+        if (rc == JF_OK) {
+            uint8_t fp[JF_HASH_BYTES];
+            fingerprint_of(fingerprint, fp);
+            if (memcmp(fp, seen.fingerprint, JF_HASH_BYTES) != 0)
+                return jf_fail(err, JF_IDEMPOTENCY_CONFLICT, "event_id",
+                               "event %s was already received with a different body", ev->event_id);
+            return replay(c, ev, &seen, out, err);
+        }
+        if (rc != JF_NOT_FOUND) return rc;
+        if (!is_refund && !dry_run) /* taken, yet not visible to us */
+            return jf_fail(err, JF_RETRY, "event_id", "event %s is being processed by another request; retry",
+                           ev->event_id);
+    }
     jf_error_clear(err);
     if (is_refund) {
-        TRY(refund(c, ev, refund_of, refund_fen, dry_run, out, err));
+        TRY(refund(c, ev, refund_of, refund_fen, op, out, err));
         if (!dry_run) TRY(record_event(c, ev, out->member.id, refund_of, out->refund_fen, fingerprint, err));
     } else {
-        /* The event row first: on PostgreSQL a concurrent request with the
-         * same event_id waits here for this one and then finds it taken. */
-        if (!dry_run) {
-            rc = record_event(c, ev, out->member.id, NULL, ev->has_amount ? ev->amount_fen : -1, fingerprint, err);
-            if (rc == JF_ALREADY_EXISTS)
-                return jf_fail(err, JF_RETRY, "event_id", "event %s is being processed by another request; retry",
-                               ev->event_id);
-            TRY(rc);
-        }
         jf_civil civil;
         if (!jf_tz_civil(c->tenant->timezone, ev->occurred_at_ms, &civil))
             return jf_fail(err, JF_INTERNAL, "", "cannot convert the event time to the tenant's zone");
         jf_ruleset *rs;
         TRY(jf_ruleset_acquire(c->store, c->tenant->id, &rs, err));
-        rc = evaluate_rules(c, rs, ev, &civil, dry_run, out, err);
+        rc = evaluate_rules(c, rs, ev, &civil, op, out, err);
         jf_ruleset_release(rs);
         TRY(rc);
     }
-    if (out->member_known) TRY(jf_member_get(c, ev->member_id, &out->member, err));
     return dry_run ? JF_OK : keep_answer(c, ev, out, err);
 }

@@ -6,17 +6,21 @@
  *      exactly what it answered the first time (replayed: the answer is kept
  *      with the event, event_answer.c); the same event_id with another body
  *      is JF_IDEMPOTENCY_CONFLICT;
- *   2. the member is created if new and locked;
+ *   2. the member is created if new and locked, once for the whole event:
+ *      the event is one member operation (settled once, written once);
  *   3. every enabled rule of the event's type is computed (rules.h) and
  *      limited by what the store says it already awarded (frequency, caps,
- *      budget); each award becomes a ledger earn whose biz_no is derived from
- *      (event_id, rule id), so it is written exactly once, and an award row
- *      that records the rule's id and version;
+ *      budget); each award becomes an earn entry and a lot of that member
+ *      operation (biz_no derived from (event_id, rule id), no idempotency
+ *      record of its own: the event row is the event's and its awards'),
+ *      and an award row that records the rule's id and version and the
+ *      entry;
  *   4. tasks listening to the event's type advance; a task reaching its goal
  *      rewards at once or waits for a claim.
  * order.refunded names the original event (refund_of) and optionally the
- * refunded amount: every award of the original is reversed in proportion
- * through jf_reverse; refunds add up and never exceed the order.
+ * refunded amount: every award of the original is reversed in proportion,
+ * as the ledger reverses an earn (jf_mop_reverse), all in one member
+ * operation; refunds add up and never exceed the order.
  * A dry run computes the same answer on a read transaction and writes
  * nothing.
  *
@@ -27,6 +31,9 @@
  */
 #ifndef JF_EVENTS_H
 #define JF_EVENTS_H
+
+#include <stddef.h>
+#include <string.h>
 
 #include "engine/ledger.h"
 #include "engine/rules.h"
@@ -78,24 +85,36 @@ typedef struct {
     int64_t debt_points, clamped_points;
 } jf_reversal;
 
+/* What an event did.  The lists come last and only their first *_count
+ * elements mean anything: an outcome is 80 KiB, nearly all of it room for
+ * the longest lists, and zeroing it all for every event showed up in
+ * callgrind (jf_event_outcome_reset clears the rest). */
 typedef struct {
     bool replayed;
     bool is_refund;
     bool member_known; /* false only in a dry run for a member never seen */
     jf_member member;  /* after the event */
     int64_t occurred_at_ms;
-    size_t award_count; /* every rule of the event's type, given or not */
-    jf_award awards[JF_RULES_PER_TENANT_MAX];
     int64_t points_total;
-    size_t task_count;
-    jf_task_state tasks[JF_TASKS_PER_TENANT_MAX];
     /* Refunds. */
     char refund_of[JF_EVENT_ID_LEN_MAX + 1];
     int64_t refund_fen, refunded_fen, order_fen;
-    size_t reversal_count;
-    jf_reversal reversals[JF_RULES_PER_TENANT_MAX];
     int64_t reversed_total;
+    size_t award_count; /* every rule of the event's type, given or not */
+    size_t task_count;
+    size_t reversal_count;
+    /* ---- the lists (JF_EVENT_OUTCOME_LISTS) ---- */
+    jf_award awards[JF_RULES_PER_TENANT_MAX];
+    jf_task_state tasks[JF_TASKS_PER_TENANT_MAX];
+    jf_reversal reversals[JF_RULES_PER_TENANT_MAX];
 } jf_event_outcome;
+
+/* Where the lists start: everything before is cleared by a reset. */
+#define JF_EVENT_OUTCOME_LISTS offsetof(jf_event_outcome, awards)
+
+/* An empty outcome: counts zero, everything before the lists zeroed; an
+ * element of a list is written whole when it is added. */
+static inline void jf_event_outcome_reset(jf_event_outcome *out) { memset(out, 0, JF_EVENT_OUTCOME_LISTS); }
 
 /* Validate an event (limits, names, times: occurred_at not after now). */
 jf_code jf_event_validate(const jf_ctx *c, const jf_event *ev, jf_error *err);
@@ -111,7 +130,7 @@ jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund
 /* The answer of an event kept for its replays (event_answer.c): compact
  * JSON of everything jf_event_outcome shows except `replayed`.  encode: a
  * new string (free() it), NULL if longer than JF_EVENT_ANSWER_BYTES_MAX;
- * decode: fills a zeroed outcome, JF_INTERNAL if the text is malformed. */
+ * decode: fills a reset outcome (jf_event_outcome_reset), JF_INTERNAL if the text is malformed. */
 char *jf_event_answer_encode(const jf_event_outcome *out);
 jf_code jf_event_answer_decode(const char *text, jf_event_outcome *out, jf_error *err);
 

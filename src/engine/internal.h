@@ -51,6 +51,7 @@ typedef struct {
     const jf_ctx *c;
     jf_member m;
     bool dirty;
+    bool settled; /* jf_mop_settle has run: a second call has nothing to do */
 } jf_mop;
 
 /* Lock and load the member by internal id. */
@@ -60,9 +61,29 @@ jf_code jf_mop_lock_id(jf_mop *op, const jf_ctx *c, int64_t member_id, jf_error 
 jf_code jf_mop_append(jf_mop *op, jf_entry *e, jf_error *err);
 /* Write the member row if it changed. */
 jf_code jf_mop_flush(jf_mop *op, jf_error *err);
+/* JF_FROZEN if the member is frozen (it may not earn, spend or hold). */
+jf_code jf_mop_refuse_frozen(const jf_mop *op, jf_error *err);
+/* New points earned now, the work of jf_earn after its checks: a lot and an
+ * earn entry e (the caller fills its scene, biz_no, reason; e->id and the
+ * chain fields are set).  available_at_ms before now: at once; expires_at_ms
+ * 0: the tenant's policy; points that would expire before they can be used
+ * are refused (JF_INVALID_FIELD "expires_at").  The caller has settled. */
+jf_code jf_mop_earn(jf_mop *op, jf_entry *e, int64_t points, int64_t available_at_ms, int64_t expires_at_ms,
+                    jf_error *err);
+/* Reverse points (0: all that is left) of target, an earn, spend or capture
+ * entry of op's member, as a reverse entry with biz_no and reason
+ * (reverse.c; the rules are there).  Refuses more than is left to reverse
+ * (JF_REVERSAL_EXCEEDED; target_name names target in the message), then
+ * settles op and writes.  out: entry, reversed_points, debt_points,
+ * clamped_points. */
+jf_code jf_mop_reverse(jf_mop *op, const jf_entry *target, int64_t points, const char *biz_no, const char *reason,
+                       const char *target_name, jf_result *out, jf_error *err);
 
 /* Settle as of now: release timed-out holds, activate due lots, expire due
- * lots (settle.c). */
+ * lots (settle.c).  Once per operation: the time is the operation's, so
+ * settling again would find nothing due, and an operation making several
+ * changes (the awards of an event, the reversals of a refund) settles for
+ * the first and returns at once for the others. */
 jf_code jf_mop_settle(jf_mop *op, jf_job_stats *stats, jf_error *err);
 /* Only the expiry step (after an operation that restored points to lots). */
 jf_code jf_mop_expire_due(jf_mop *op, jf_job_stats *stats, jf_error *err);

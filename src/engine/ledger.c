@@ -184,7 +184,7 @@ static jf_code end_member_op(jf_mop *op, const char *biz_no, const uint8_t fp[JF
     return jf_idem_record(op->c, biz_no, fp, out, err);
 }
 
-static jf_code refuse_frozen(const jf_mop *op, jf_error *err) {
+jf_code jf_mop_refuse_frozen(const jf_mop *op, jf_error *err) {
     if (op->m.status == JF_MEMBER_FROZEN)
         return jf_fail(err, JF_FROZEN, "member_id", "member %s is frozen", op->m.ext_id);
     return JF_OK;
@@ -233,6 +233,20 @@ static jf_code credit_new_lot(jf_mop *op, jf_entry *e, int64_t points, int64_t a
         TRY(ST(s, move_insert, &mv, err));
     }
     return JF_OK;
+}
+
+jf_code jf_mop_earn(jf_mop *op, jf_entry *e, int64_t points, int64_t available_at_ms, int64_t expires_at_ms,
+                    jf_error *err) {
+    const jf_ctx *c = op->c;
+    int64_t available_at = available_at_ms > c->now_ms ? available_at_ms : c->now_ms;
+    int64_t expires_at = expires_at_ms;
+    if (expires_at == 0)
+        TRY(jf_expiry_compute(&c->tenant->expiry, c->tenant->timezone, c->now_ms, &expires_at, err));
+    if (expires_at <= available_at)
+        return jf_fail(err, JF_INVALID_FIELD, "expires_at",
+                       "must be later than now and than available_at (the points would expire before use)");
+    e->kind = JF_ENTRY_EARN;
+    return credit_new_lot(op, e, points, available_at, expires_at, err);
 }
 
 /* Points leave the account through lots (spend, negative adjust). */
@@ -298,23 +312,15 @@ jf_code jf_earn(const jf_ctx *c, const jf_earn_req *r, jf_result *out, jf_error 
     bool replayed = false;
     TRY(begin_member_op(&op, c, r->member_id, true, r->biz_no, JF_OP_EARN, fp, out, &replayed, err));
     if (replayed) return JF_OK;
-    TRY(refuse_frozen(&op, err));
+    TRY(jf_mop_refuse_frozen(&op, err));
     TRY(jf_mop_settle(&op, NULL, err));
-
-    int64_t available_at = r->available_at_ms > c->now_ms ? r->available_at_ms : c->now_ms;
-    int64_t expires_at = r->expires_at_ms;
-    if (expires_at == 0)
-        TRY(jf_expiry_compute(&c->tenant->expiry, c->tenant->timezone, c->now_ms, &expires_at, err));
-    if (expires_at <= available_at)
-        return jf_fail(err, JF_INVALID_FIELD, "expires_at",
-                       "must be later than now and than available_at (the points would expire before use)");
 
     jf_entry e = {.kind = JF_ENTRY_EARN};
     COPY(e.scene, scene);
     COPY(e.biz_no, r->biz_no);
     COPY(e.reason, r->reason);
     COPY(e.operator_id, r->operator_id);
-    TRY(credit_new_lot(&op, &e, r->points, available_at, expires_at, err));
+    TRY(jf_mop_earn(&op, &e, r->points, r->available_at_ms, r->expires_at_ms, err));
     out->entry = e;
     return end_member_op(&op, r->biz_no, fp, out, err);
 }
@@ -340,7 +346,7 @@ jf_code jf_spend(const jf_ctx *c, const jf_spend_req *r, jf_result *out, jf_erro
     bool replayed = false;
     TRY(begin_member_op(&op, c, r->member_id, false, r->biz_no, JF_OP_SPEND, fp, out, &replayed, err));
     if (replayed) return JF_OK;
-    TRY(refuse_frozen(&op, err));
+    TRY(jf_mop_refuse_frozen(&op, err));
     TRY(jf_mop_settle(&op, NULL, err));
     TRY(refuse_short(&op, r->points, err));
 
@@ -420,7 +426,7 @@ jf_code jf_hold_create(const jf_ctx *c, const jf_hold_req *r, jf_result *out, jf
     bool replayed = false;
     TRY(begin_member_op(&op, c, r->member_id, false, r->biz_no, JF_OP_HOLD, fp, out, &replayed, err));
     if (replayed) return JF_OK;
-    TRY(refuse_frozen(&op, err));
+    TRY(jf_mop_refuse_frozen(&op, err));
     TRY(jf_mop_settle(&op, NULL, err));
     TRY(refuse_short(&op, r->points, err));
 

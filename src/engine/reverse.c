@@ -208,26 +208,32 @@ jf_code jf_reverse(const jf_ctx *c, const jf_reverse_req *r, jf_result *out, jf_
                        "adjustment");
     jf_entry target;
     TRY(ST(s, entry_get, orig.entry_id, &target, err));
-    int64_t original = target.points < 0 ? -target.points : target.points;
-    int64_t done = 0, expired_done = 0;
-    TRY(reversed_so_far(s, &target, &done, &expired_done, err));
-    int64_t left = original - done;
-    int64_t x = r->points ? r->points : left;
-    if (left == 0)
-        return jf_fail(err, JF_REVERSAL_EXCEEDED, "target_biz_no", "%s is already fully reversed", r->target_biz_no);
-    if (x > left)
-        return jf_fail(err, JF_REVERSAL_EXCEEDED, "points", "only %lld of %s's %lld points are left to reverse",
-                       (long long)left, r->target_biz_no, (long long)original);
-
-    TRY(jf_mop_settle(&op, NULL, err));
-    jf_entry e = {.kind = JF_ENTRY_REVERSE, .ref_entry_id = target.id};
-    snprintf(e.scene, sizeof e.scene, "%s", target.scene);
-    snprintf(e.biz_no, sizeof e.biz_no, "%s", r->biz_no);
-    snprintf(e.reason, sizeof e.reason, "%s", r->reason ? r->reason : "");
-    if (target.kind == JF_ENTRY_EARN) TRY(reverse_earn(&op, &target, x, expired_done, &e, out, err));
-    else TRY(reverse_spend(&op, &target, x, &e, out, err));
-    out->entry = e;
+    TRY(jf_mop_reverse(&op, &target, r->points, r->biz_no, r->reason, r->target_biz_no, out, err));
     TRY(jf_mop_flush(&op, err));
     out->member = op.m;
     return jf_idem_record(c, r->biz_no, fp, out, err);
+}
+
+jf_code jf_mop_reverse(jf_mop *op, const jf_entry *target, int64_t points, const char *biz_no, const char *reason,
+                       const char *target_name, jf_result *out, jf_error *err) {
+    int64_t original = target->points < 0 ? -target->points : target->points;
+    int64_t done = 0, expired_done = 0;
+    TRY(reversed_so_far(op->c->store, target, &done, &expired_done, err));
+    int64_t left = original - done;
+    int64_t x = points ? points : left;
+    if (left == 0)
+        return jf_fail(err, JF_REVERSAL_EXCEEDED, "target_biz_no", "%s is already fully reversed", target_name);
+    if (x > left)
+        return jf_fail(err, JF_REVERSAL_EXCEEDED, "points", "only %lld of %s's %lld points are left to reverse",
+                       (long long)left, target_name, (long long)original);
+
+    TRY(jf_mop_settle(op, NULL, err));
+    jf_entry e = {.kind = JF_ENTRY_REVERSE, .ref_entry_id = target->id};
+    snprintf(e.scene, sizeof e.scene, "%s", target->scene);
+    snprintf(e.biz_no, sizeof e.biz_no, "%s", biz_no);
+    snprintf(e.reason, sizeof e.reason, "%s", reason ? reason : "");
+    if (target->kind == JF_ENTRY_EARN) TRY(reverse_earn(op, target, x, expired_done, &e, out, err));
+    else TRY(reverse_spend(op, target, x, &e, out, err));
+    out->entry = e;
+    return JF_OK;
 }

@@ -123,9 +123,12 @@ jf_code jf_mop_expire_due(jf_mop *op, jf_job_stats *stats, jf_error *err) {
 }
 
 jf_code jf_mop_settle(jf_mop *op, jf_job_stats *stats, jf_error *err) {
+    if (op->settled) return JF_OK;
     TRY(release_timed_out(op, stats, err));
     TRY(activate_due(op, stats, err));
-    return jf_mop_expire_due(op, stats, err);
+    TRY(jf_mop_expire_due(op, stats, err));
+    op->settled = true;
+    return JF_OK;
 }
 
 jf_code jf_settle_member(const jf_ctx *c, int64_t member_id, jf_job_stats *stats, jf_error *err) {

@@ -511,6 +511,7 @@ jf_write_job *jf_write_job_new(jf_call *call, size_t size, jf_write_run_fn run, 
 static void job_free(jf_write_job *job) {
     if (job->link) job->link->job = NULL;
     json_decref(job->body);
+    free(job->extra);
     free(job);
 }
 

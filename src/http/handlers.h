@@ -13,6 +13,7 @@
 #include "http/http.h"
 #include "engine/tasks.h"
 #include "http/json_spec.h"
+#include "util/json_text.h"
 
 /* meta.c */
 void jf_h_healthz(jf_call *call);
@@ -94,6 +95,8 @@ json_t *jf_cursor(int64_t id);
 
 /* Rendering shared by the rules, events and tasks handlers. */
 json_t *jf_render_task_state(const jf_tenant *t, const jf_task_state *s);
+/* The same as JSON text (the event answers; keep the two in step). */
+void jf_render_task_state_text(jf_json_text *b, const jf_tenant *t, const jf_task_state *s);
 json_t *jf_render_definition(const jf_tenant *t, const jf_rule_row *row);
 
 /* Answer a store or engine error from a read (ends nothing: the dispatcher

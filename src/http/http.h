@@ -180,6 +180,7 @@ struct jf_write_job {
     jf_api_key key;
     int64_t now_ms;
     json_t *body;                          /* the parsed request (owned) */
+    void *extra;                           /* a handler's own block (owned: free()d with the job) */
     char member_id[JF_MEMBER_ID_LEN_MAX + 1];
     int64_t id_param;                      /* hold_id, key_id */
     /* Results, filled on the committer thread. */
@@ -207,6 +208,8 @@ int jf_dispatch(h2o_handler_t *self, h2o_req_t *req);
 void jf_respond(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int status, const char *content_type,
                 const char *body, size_t len, const char *const *extra_headers);
 void jf_respond_json(jf_call *call, int status, json_t *doc); /* steals doc */
+/* The same with the JSON text already written (freed here; NULL: a 500). */
+void jf_respond_json_text(jf_call *call, int status, char *text, size_t len);
 void jf_respond_error(jf_call *call, const jf_error *err);
 /* invalid_json with its position. */
 void jf_respond_json_error(jf_call *call, const jf_error *err, int line, int column);
@@ -234,6 +237,8 @@ void jf_write_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
 void jf_write_job_answer_result(jf_write_job *job);
 /* Answer 201 with doc (consumed), marked Idempotent-Replayed when replayed. */
 void jf_write_job_answer_created(jf_write_job *job, json_t *doc, bool replayed);
+/* The same with the JSON text already written (freed here; NULL: a 500). */
+void jf_write_job_answer_created_text(jf_write_job *job, char *text, size_t len, bool replayed);
 /* Answer a finished job with a JSON document (steals doc) or its error. */
 void jf_write_job_answer(jf_write_job *job, int status, json_t *doc);
 

@@ -9,12 +9,22 @@
 #include "engine/expiry.h"
 #include "util/tz.h"
 
+/* A time as RFC 3339 in the zone (UTC if the zone fails); false: none
+ * (0 or "never"), shown as null. */
+static bool time_text(const char *tz, int64_t ms, char buf[64]) {
+    if (ms == 0 || ms == JF_NEVER) return false;
+    return jf_tz_format_rfc3339(tz, ms, buf, 64) || jf_tz_format_rfc3339("UTC", ms, buf, 64);
+}
+
 json_t *jf_render_time(const char *tz, int64_t ms) {
-    if (ms == 0 || ms == JF_NEVER) return json_null();
     char buf[64];
-    if (!jf_tz_format_rfc3339(tz, ms, buf, sizeof buf) && !jf_tz_format_rfc3339("UTC", ms, buf, sizeof buf))
-        return json_null();
-    return json_string(buf);
+    return time_text(tz, ms, buf) ? json_string(buf) : json_null();
+}
+
+void jf_render_time_text(jf_json_text *b, const char *tz, int64_t ms) {
+    char buf[64];
+    if (time_text(tz, ms, buf)) jf_json_str(b, buf, strlen(buf));
+    else jf_json_lit(b, "null");
 }
 
 /* Text the store gave back; "" is shown as null. */
@@ -39,10 +49,12 @@ static json_t *int_object(const named_int *f, size_t n) {
     return o;
 }
 
+#define POINTS_FIELDS(a)                                                                                     \
+    {{"available", (a)->available}, {"frozen", (a)->frozen}, {"pending", (a)->pending}, {"debt", (a)->debt},  \
+     {"earned", (a)->earned},       {"spent", (a)->spent},   {"expired", (a)->expired}}
+
 json_t *jf_render_points(const jf_account *a) {
-    const named_int f[] = {{"available", a->available}, {"frozen", a->frozen},   {"pending", a->pending},
-                           {"debt", a->debt},           {"earned", a->earned},   {"spent", a->spent},
-                           {"expired", a->expired}};
+    const named_int f[] = POINTS_FIELDS(a);
     return int_object(f, sizeof f / sizeof f[0]);
 }
 
@@ -55,6 +67,30 @@ json_t *jf_render_member(const jf_tenant *t, const jf_member *m) {
     json_object_set_new(o, "created_at", jf_render_time(t->timezone, m->created_at_ms));
     json_object_set_new(o, "updated_at", jf_render_time(t->timezone, m->updated_at_ms));
     return o;
+}
+
+/* The same, as text (keep the two in step; test_json_out compares them). */
+void jf_render_member_text(jf_json_text *b, const jf_tenant *t, const jf_member *m) {
+    jf_json_lit(b, "{\"member_id\":");
+    jf_json_str(b, m->ext_id, strlen(m->ext_id));
+    const char *status = jf_member_status_name(m->status);
+    jf_json_lit(b, ",\"status\":");
+    jf_json_str(b, status, strlen(status));
+    jf_json_lit(b, ",\"points\":{");
+    const named_int f[] = POINTS_FIELDS(&m->acct);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (i > 0) jf_json_char(b, ',');
+        jf_json_str(b, f[i].name, strlen(f[i].name));
+        jf_json_char(b, ':');
+        jf_json_int(b, f[i].value);
+    }
+    jf_json_lit(b, "},\"entries\":");
+    jf_json_int(b, m->entry_seq);
+    jf_json_lit(b, ",\"created_at\":");
+    jf_render_time_text(b, t->timezone, m->created_at_ms);
+    jf_json_lit(b, ",\"updated_at\":");
+    jf_render_time_text(b, t->timezone, m->updated_at_ms);
+    jf_json_char(b, '}');
 }
 
 static json_t *hash_hex(const uint8_t h[JF_HASH_BYTES]) {

@@ -13,6 +13,7 @@
 
 #include "engine/ledger.h"
 #include "engine/types.h"
+#include "util/json_text.h"
 
 json_t *jf_render_time(const char *tz, int64_t ms);
 json_t *jf_render_points(const jf_account *a);
@@ -24,5 +25,11 @@ json_t *jf_render_hold(const jf_tenant *t, const char *member_id, const jf_hold 
 json_t *jf_render_result(const jf_tenant *t, const jf_result *r);
 json_t *jf_render_tenant(const jf_tenant *t);
 json_t *jf_render_key(const jf_tenant *t, const jf_api_key *k);
+
+/* The same records written straight into JSON text, for the answers that
+ * run hottest (an event's): byte for byte the compact encoding of the
+ * json_t the function above gives. */
+void jf_render_time_text(jf_json_text *b, const char *tz, int64_t ms);
+void jf_render_member_text(jf_json_text *b, const jf_tenant *t, const jf_member *m);
 
 #endif

@@ -95,11 +95,10 @@ void jf_respond(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int sta
     if (loop->server->cfg.access_log) access_log(meta, status, len, us);
 }
 
-static void respond_doc(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int status, const char *ctype,
-                        json_t *doc, const char *const *extra_headers) {
-    size_t len = 0;
-    char *text = jf_json_encode(doc, &len);
-    json_decref(doc);
+/* Answer JSON text already encoded (freed here); NULL: it could not be
+ * encoded, a 500 instead. */
+static void respond_text(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int status, const char *ctype,
+                         char *text, size_t len, const char *const *extra_headers) {
     if (text == NULL) {
         static const char fallback[] = "{\"type\":\"urn:jifen:problem:internal\",\"title\":\"Internal error\","
                                        "\"status\":500,\"detail\":\"the response could not be encoded\","
@@ -111,8 +110,20 @@ static void respond_doc(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta,
     free(text);
 }
 
+static void respond_doc(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int status, const char *ctype,
+                        json_t *doc, const char *const *extra_headers) {
+    size_t len = 0;
+    char *text = jf_json_encode(doc, &len);
+    json_decref(doc);
+    respond_text(req, loop, meta, status, ctype, text, len, extra_headers);
+}
+
 void jf_respond_json(jf_call *call, int status, json_t *doc) {
     respond_doc(call->req, call->loop, &call->meta, status, "application/json", doc, NULL);
+}
+
+void jf_respond_json_text(jf_call *call, int status, char *text, size_t len) {
+    respond_text(call->req, call->loop, &call->meta, status, "application/json", text, len, NULL);
 }
 
 static const char *const bearer_challenge[] = {"www-authenticate", "Bearer realm=\"jifen\"", NULL};
@@ -165,4 +176,14 @@ void jf_write_job_answer_created(jf_write_job *job, json_t *doc, bool replayed) 
         return;
     }
     respond_doc(job->req, job->loop, &job->meta, 201, "application/json", doc, replayed ? replayed_header : NULL);
+}
+
+void jf_write_job_answer_created_text(jf_write_job *job, char *text, size_t len, bool replayed) {
+    if (job->req == NULL) {
+        free(text);
+        jf_write_job_answer(job, 0, NULL);
+        return;
+    }
+    respond_text(job->req, job->loop, &job->meta, 201, "application/json", text, len,
+                 replayed ? replayed_header : NULL);
 }

@@ -342,6 +342,9 @@ static const char *const pg_migrations[] = {
     "    WHERE a.rule_id = r.id), 0) FROM rules r WHERE r.kind = 0;"
     "DROP INDEX events_member;"
     "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms, refunded_fen, amount_fen);",
+    /* 4: an award names the earn entry it produced (0 for awards written
+     * before, whose earn has an idempotency record); SQLite's migration 6. */
+    "ALTER TABLE awards ADD COLUMN entry_id BIGINT NOT NULL DEFAULT 0;",
 };
 
 #define PG_SCHEMA_LATEST ((int64_t)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -539,7 +542,7 @@ static const char *const pg_migrations[] = {
     "fingerprint, created_at_ms"
 #define AWARD_COLS                                                                                    \
     "tenant_id, event_id, rule_id, rule_version, member_id, points, reversed, occurred_at_ms, "      \
-    "biz_no, explanation, created_at_ms"
+    "biz_no, explanation, created_at_ms, entry_id"
 #define CHECKIN_COLS "tenant_id, member_id, day, streak, points, makeup, cost, created_at_ms"
 #define PROGRESS_COLS                                                                                 \
     "tenant_id, task_id, member_id, period_start_ms, task_version, progress, completed_at_ms, "      \
@@ -573,7 +576,7 @@ static const char *const pg_migrations[] = {
       " AND occurred_at_ms < " B(3) " AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")    \
     X(AWARD_INSERT,                                                                                   \
       "INSERT INTO awards (" AWARD_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " B(4) ", " B(5)    \
-      ", " B(6) ", " B(7) ", " B(8) ", " T(9) ", " T(10) ", " B(11) ") ON CONFLICT DO NOTHING "       \
+      ", " B(6) ", " B(7) ", " B(8) ", " T(9) ", " T(10) ", " B(11) ", " B(12) ") ON CONFLICT DO NOTHING " \
       "RETURNING 1")                                                                                  \
     X(AWARD_LIST_BY_EVENT,                                                                            \
       "SELECT " AWARD_COLS " FROM awards WHERE tenant_id = " B(1) " AND event_id = " T(2)             \
@@ -585,6 +588,9 @@ static const char *const pg_migrations[] = {
       "SELECT count(*)::bigint, coalesce(sum(points - reversed), 0)::bigint FROM awards "            \
       "WHERE rule_id = " B(1) " AND member_id = " B(2) " AND occurred_at_ms >= " B(3)                \
       " AND occurred_at_ms < " B(4))                                                                  \
+    X(AWARD_COUNT_MEMBER,                                                                             \
+      "SELECT count(*)::bigint FROM awards WHERE rule_id = " B(1) " AND member_id = " B(2)             \
+      " AND occurred_at_ms >= " B(3) " AND occurred_at_ms < " B(4))                                   \
     X(AWARD_STATS_RULE,                                                                               \
       "SELECT count(*)::bigint, coalesce(sum(points - reversed), 0)::bigint FROM awards "            \
       "WHERE rule_id = " B(1) " AND occurred_at_ms >= " B(2) " AND occurred_at_ms < " B(3))          \
@@ -2466,6 +2472,7 @@ static void read_award(const PGresult *r, int row, void *out) {
     col_text(r, row, 8, w->biz_no, sizeof w->biz_no);
     col_text(r, row, 9, w->explanation, sizeof w->explanation);
     w->created_at_ms = col_i64(r, row, 10);
+    w->entry_id = col_i64(r, row, 11);
 }
 
 static jf_code pg_award_insert(jf_store *s, const jf_award_row *w, jf_error *err) {
@@ -2481,6 +2488,7 @@ static jf_code pg_award_insert(jf_store *s, const jf_award_row *w, jf_error *err
     arg_text(&a, w->biz_no);
     arg_text(&a, w->explanation);
     arg_i64(&a, w->created_at_ms);
+    arg_i64(&a, w->entry_id);
     return pg_insert(pg_of(s), PG_AWARD_INSERT, &a, NULL, err, "award insert");
 }
 
@@ -2511,10 +2519,10 @@ static jf_code pg_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, i
     arg_i64(&a, from_ms);
     arg_i64(&a, to_ms);
     int64_t v[2] = {0, 0};
-    jf_code code = pg_get(pg_of(s), member_id != 0 ? PG_AWARD_STATS_MEMBER : PG_AWARD_STATS_RULE, &a,
-                          read_count_sum, v, err, "award stats");
+    pg_id id = member_id == 0 ? PG_AWARD_STATS_RULE : points ? PG_AWARD_STATS_MEMBER : PG_AWARD_COUNT_MEMBER;
+    jf_code code = pg_get(pg_of(s), id, &a, read_count_sum, v, err, "award stats");
     *count = v[0];
-    *points = v[1];
+    if (points) *points = v[1];
     return code;
 }
 

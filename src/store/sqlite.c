@@ -210,7 +210,7 @@
     "fingerprint, created_at_ms"
 #define AWARD_COLS                                                                                    \
     "tenant_id, event_id, rule_id, rule_version, member_id, points, reversed, occurred_at_ms, "      \
-    "biz_no, explanation, created_at_ms"
+    "biz_no, explanation, created_at_ms, entry_id"
 #define CHECKIN_COLS "tenant_id, member_id, day, streak, points, makeup, cost, created_at_ms"
 #define PROGRESS_COLS                                                                                 \
     "tenant_id, task_id, member_id, period_start_ms, task_version, progress, completed_at_ms, "      \
@@ -230,7 +230,8 @@
       "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
     X(EVENT_INSERT,                                                                                   \
-      "INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")         \
+      "INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "         \
+      "ON CONFLICT DO NOTHING")                                                                       \
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
@@ -238,7 +239,7 @@
       "SELECT count(*) FROM events WHERE member_id = ?1 AND type = ?2 AND occurred_at_ms < ?3 "      \
       "AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")                                    \
     X(AWARD_INSERT,                                                                                   \
-      "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")    \
+      "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)") \
     X(AWARD_LIST_BY_EVENT,                                                                            \
       "SELECT " AWARD_COLS " FROM awards WHERE tenant_id = ?1 AND event_id = ?2 "                     \
       "ORDER BY rule_id LIMIT ?3")                                                                    \
@@ -247,6 +248,9 @@
     X(AWARD_STATS_MEMBER,                                                                             \
       "SELECT count(*), coalesce(sum(points - reversed), 0) FROM awards WHERE rule_id = ?1 "         \
       "AND member_id = ?2 AND occurred_at_ms >= ?3 AND occurred_at_ms < ?4")                         \
+    X(AWARD_COUNT_MEMBER,                                                                             \
+      "SELECT count(*) FROM awards WHERE rule_id = ?1 AND member_id = ?2 AND occurred_at_ms >= ?3 "   \
+      "AND occurred_at_ms < ?4")                                                                      \
     X(AWARD_STATS_RULE,                                                                               \
       "SELECT count(*), coalesce(sum(points - reversed), 0) FROM awards WHERE rule_id = ?1 "         \
       "AND occurred_at_ms >= ?2 AND occurred_at_ms < ?3")                                            \
@@ -1594,7 +1598,13 @@ static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err
     rc |= sq_text(st, 8, e->refund_of);
     rc |= sq_hash(st, 9, e->fingerprint);
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
-    return sq_write(q, st, rc, false, err, "event insert");
+    /* A taken event_id inserts nothing rather than failing the statement:
+     * the engine inserts first to tell a new event from a replay, and a
+     * failed statement would count as a write (sq_write_mark). */
+    jf_code code = sq_write(q, st, rc, false, err, "event insert");
+    if (code == JF_OK && sqlite3_changes(q->db) == 0)
+        code = jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
+    return code;
 }
 
 static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
@@ -1645,6 +1655,7 @@ static void read_award(sqlite3_stmt *st, void *out) {
     sq_col_text(st, 8, a->biz_no, sizeof a->biz_no);
     sq_col_text(st, 9, a->explanation, sizeof a->explanation);
     a->created_at_ms = I64(10);
+    a->entry_id = I64(11);
 }
 
 static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err) {
@@ -1661,6 +1672,7 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
     rc |= sq_text(st, 9, a->biz_no);
     rc |= sq_text(st, 10, a->explanation);
     rc |= sqlite3_bind_int64(st, 11, a->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 12, a->entry_id);
     return sq_write(q, st, rc, false, err, "award insert");
 }
 
@@ -1688,7 +1700,7 @@ static jf_code sq_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, i
     int rc;
     sqlite3_stmt *st;
     if (member_id != 0) {
-        st = sq_stmt(q, SQ_AWARD_STATS_MEMBER, err);
+        st = sq_stmt(q, points ? SQ_AWARD_STATS_MEMBER : SQ_AWARD_COUNT_MEMBER, err);
         if (st == NULL) return err ? err->code : JF_INTERNAL;
         rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, member_id) |
              sqlite3_bind_int64(st, 3, from_ms) | sqlite3_bind_int64(st, 4, to_ms);
@@ -1701,7 +1713,7 @@ static jf_code sq_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, i
     int64_t v[2] = {0, 0};
     jf_code code = sq_get(q, st, rc, read_count_sum, v, err, "award stats");
     *count = v[0];
-    *points = v[1];
+    if (points) *points = v[1];
     return code;
 }
 

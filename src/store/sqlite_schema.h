@@ -320,6 +320,12 @@ static const char *const jf_sqlite_migrations[] = {
     "  ON lots(member_id, (state = 1 AND remaining > 0), expires_at_ms, id);"
     "DROP INDEX IF EXISTS lots_member;"
     "DROP INDEX IF EXISTS lots_spendable;",
+    /* 6: an award names the earn entry it produced.  The awards of one event
+     * are now entries of one member operation and no longer ledger earns of
+     * their own with an idempotency record each (the event row is their
+     * idempotency), so a refund finds an award's entry here; 0 for the
+     * awards written before, found through their earn's record. */
+    "ALTER TABLE awards ADD COLUMN entry_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

@@ -86,7 +86,10 @@ typedef struct {
 } jf_event_row;
 
 /* One award of one rule for one event, keyed by (tenant, event_id, rule_id);
- * its points went to the ledger as an earn with biz_no. */
+ * its points went to the ledger as the earn entry entry_id (biz_no on the
+ * entry).  entry_id 0: an award written before the column existed (SQLite
+ * schema 6, PostgreSQL 4), whose earn is found by the idempotency record of
+ * biz_no. */
 typedef struct {
     int64_t tenant_id;
     char event_id[JF_EVENT_ID_LEN_MAX + 1];
@@ -99,6 +102,7 @@ typedef struct {
     char biz_no[JF_BIZ_NO_LEN_MAX + 1];
     char explanation[JF_EXPLANATION_BYTES_MAX + 1];
     int64_t created_at_ms;
+    int64_t entry_id;
 } jf_award_row;
 
 /* One check-in of one member on one tenant-time day (YYYYMMDD). */
@@ -286,7 +290,9 @@ typedef struct {
     jf_code (*rule_list)(jf_store *s, int64_t tenant_id, int32_t kind, int64_t after_id, jf_rule_row *out, size_t cap,
                          size_t *n, jf_error *err);
     jf_code (*rule_version_insert)(jf_store *s, const jf_rule_row *r, jf_error *err);
-    /* Events (JF_ALREADY_EXISTS on a second insert of an event_id). */
+    /* Events (JF_ALREADY_EXISTS on a second insert of an event_id, which
+     * writes nothing and leaves the transaction usable: the engine inserts
+     * first to tell a new event from one seen before). */
     jf_code (*event_insert)(jf_store *s, const jf_event_row *e, jf_error *err);
     jf_code (*event_get)(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out, jf_error *err);
     jf_code (*event_update_refunded)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
@@ -304,7 +310,8 @@ typedef struct {
     jf_code (*award_update_reversed)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t rule_id,
                                      int64_t reversed, jf_error *err);
     /* Awards of a rule (member_id 0: of every member) with occurred_at in
-     * [from_ms, to_ms): how many, and their points net of reversals. */
+     * [from_ms, to_ms): how many, and their points net of reversals
+     * (points NULL: only how many, which the index answers alone). */
     jf_code (*award_stats)(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
                            int64_t *count, int64_t *points, jf_error *err);
     /* Check-ins (JF_ALREADY_EXISTS on a second one for a day).

@@ -27,14 +27,12 @@ static bool reserve(jf_json_text *b, size_t n) {
     return true;
 }
 
-void jf_json_raw(jf_json_text *b, const char *s, size_t n) {
+void jf_json_raw_grow(jf_json_text *b, const char *s, size_t n) {
     if (!reserve(b, n)) return;
     memcpy(b->text + b->len, s, n);
     b->len += n;
     b->text[b->len] = '\0';
 }
-
-void jf_json_char(jf_json_text *b, char c) { jf_json_raw(b, &c, 1); }
 
 void jf_json_int(jf_json_text *b, int64_t v) {
     char tmp[24];

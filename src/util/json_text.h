@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *text; /* NUL-terminated after every write */
@@ -21,8 +22,21 @@ typedef struct {
     bool failed; /* out of memory: later writes do nothing */
 } jf_json_text;
 
-void jf_json_raw(jf_json_text *b, const char *s, size_t n);
-void jf_json_char(jf_json_text *b, char c);
+/* s[0..n) as is.  The common case — it fits — is inline: these run per
+ * character and per key of every answer. */
+void jf_json_raw_grow(jf_json_text *b, const char *s, size_t n);
+static inline void jf_json_raw(jf_json_text *b, const char *s, size_t n) {
+    if (b->failed || b->cap - b->len <= n) { /* also cap 0: nothing allocated yet */
+        jf_json_raw_grow(b, s, n);
+        return;
+    }
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+    b->text[b->len] = '\0';
+}
+/* A string literal as is (keys, punctuation): jf_json_lit(b, ",\"key\":"). */
+#define jf_json_lit(b, lit) jf_json_raw((b), "" lit "", sizeof(lit) - 1)
+static inline void jf_json_char(jf_json_text *b, char c) { jf_json_raw(b, &c, 1); }
 void jf_json_int(jf_json_text *b, int64_t v);
 /* s[0..n) as a JSON string, quotes included. */
 void jf_json_str(jf_json_text *b, const char *s, size_t n);

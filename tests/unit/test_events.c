@@ -7,7 +7,12 @@
  *   - the campaign budget is read from the rule's counter, not summed from
  *     the rule's awards on every event; saving the rule recounts it;
  *   - an event recorded before answers were kept still replays (from its
- *     award rows).
+ *     award rows);
+ *   - the awards of an event are entries of one member operation, named by
+ *     their award rows (no idempotency record each); a refund reverses
+ *     them through those entries, and an award written before rows named
+ *     their entry through its earn's idempotency record; an event failing
+ *     after its first award leaves nothing in the committer's batch.
  * Runs on SQLite and, in the PostgreSQL pass, on PostgreSQL.
  */
 #include <criterion/criterion.h>
@@ -285,4 +290,190 @@ Test(events, an_event_recorded_before_answers_were_kept_replays_from_its_rows) {
     cr_assert_eq(again->out.member.acct.available, 128);
     free(first);
     free(again);
+}
+
+/* ---- the awards of an event: one member operation ---- */
+
+/* The award rows of an event, rule id ascending; returns the count. */
+static size_t awards_of(const char *event_id, jf_award_row *out, size_t cap) {
+    jf_error err = {0};
+    size_t n = 0;
+    cr_assert_eq(fx.store->ops->begin_read(fx.store, &err), JF_OK);
+    jf_code rc = fx.store->ops->award_list_by_event(fx.store, fx.tenant.id, event_id, out, cap, &n, &err);
+    fx.store->ops->rollback(fx.store);
+    cr_assert_eq(rc, JF_OK, "%s", err.detail);
+    return n;
+}
+
+/* Three rules, one order: three earn entries of one member operation,
+ * chained one after the other (seq 1, 2, 3, available_after adding up),
+ * each named by its award row, and no idempotency record: the event row is
+ * the event's. */
+Test(events, several_awards_are_entries_of_one_member_operation) {
+    int64_t fixed = rule_ok("{\"name\":\"fixed\",\"event_type\":\"order.paid\",\"award\":{\"points\":10}}");
+    int64_t rate = rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\",\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}");
+    int64_t once = rule_ok("{\"name\":\"first\",\"event_type\":\"order.paid\",\"frequency\":\"once\",\"award\":{\"points\":5}}");
+    event_arg *e = post("order.paid", "m1", "o1", 12800, NULL);
+    cr_assert_eq(e->out.points_total, 143);
+    cr_assert_eq(e->out.member.acct.available, 143, "the answer's member is the member after the awards");
+    cr_assert_eq(e->out.member.entry_seq, 3);
+    jf_entry entries[8];
+    cr_assert_eq(fx_entries(&fx, "m1", entries, 8), 3);
+    const int64_t points[3] = {10, 128, 5}, rules[3] = {fixed, rate, once};
+    jf_award_row rows[4];
+    cr_assert_eq(awards_of("o1", rows, 4), 3);
+    int64_t balance = 0;
+    for (int i = 0; i < 3; i++) {
+        balance += points[i];
+        cr_assert_eq(entries[i].seq, i + 1);
+        FX_ASSERT_ENTRY(entries[i], JF_ENTRY_EARN, points[i], balance);
+        cr_assert_str_eq(entries[i].scene, "order.paid");
+        cr_assert_eq(rows[i].rule_id, rules[i]);
+        cr_assert_eq(rows[i].entry_id, entries[i].id, "award %d names its entry", i);
+        cr_assert_str_eq(rows[i].biz_no, entries[i].biz_no);
+        cr_assert_eq(fx_lot(&fx, entries[i].lot_id).amount, points[i]);
+    }
+    cr_assert_eq(fx_count(&fx, "idempotency"), 0, "no idempotency record per award");
+    FX_ASSERT_ACCT(fx_member(&fx, "m1").acct, 143, 0, 0, 0, 143, 0, 0);
+    /* A replay writes nothing. */
+    fx_state before = fx_snapshot(&fx);
+    event_arg *again = post("order.paid", "m1", "o1", 12800, NULL);
+    cr_assert(again->out.replayed);
+    cr_assert_eq(again->out.points_total, 143);
+    FX_ASSERT_UNCHANGED(&fx, before);
+    fx_verify_clean(&fx);
+    free(e);
+    free(again);
+}
+
+/* A refund reverses each award through the entry its row names, all in one
+ * member operation; partial refunds add up to the awards, never more. */
+Test(events, a_refund_of_several_awards_reverses_each_through_its_entry) {
+    rule_ok("{\"name\":\"fixed\",\"event_type\":\"order.paid\",\"award\":{\"points\":10}}");
+    rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\",\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}");
+    free(post("order.paid", "m1", "o1", 10000, NULL)); /* 10 + 100 */
+    jf_award_row rows[4];
+    cr_assert_eq(awards_of("o1", rows, 4), 2);
+    event_arg *r1 = post("order.refunded", "m1", "r1", 2500, "o1"); /* keep floor(P × 3/4): 7 and 75 */
+    cr_assert_eq(r1->out.reversed_total, 3 + 25);
+    cr_assert_eq(r1->out.member.acct.available, 110 - 28);
+    jf_entry entries[8];
+    cr_assert_eq(fx_entries(&fx, "m1", entries, 8), 4);
+    for (int i = 0; i < 2; i++) {
+        const jf_entry *rev = &entries[2 + i];
+        cr_assert_eq(rev->kind, JF_ENTRY_REVERSE);
+        cr_assert_eq(rev->ref_entry_id, rows[i].entry_id, "reversal %d takes back its award's entry", i);
+        cr_assert_eq(rev->seq, 3 + i);
+    }
+    cr_assert_eq(entries[2].points, -3);
+    cr_assert_eq(entries[3].points, -25);
+    event_arg *r2 = post("order.refunded", "m1", "r2", -1, "o1"); /* the rest */
+    cr_assert_eq(r2->out.reversed_total, 7 + 75);
+    FX_ASSERT_ACCT(fx_member(&fx, "m1").acct, 0, 0, 0, 0, 0, 0, 0);
+    cr_assert_eq(awards_of("o1", rows, 4), 2);
+    cr_assert_eq(rows[0].reversed, 10);
+    cr_assert_eq(rows[1].reversed, 100);
+    cr_assert_eq(fx_count(&fx, "idempotency"), 0);
+    fx_verify_clean(&fx);
+    free(r1);
+    free(r2);
+}
+
+/* An award as it was written before award rows named their entry: a ledger
+ * earn with an idempotency record under the award's biz_no, and a row
+ * without entry_id. */
+typedef struct {
+    int64_t rule_id;
+    int64_t entry_id;
+} old_award;
+
+static jf_code write_old_award(jf_store *s, void *arg, jf_error *err) {
+    old_award *o = arg;
+    jf_ctx c = {.store = s, .tenant = &fx.tenant, .now_ms = FX_T0};
+    char biz_no[JF_BIZ_NO_LEN_MAX + 1];
+    jf_derived_biz_no("ev", "old", o->rule_id, biz_no);
+    jf_earn_req r = {.member_id = "m1", .points = 40, .biz_no = biz_no, .scene = "order.paid", .reason = "rule"};
+    jf_result res;
+    jf_code rc = jf_earn(&c, &r, &res, err);
+    if (rc != JF_OK) return rc;
+    o->entry_id = res.entry.id;
+    jf_event_row ev = {.tenant_id = fx.tenant.id, .member_id = res.member.id, .amount_fen = 4000,
+                       .occurred_at_ms = FX_T0, .created_at_ms = FX_T0};
+    snprintf(ev.event_id, sizeof ev.event_id, "old");
+    snprintf(ev.type, sizeof ev.type, "order.paid");
+    rc = s->ops->event_insert(s, &ev, err);
+    if (rc != JF_OK) return rc;
+    jf_award_row a = {.tenant_id = fx.tenant.id, .rule_id = o->rule_id, .rule_version = 1, .member_id = res.member.id,
+                      .points = 40, .occurred_at_ms = FX_T0, .created_at_ms = FX_T0};
+    snprintf(a.event_id, sizeof a.event_id, "old");
+    snprintf(a.biz_no, sizeof a.biz_no, "%s", biz_no);
+    return s->ops->award_insert(s, &a, err);
+}
+
+Test(events, an_award_written_before_entry_ids_refunds_through_its_earn) {
+    old_award o = {.rule_id = rule_ok("{\"name\":\"fixed\",\"event_type\":\"order.paid\",\"award\":{\"points\":40}}")};
+    jf_error err = {0};
+    cr_assert_eq(fx_tx(&fx, write_old_award, &o, &err), JF_OK, "%s", err.detail);
+    jf_award_row rows[2];
+    cr_assert_eq(awards_of("old", rows, 2), 1);
+    cr_assert_eq(rows[0].entry_id, 0);
+    event_arg *half = post("order.refunded", "m1", "r1", 2000, "old");
+    cr_assert_eq(half->out.reversed_total, 20);
+    event_arg *rest = post("order.refunded", "m1", "r2", -1, "old");
+    cr_assert_eq(rest->out.reversed_total, 20);
+    jf_entry entries[4];
+    cr_assert_eq(fx_entries(&fx, "m1", entries, 4), 3);
+    cr_assert_eq(entries[1].ref_entry_id, o.entry_id);
+    cr_assert_eq(entries[2].ref_entry_id, o.entry_id);
+    FX_ASSERT_ACCT(fx_member(&fx, "m1").acct, 0, 0, 0, 0, 0, 0, 0);
+    fx_verify_clean(&fx);
+    free(half);
+    free(rest);
+}
+
+/* An event that fails after its first award was written (the second would
+ * expire before it activates) leaves nothing in the committer's batch —
+ * no event row, no entry, no member — and its neighbours commit. */
+typedef struct {
+    event_arg *events;
+    jf_code codes[3];
+} event_batch;
+
+static jf_code run_event_job(jf_store *s, size_t i, void *arg) {
+    event_batch *b = arg;
+    jf_error err = {0};
+    b->codes[i] = process(s, &b->events[i], &err);
+    return b->codes[i];
+}
+
+Test(events, a_failure_in_the_middle_of_an_event_leaves_nothing) {
+    jf_tenant t = fx.tenant;
+    t.expiry = fx_policy_rolling(1, JF_UNIT_DAYS, JF_ROUND_NONE);
+    fx_tenant_update(&fx, &t);
+    rule_ok("{\"name\":\"fixed\",\"event_type\":\"order.paid\",\"award\":{\"points\":10}}");
+    rule_ok("{\"name\":\"big\",\"event_type\":\"order.paid\",\"when\":\"amount_fen >= 100000\",\"pending_days\":30,"
+            "\"award\":{\"points\":50}}");
+    free(post("order.paid", "c", "seed", 1000, NULL));
+    event_batch b = {.events = calloc(3, sizeof(event_arg))};
+    const char *members[3] = {"a", "c", "b"}, *ids[3] = {"e1", "e2", "e3"};
+    const int64_t fen[3] = {1000, 200000, 1000};
+    for (int i = 0; i < 3; i++)
+        b.events[i].ev = (jf_event){.type = "order.paid", .event_id = ids[i], .member_id = members[i],
+                                    .occurred_at_ms = FX_T0, .has_amount = true, .amount_fen = fen[i]};
+    jf_error err = {0};
+    bool reran = false;
+    cr_assert_eq(jf_tx_batch(fx.store, 3, run_event_job, NULL, &b, &reran, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(b.codes[0], JF_OK);
+    cr_assert_eq(b.codes[1], JF_INVALID_FIELD, "the second award would be born expired: %s", jf_code_name(b.codes[1]));
+    cr_assert_eq(b.codes[2], JF_OK);
+    cr_assert(reran || fx.store->ops->write_mark == NULL, "e2 failed after writing: the batch ran again");
+    cr_assert_eq(fx_entries(&fx, "c", NULL, 0), 1, "the failed event's first award is not on disk");
+    FX_ASSERT_ACCT(fx_member(&fx, "c").acct, 10, 0, 0, 0, 10, 0, 0);
+    cr_assert_eq(fx_member(&fx, "a").acct.available, 10);
+    cr_assert_eq(fx_member(&fx, "b").acct.available, 10);
+    cr_assert_eq(fx_count(&fx, "events"), 3, "seed, e1 and e3; not e2");
+    jf_award_row rows[2];
+    cr_assert_eq(awards_of("e2", rows, 2), 0);
+    fx_verify_clean(&fx);
+    free(b.events);
 }

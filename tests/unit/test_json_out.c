@@ -1,14 +1,18 @@
 /*
  * test_json_out.c — the response encoder writes exactly what
  * json_dumps(doc, JSON_COMPACT) writes, for every kind of value a response
- * can hold (and a few it never does).
+ * can hold (and a few it never does); and the records the event answers
+ * write straight as text (member, task) are what their json_t renderers
+ * give, encoded.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/handlers.h"
 #include "http/json_out.h"
+#include "http/render.h"
 
 static void same_as_jansson(json_t *doc) {
     cr_assert_not_null(doc);
@@ -71,4 +75,44 @@ Test(json_out, too_deep_is_refused_not_overflowed) {
     size_t len = 0;
     cr_assert_null(jf_json_encode(doc, &len));
     json_decref(doc);
+}
+
+/* ---- records written straight as text (the event answers) are what their
+ * json_t renderers give, encoded ---- */
+
+static void same_text(json_t *doc, jf_json_text *b) {
+    size_t want_len = 0, got_len = 0;
+    char *want = jf_json_encode(doc, &want_len);
+    char *got = jf_json_text_take(b, &got_len);
+    cr_assert_not_null(want);
+    cr_assert_not_null(got);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(got_len, want_len);
+    free(want);
+    free(got);
+    json_decref(doc);
+}
+
+Test(json_out, member_and_task_as_text) {
+    jf_tenant t = {.id = 1};
+    snprintf(t.timezone, sizeof t.timezone, "Asia/Shanghai");
+    jf_member m = {.id = 3, .tenant_id = 1, .status = JF_MEMBER_FROZEN, .entry_seq = 12,
+                   .created_at_ms = 1768442400000LL, .updated_at_ms = 0};
+    m.acct = (jf_account){1, 2, 3, 4, 5, 6, 9007199254740991LL};
+    snprintf(m.ext_id, sizeof m.ext_id, "m \"1\" 生鲜\n");
+    jf_json_text b = {0};
+    jf_render_member_text(&b, &t, &m);
+    same_text(jf_render_member(&t, &m), &b);
+
+    jf_task_state s = {.task_id = 4, .task_version = 2, .period = JF_TASK_WEEKLY, .goal_is_sum = true, .claim = true,
+                       .goal = 30000, .reward_points = 30, .period_start_ms = 1768147200000LL,
+                       .period_end_ms = 1768752000000LL, .progress = 12800, .completed = true,
+                       .points_awarded = 0};
+    snprintf(s.name, sizeof s.name, "3 orders \\ this week");
+    jf_render_task_state_text(&b, &t, &s);
+    same_text(jf_render_task_state(&t, &s), &b);
+    s = (jf_task_state){.task_id = 5, .period = JF_TASK_ONCE, .period_end_ms = INT64_MAX, .rewarded = true,
+                        .points_awarded = 30};
+    jf_render_task_state_text(&b, &t, &s);
+    same_text(jf_render_task_state(&t, &s), &b);
 }

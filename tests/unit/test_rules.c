@@ -264,3 +264,20 @@ Test(checkin, schedule_repeat_and_restart_and_calendar) {
     cr_assert_eq(jf_days_in_month(2100, 2), 28);
     cr_assert_eq(jf_days_in_month(2000, 2), 29);
 }
+
+/* Explanations group digits by thousands (written by hand, not snprintf). */
+Test(rules, format_int_groups_thousands) {
+    const struct {
+        int64_t v;
+        const char *want;
+    } cases[] = {{0, "0"},         {7, "7"},           {999, "999"},          {1000, "1,000"},
+                 {12800, "12,800"}, {-1234567, "-1,234,567"}, {INT64_MAX, "9,223,372,036,854,775,807"},
+                 {INT64_MIN, "-9,223,372,036,854,775,808"}};
+    char buf[40];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jf_format_int(cases[i].v, buf, sizeof buf);
+        cr_assert_str_eq(buf, cases[i].want);
+    }
+    jf_format_int(1234567, buf, 4);
+    cr_assert_str_eq(buf, "1,2", "cut to fit");
+}

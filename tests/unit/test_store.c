@@ -1214,8 +1214,10 @@ Test(store, migration_3_counts_existing_awards) {
     commit();
     /* Back to schema 2, as a database written before this migration is.
      * Later migrations are forgotten too (they run again on open; each
-     * recreates what it changes), or the store would think itself past 3. */
-    const char *undo[] = {"DELETE FROM schema_migrations WHERE version >= 3", "DROP TABLE rule_budgets",
+     * recreates what it changes, or is undone here: the awards' entry_id),
+     * or the store would think itself past 3. */
+    const char *undo[] = {"DELETE FROM schema_migrations WHERE version >= 3", "ALTER TABLE awards DROP COLUMN entry_id",
+                          "DROP TABLE rule_budgets",
                           "DROP TABLE event_answers", "DROP INDEX events_member",
                           "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms)",
                           "ALTER TABLE events DROP COLUMN answer_id"};
