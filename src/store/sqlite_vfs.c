@@ -260,6 +260,11 @@ static int jv_current_time64(sqlite3_vfs *v, sqlite3_int64 *out) {
 }
 
 static void register_once(void) {
+    /* Before SQLite initialises (sqlite3_vfs_find does): no allocation
+     * statistics, which take a process-wide mutex on every malloc and free
+     * of every thread's connection.  Nothing reads them.  Refused (and
+     * harmless) if SQLite was initialised already. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     g_real = sqlite3_vfs_find(NULL);
     if (g_real == NULL || g_real->iVersion < 2) return;
     g_vfs = (sqlite3_vfs){
