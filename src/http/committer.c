@@ -350,7 +350,11 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
         return rc;
     }
     c->sort_batches = strcmp(c->store->ops->name, "postgres") == 0;
-    c->batch_max = c->store->ops->write_mark ? JF_COMMIT_BATCH_MAX : JF_COMMIT_BATCH_MAX_SAVEPOINTS;
+    /* A backend that sends writes ahead (PostgreSQL: begin_batch) runs a
+     * batch again with a savepoint per job when one fails: its batches stop
+     * where savepoints would have them stop. */
+    const jf_store_ops *ops = c->store->ops;
+    c->batch_max = ops->write_mark && !ops->begin_batch ? JF_COMMIT_BATCH_MAX : JF_COMMIT_BATCH_MAX_SAVEPOINTS;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->checkpoint_cv, NULL);

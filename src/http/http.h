@@ -46,8 +46,9 @@
 /* Write requests per transaction: bounds the time one commit holds the
  * writer lock and the work lost to a failed commit. */
 #define JF_COMMIT_BATCH_MAX 512
-/* When every job of a batch runs in its own savepoint (stores without a
- * write mark: PostgreSQL), each job is a subtransaction, and a PostgreSQL
+/* When every job of a batch may run in its own savepoint (stores without a
+ * write mark; PostgreSQL, whose failed batches run again with savepoints),
+ * each job is a subtransaction, and a PostgreSQL
  * backend caches only 64 subtransaction ids per transaction
  * (PGPROC_MAX_CACHED_SUBXIDS); beyond that every snapshot taken on the
  * server has to consult pg_subtrans and slows down.  Such batches stop at 64. */

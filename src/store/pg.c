@@ -732,6 +732,12 @@ typedef struct {
      * statement, and a transaction that sends none costs nothing. */
     bool begin_pending;
     bool in_savepoint; /* one level: the committer's per-request savepoint */
+    /* Begun by begin_batch: jobs run without savepoints and their writes
+     * are sent ahead all the same (see pg_ahead). */
+    bool batch;
+    /* The write mark (store.h): moves with every write made or sent ahead
+     * and with every failure found. */
+    uint64_t mark;
     /* The last savepoint was released by the engine but RELEASE is not sent
      * yet: it goes ahead of the next SAVEPOINT (COMMIT releases it anyway). */
     bool release_pending;
@@ -799,6 +805,7 @@ static void pg_first_line(const char *msg, char *out, size_t size) {
 /* Report a failed result (res may be NULL: libpq could not even send).
  * Marks the connection broken when it is. */
 static jf_code pg_fail(pg_store *q, const PGresult *res, jf_error *err, const char *what) {
+    q->mark++; /* PostgreSQL aborts the transaction (or the savepoint) at any error */
     const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char msg[200];
@@ -987,6 +994,7 @@ static jf_code pg_usable(pg_store *q, jf_error *err) {
 /* libpq could not send or read: the connection is gone (or in a state only
  * a reset clears, which is the same to us). */
 static jf_code pg_lost(pg_store *q, jf_error *err, const char *what) {
+    q->mark++;
     char msg[200];
     pg_first_line(PQerrorMessage(q->conn), msg, sizeof msg);
     q->broken = true;
@@ -1030,10 +1038,15 @@ static void pg_lock_forget(pg_store *q) {
     q->idem.state = IDEM_NONE;
 }
 
+/* Whether writes are sent ahead: inside a job's savepoint, whose release
+ * checks them, or in a batch begun without savepoints (begin_batch), whose
+ * runner watches the write mark and calls writes_check at its end. */
+static bool pg_ahead(const pg_store *q) { return q->in_savepoint || q->batch; }
+
 /* A drawn id (*slot) for a row of member_id, if one is there to take:
- * only inside a savepoint, where the insert can be sent ahead. */
+ * only where the insert can be sent ahead. */
 static int64_t pg_drawn_take(pg_store *q, int64_t member_id, int64_t *slot) {
-    if (!q->in_savepoint || q->drawn.member_id != member_id || *slot == 0) return 0;
+    if (!pg_ahead(q) || q->drawn.member_id != member_id || *slot == 0) return 0;
     int64_t id = *slot;
     *slot = 0;
     return id;
@@ -1074,6 +1087,7 @@ static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf
     pq_push(q, id, kind, what);
     q->counters.statements++;
     if (kind != PQ_CONTROL && kind != PQ_LAX) q->data_sent = true;
+    if (kind == PQ_WRITE || kind == PQ_UPDATE_ONE || kind == PQ_INSERT_ONE) q->mark++;
     return JF_OK;
 }
 
@@ -1090,11 +1104,12 @@ static jf_code pg_send_sync(pg_store *q, jf_error *err) {
 static jf_code pq_check(pg_store *q, const pq_item *it, PGresult *res, jf_error *err) {
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_fail(q, res, err, it->what);
-    if (it->kind == PQ_UPDATE_ONE && strcmp(PQcmdTuples(res), "1") != 0)
-        return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): no such row", it->what);
-    if (it->kind == PQ_INSERT_ONE && PQntuples(res) != 1)
-        return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): nothing inserted", it->what);
-    return JF_OK;
+    const char *missing = NULL;
+    if (it->kind == PQ_UPDATE_ONE && strcmp(PQcmdTuples(res), "1") != 0) missing = "no such row";
+    if (it->kind == PQ_INSERT_ONE && PQntuples(res) != 1) missing = "nothing inserted";
+    if (missing == NULL) return JF_OK;
+    q->mark++;
+    return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): %s", it->what, missing);
 }
 
 /*
@@ -1182,6 +1197,15 @@ static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err
         q->failed_err = first_err;
         q->failed_err.code = q->failed;
         return pg_failed(q, err);
+    }
+    if (q->batch && !q->in_savepoint && q->tx != TX_NONE) {
+        /* The caller gets its own statement's failure; with no savepoint
+         * to roll back to, PostgreSQL has aborted the transaction, so every
+         * later call (writes_check included) answers it too. */
+        q->failed = pq_deferred_code(first);
+        q->failed_tx = true;
+        q->failed_err = first_err;
+        q->failed_err.code = q->failed;
     }
     if (err != NULL) *err = first_err;
     return first;
@@ -1277,6 +1301,7 @@ static jf_code pg_list(pg_store *q, pg_id id, const pg_args *a, pg_reader read, 
 static jf_code pg_write(pg_store *q, pg_id id, const pg_args *a, bool is_update, jf_error *err, const char *what) {
     assert(q->tx == TX_WRITE); /* writes happen only inside begin/commit */
     pg_due_forget(q);
+    q->mark++;
     PGresult *res;
     jf_code code = pg_run(q, id, a, &res, err, what);
     if (code != JF_OK) return code;
@@ -1290,6 +1315,7 @@ static jf_code pg_write(pg_store *q, pg_id id, const pg_args *a, bool is_update,
 static jf_code pg_insert(pg_store *q, pg_id id, const pg_args *a, int64_t *new_id, jf_error *err, const char *what) {
     assert(q->tx == TX_WRITE);
     pg_due_forget(q);
+    q->mark++;
     PGresult *res;
     jf_code code = pg_run(q, id, a, &res, err, what);
     if (code != JF_OK) return code;
@@ -1301,13 +1327,14 @@ static jf_code pg_insert(pg_store *q, pg_id id, const pg_args *a, int64_t *new_i
     return code;
 }
 
-/* A write whose answer the engine does not need now: inside a savepoint it
- * is sent ahead (kind: PQ_WRITE, PQ_UPDATE_ONE or PQ_INSERT_ONE) and checked
- * at the next sync; outside one it runs now, as pg_write/pg_insert. */
+/* A write whose answer the engine does not need now: inside a savepoint or
+ * a batch (pg_ahead) it is sent ahead (kind: PQ_WRITE, PQ_UPDATE_ONE or
+ * PQ_INSERT_ONE) and checked at the next sync; else it runs now, as
+ * pg_write/pg_insert. */
 static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf_error *err,
                               const char *what) {
     assert(q->tx == TX_WRITE);
-    if (!q->in_savepoint) {
+    if (!pg_ahead(q)) {
         assert(kind != PQ_INSERT_ONE); /* its caller wants the new id: pg_insert */
         return pg_write(q, id, a, kind == PQ_UPDATE_ONE, err, what);
     }
@@ -1344,6 +1371,7 @@ static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     q->failed = JF_OK;
     q->failed_tx = false;
     q->data_sent = false;
+    q->batch = false;
     q->tx = tx;
     q->begin_id = id;
     q->begin_pending = true;
@@ -1351,6 +1379,32 @@ static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
 }
 
 static jf_code pg_begin(jf_store *s, jf_error *err) { return pg_begin_as(pg_of(s), PG_BEGIN_WRITE, TX_WRITE, err); }
+
+/* A batch without savepoints (store.h): its writes are sent ahead as in a
+ * savepoint, but a failure found at a sync loses the whole transaction
+ * (pg_sync_all: failed_tx), is answered to every later call and moves the
+ * write mark, so the runner rolls back and runs the batch again with
+ * savepoints.  The idempotency insert is sent ahead too (pg_idem_insert):
+ * an earn waits once, at its member lock, which also checks the previous
+ * job's writes. */
+static jf_code pg_begin_batch(jf_store *s, jf_error *err) {
+    pg_store *q = pg_of(s);
+    jf_code code = pg_begin_as(q, PG_BEGIN_WRITE, TX_WRITE, err);
+    if (code == JF_OK) q->batch = true;
+    return code;
+}
+
+/* One wait if any write sent ahead is still unchecked. */
+static jf_code pg_writes_check(jf_store *s, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(q->tx == TX_WRITE);
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    jf_code code = pg_usable(q, err); /* a lost connection lost the writes */
+    if (code != JF_OK || !pq_writes_unchecked(q)) return code;
+    return pg_sync(q, NULL, 0, err);
+}
+
+static uint64_t pg_write_mark(jf_store *s) { return pg_of(s)->mark; }
 
 /* A server's read handle begins a read transaction for every request,
  * writes included (which read nothing there): lazily, that costs nothing. */
@@ -1376,6 +1430,7 @@ static void pg_rollback(jf_store *s) {
     q->tx = TX_NONE;
     q->begin_pending = false;
     q->in_savepoint = false;
+    q->batch = false;
     q->release_pending = false;
     q->failed = JF_OK;
     q->failed_tx = false;
@@ -1395,6 +1450,7 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     if (q->begin_pending) { /* nothing was sent: nothing to commit */
         q->begin_pending = false;
         q->tx = TX_NONE;
+        q->batch = false;
         return JF_OK;
     }
     jf_code code = JF_OK;
@@ -1409,6 +1465,7 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     PQclear(res);
     if (code != JF_OK) pg_rollback(s);
     q->tx = TX_NONE;
+    q->batch = false;
     return code;
 }
 
@@ -1872,6 +1929,7 @@ static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     }
     l->id = id;
     q->held = (pg_held_lot){true, *l};
+    q->mark++;
     return JF_OK;
 }
 
@@ -1987,7 +2045,7 @@ static jf_code pg_move_insert(jf_store *s, jf_lot_move *mv, jf_error *err) {
     arg_i64(&a, mv->lot_id);
     arg_i64(&a, mv->points);
     mv->id = 0;
-    jf_code code = q->in_savepoint ? pg_write_ahead(q, PG_MOVE_INSERT, &a, PQ_INSERT_ONE, err, "lot move insert")
+    jf_code code = pg_ahead(q) ? pg_write_ahead(q, PG_MOVE_INSERT, &a, PQ_INSERT_ONE, err, "lot move insert")
                                    : pg_insert(q, PG_MOVE_INSERT, &a, &mv->id, err, "lot move insert");
     if (code == JF_ALREADY_EXISTS)
         code = jf_fail(err, JF_INTERNAL, "", "lot move insert: lot %" PRId64 " does not exist", mv->lot_id);
@@ -2134,9 +2192,14 @@ static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, j
 }
 
 /* When another server holds the same (tenant, biz_no) uncommitted, the
- * insert waits for it; once that commits, ON CONFLICT answers "exists". */
+ * insert waits for it; once that commits, ON CONFLICT answers "exists".
+ * In a batch without savepoints it is sent ahead: a key found taken there
+ * inserts nothing, a failure like any other of a write sent ahead, and the
+ * batch runs again with savepoints, where the job waits for this answer
+ * and gets its JF_ALREADY_EXISTS alone. */
 static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
-    pg_of(s)->idem.state = IDEM_NONE;
+    pg_store *q = pg_of(s);
+    q->idem.state = IDEM_NONE;
     pg_args a = {0};
     arg_i64(&a, r->tenant_id);
     arg_text(&a, r->biz_no);
@@ -2146,7 +2209,9 @@ static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
     arg_i64(&a, r->entry_id);
     arg_text(&a, r->result);
     arg_i64(&a, r->created_at_ms);
-    return pg_insert(pg_of(s), PG_IDEM_INSERT, &a, NULL, err, "idempotency insert");
+    if (q->batch && !q->in_savepoint)
+        return pg_write_ahead(q, PG_IDEM_INSERT, &a, PQ_INSERT_ONE, err, "idempotency insert");
+    return pg_insert(q, PG_IDEM_INSERT, &a, NULL, err, "idempotency insert");
 }
 
 static void read_key(const PGresult *r, int row, void *out) {
@@ -2705,6 +2770,9 @@ static const jf_store_ops pg_ops = {
     .savepoint = pg_savepoint,
     .savepoint_release = pg_savepoint_release,
     .savepoint_rollback = pg_savepoint_rollback,
+    .write_mark = pg_write_mark,
+    .begin_batch = pg_begin_batch,
+    .writes_check = pg_writes_check,
     .tenant_insert = pg_tenant_insert,
     .tenant_update = pg_tenant_update,
     .tenant_get = pg_tenant_get,

@@ -199,9 +199,9 @@ static size_t chain_of(server *v, int64_t member_id, jf_entry *out, size_t cap) 
 /* ---- the store's op table is complete ---- */
 
 /* Every operation the SQLite backend has, PostgreSQL has too: a NULL in the
- * table is a crash in the engine, so a newly added op must not be missed.
- * The exception is write_mark, optional by contract (store.h: without it
- * the committer gives every job a savepoint). */
+ * table is a crash in the engine, so a newly added op must not be missed
+ * (write_mark included: without it every batch job would get a savepoint;
+ * begin_batch and writes_check are PostgreSQL's own). */
 Test(pg, ops_table_is_complete) {
     SKIP_WITHOUT_PG();
     char sqlite_path[400];
@@ -214,7 +214,6 @@ Test(pg, ops_table_is_complete) {
         any_fn a, b;
         memcpy(&a, (const char *)sq->ops + off, sizeof a);
         memcpy(&b, (const char *)pg->ops + off, sizeof b);
-        if (off == offsetof(jf_store_ops, write_mark)) continue;
         cr_assert(a == NULL || b != NULL, "jf_store_ops slot at offset %zu: SQLite has it, PostgreSQL does not", off);
     }
     jf_store_close(sq);
@@ -945,25 +944,32 @@ Test(pg, failed_write_sent_ahead_fails_only_its_job) {
     jf_store_close(v.s);
 }
 
-/* The same through jf_tx_batch, as the committer runs it: the job whose
- * write sent ahead fails is answered with that failure (its release failed),
- * and its neighbours commit — the batch is not failed as a whole. */
+/* The same through jf_tx_batch, as the committer runs it.  Its first pass
+ * runs the jobs without savepoints (begin_batch): the failed write is found
+ * after its job returned — at the next job's member lock, or at the end of
+ * the pass (writes_check) when it is the last job — and the batch runs
+ * again with a savepoint per job, where the job whose write sent ahead
+ * fails is answered with that failure (its release failed) and its
+ * neighbours commit: the batch is not failed as a whole. */
 typedef struct {
     server *v;
+    size_t ghost; /* the job that sends a failing write ahead */
+    int runs[3];
     jf_code codes[3];
     jf_error errs[3];
 } ghost_batch;
 
 static jf_code ghost_batch_run(jf_store *s, size_t i, void *arg) {
     ghost_batch *g = arg;
+    g->runs[i]++;
     jf_ctx c = {.store = s, .tenant = &g->v->t, .now_ms = T0};
     const char *members[] = {"a", "b", "c"}, *biz[] = {"job-a", "job-b", "job-c"};
     jf_earn_req r = {.member_id = members[i], .points = 10, .biz_no = biz[i]};
     jf_result res;
     g->codes[i] = jf_earn(&c, &r, &res, &g->errs[i]);
-    if (g->codes[i] == JF_OK && i == 1) {
+    if (g->codes[i] == JF_OK && i == g->ghost) {
         jf_member ghost = res.member;
-        ghost.id = 987654321; /* no such member: checked at the release */
+        ghost.id = 987654321; /* no such member: checked later */
         g->codes[i] = s->ops->member_update(s, &ghost, &g->errs[i]);
     }
     return g->codes[i];
@@ -975,22 +981,80 @@ static void ghost_batch_failed(size_t i, void *arg, jf_code code, const jf_error
     g->errs[i] = *err;
 }
 
-Test(pg, batch_job_failing_at_its_release_fails_alone) {
-    SKIP_WITHOUT_PG();
+static void ghost_batch_check(size_t ghost) {
     server v;
     server_open(&v, LOC, true);
     run_op(&v, 0, "b", "seed-b", 1, 0, NULL, NULL);
-    ghost_batch g = {.v = &v};
+    ghost_batch g = {.v = &v, .ghost = ghost};
     bool reran = false;
     jf_error err = {0};
     jf_code rc = jf_tx_batch(v.s, 3, ghost_batch_run, ghost_batch_failed, &g, &reran, &err);
     cr_assert_eq(rc, JF_OK, "the batch commits: %s (%s)", jf_code_name(rc), err.detail);
-    cr_assert_eq(g.codes[0], JF_OK);
-    cr_assert_eq(g.codes[1], JF_INTERNAL, "%s (%s)", jf_code_name(g.codes[1]), g.errs[1].detail);
-    cr_assert_eq(g.codes[2], JF_OK, "%s", g.errs[2].detail);
-    FX_ASSERT_ACCT(member_of(&v, "a").acct, 10, 0, 0, 0, 10, 0, 0);
-    FX_ASSERT_ACCT(member_of(&v, "b").acct, 1, 0, 0, 0, 1, 0, 0); /* job b left nothing */
-    FX_ASSERT_ACCT(member_of(&v, "c").acct, 10, 0, 0, 0, 10, 0, 0);
+    cr_assert(reran, "the failure found after its job returned reran the batch with savepoints");
+    const char *members[] = {"a", "b", "c"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(g.runs[i], 2, "job %zu ran %d times", i, g.runs[i]);
+        if (i == ghost) {
+            cr_assert_eq(g.codes[i], JF_INTERNAL, "%s (%s)", jf_code_name(g.codes[i]), g.errs[i].detail);
+            cr_assert(strstr(g.errs[i].detail, "member update") != NULL, "%s", g.errs[i].detail);
+        } else {
+            cr_assert_eq(g.codes[i], JF_OK, "job %zu: %s", i, g.errs[i].detail);
+        }
+        int64_t seed = i == 1 ? 1 : 0, earned = i == ghost ? 0 : 10;
+        if (seed + earned == 0) {
+            cr_assert(!member_exists(&v, members[i]), "the failed job's member is gone");
+            continue;
+        }
+        FX_ASSERT_ACCT(member_of(&v, members[i]).acct, seed + earned, 0, 0, 0, seed + earned, 0, 0);
+    }
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+Test(pg, batch_job_failing_at_its_release_fails_alone) {
+    SKIP_WITHOUT_PG();
+    ghost_batch_check(1); /* found at the next job's member lock */
+}
+
+Test(pg, batch_last_job_failing_at_the_writes_check_fails_alone) {
+    SKIP_WITHOUT_PG();
+    ghost_batch_check(2); /* found by writes_check, before COMMIT */
+}
+
+/* An earn in a batch without savepoints (begin_batch, jf_tx_batch's first
+ * pass) waits once: at its member lock, whose round trip also checks the
+ * previous job's writes, the idempotency insert included.  Six statements:
+ * the lock, the due summary (with the idempotency lookup and the drawn
+ * ids), the entry, the lot, the member update, the idempotency insert. */
+Test(pg, earn_in_a_batch_without_savepoints_waits_once) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "m1", "first-1", 5, 0, NULL, NULL); /* the members exist; the statements are prepared */
+    run_op(&v, 0, "m2", "first-2", 5, 0, NULL, NULL);
+    jf_store *s = v.s;
+    jf_error err = {0};
+    cr_assert_eq(s->ops->begin_batch(s, &err), JF_OK, "%s", err.detail);
+    jf_ctx c = {.store = s, .tenant = &v.t, .now_ms = T0};
+    jf_result res;
+    jf_earn_req r1 = {.member_id = "m1", .points = 7, .biz_no = "second-1"};
+    cr_assert_eq(jf_earn(&c, &r1, &res, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c0 = jf_pg_counters_of(s);
+    jf_earn_req r2 = {.member_id = "m2", .points = 3, .biz_no = "second-2"};
+    cr_assert_eq(jf_earn(&c, &r2, &res, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c1 = jf_pg_counters_of(s);
+    cr_assert_eq(s->ops->writes_check(s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c2 = jf_pg_counters_of(s);
+    cr_assert_eq(s->ops->commit(s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c3 = jf_pg_counters_of(s);
+    cr_assert_eq(c1.round_trips - c0.round_trips, 1, "an earn waited %llu times",
+                 (unsigned long long)(c1.round_trips - c0.round_trips));
+    cr_assert_eq(c1.statements - c0.statements, 6, "an earn sent %llu statements",
+                 (unsigned long long)(c1.statements - c0.statements));
+    cr_assert_eq(c2.round_trips - c1.round_trips, 1, "the last job's writes are checked in one wait");
+    cr_assert_eq(c3.round_trips - c2.round_trips, 1, "COMMIT is one wait");
+    FX_ASSERT_ACCT(member_of(&v, "m1").acct, 12, 0, 0, 0, 12, 0, 0);
+    FX_ASSERT_ACCT(member_of(&v, "m2").acct, 8, 0, 0, 0, 8, 0, 0);
     verify_clean(v.s);
     jf_store_close(v.s);
 }
@@ -1010,17 +1074,23 @@ static void *racer_main(void *p) {
     return NULL;
 }
 
+/* Two connections, x and y; x records "raced" for member "early" in a
+ * batch and keeps it uncommitted. */
+static void race_open(server *x, server *y) {
+    server_open(x, LOC, true);
+    server_open(y, LOC, false);
+    jf_error err = {0};
+    cr_assert_eq(x->s->ops->begin(x->s, &err), JF_OK);
+    cr_assert_eq(batch_earn(x, "early", "raced", 9, NULL, &err), JF_OK, "%s", err.detail);
+}
+
 Test(pg, unique_violation_found_at_sync_is_retry) {
     SKIP_WITHOUT_PG();
     server x;
-    server_open(&x, LOC, true);
     static racer y;
     memset(&y, 0, sizeof y);
-    server_open(&y.v, LOC, false);
+    race_open(&x, &y.v);
     jf_error err = {0};
-    /* x records "raced" for member "early" and keeps it uncommitted. */
-    cr_assert_eq(x.s->ops->begin(x.s, &err), JF_OK);
-    cr_assert_eq(batch_earn(&x, "early", "raced", 9, NULL, &err), JF_OK, "%s", err.detail);
     /* y: a first job that will commit, then the racing one, which finds
      * nothing under "raced" yet, sends its writes ahead and waits in the
      * idempotency insert for x. */
@@ -1043,6 +1113,66 @@ Test(pg, unique_violation_found_at_sync_is_retry) {
     cr_assert_eq(rc, JF_IDEMPOTENCY_CONFLICT, "%s (%s)", jf_code_name(rc), err.detail);
     cr_assert_eq(y.v.s->ops->commit(y.v.s, &err), JF_OK, "%s", err.detail);
     cr_assert(!member_exists(&x, "late"));
+    verify_clean(x.s);
+    jf_store_close(x.s);
+    jf_store_close(y.v.s);
+}
+
+/* In a batch without savepoints the idempotency insert is sent ahead: a
+ * biz_no another connection committed meanwhile is found at the next job's
+ * wait (the key taken, nothing inserted), and the batch runs again with a
+ * savepoint per job, where the job finds the record and answers as the
+ * lookup does (another member's request: a conflict), before writing; its
+ * neighbours commit once. */
+typedef struct {
+    server v;
+    int runs[3];
+    jf_code codes[3];
+    bool reran;
+    jf_code rc;
+} idem_race;
+
+static jf_code idem_race_run(jf_store *s, size_t i, void *arg) {
+    idem_race *w = arg;
+    w->runs[i]++;
+    jf_ctx c = {.store = s, .tenant = &w->v.t, .now_ms = T0};
+    const char *members[] = {"n1", "late", "n2"}, *biz[] = {"n1", "raced", "n2"};
+    jf_earn_req r = {.member_id = members[i], .points = 4, .biz_no = biz[i]};
+    jf_result res;
+    jf_error err = {0};
+    w->codes[i] = jf_earn(&c, &r, &res, &err);
+    return w->codes[i];
+}
+
+static void *idem_race_main(void *p) {
+    idem_race *w = p;
+    jf_error err = {0};
+    w->rc = jf_tx_batch(w->v.s, 3, idem_race_run, NULL, w, &w->reran, &err);
+    return NULL;
+}
+
+Test(pg, biz_no_taken_after_its_job_returned_reruns_the_batch) {
+    SKIP_WITHOUT_PG();
+    server x;
+    static idem_race y;
+    memset(&y, 0, sizeof y);
+    race_open(&x, &y.v);
+    jf_error err = {0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, idem_race_main, &y), 0);
+    usleep(300000); /* y's third job waits for x in the second one's idempotency insert */
+    cr_assert_eq(x.s->ops->commit(x.s, &err), JF_OK, "%s", err.detail);
+    pthread_join(th, NULL);
+    cr_assert_eq(y.rc, JF_OK, "%s", jf_code_name(y.rc));
+    cr_assert(y.reran);
+    cr_assert_eq(y.codes[0], JF_OK);
+    cr_assert_eq(y.codes[1], JF_IDEMPOTENCY_CONFLICT, "%s", jf_code_name(y.codes[1]));
+    cr_assert_eq(y.codes[2], JF_OK);
+    for (int i = 0; i < 3; i++) cr_assert_eq(y.runs[i], 2, "job %d ran %d times", i, y.runs[i]);
+    FX_ASSERT_ACCT(member_of(&x, "early").acct, 9, 0, 0, 0, 9, 0, 0);
+    FX_ASSERT_ACCT(member_of(&x, "n1").acct, 4, 0, 0, 0, 4, 0, 0);
+    FX_ASSERT_ACCT(member_of(&x, "n2").acct, 4, 0, 0, 0, 4, 0, 0);
+    cr_assert(!member_exists(&x, "late"), "the conflicting job wrote nothing");
     verify_clean(x.s);
     jf_store_close(x.s);
     jf_store_close(y.v.s);
