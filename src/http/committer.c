@@ -1,5 +1,5 @@
 /*
- * committer.c — group commit: the one writer thread.
+ * committer.c — group commit: the writer threads.
  *
  * SQLite has one writer at a time, and a durable commit costs an fsync that
  * takes far longer than the work of one request.  So loop threads never
@@ -8,6 +8,14 @@
  * (jf_tx_batch), and commits once.  While one batch is being synced
  * the next one gathers, so the batch size follows the load by itself: one
  * request alone is committed at once, 64 concurrent ones share one fsync.
+ *
+ * On PostgreSQL a server runs several writers (--committers, http.h
+ * JF_COMMITTERS_*), each a thread with its own connection and queue, as if
+ * it were that many servers: a job goes to the writer its (tenant, member)
+ * hashes to, so one member's jobs keep their arrival order on one writer,
+ * and the database works on several batches at once.  Between writers
+ * correctness comes from the database, exactly as between servers
+ * (docs/scaling.md).  SQLite keeps one writer.
  *
  * Invariants:
  * - A job is answered only after the COMMIT that contains it returned OK;
@@ -34,7 +42,8 @@
  *   (a replay).  On PostgreSQL a batch is ordered by member first, so that
  *   all servers lock members in one order.
  * - Standalone jobs (running the due jobs) open their own transactions and
- *   run between batches, never inside one.
+ *   run between batches, never inside one, on writer 0, which also runs
+ *   the periodic due jobs.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -56,29 +65,43 @@ typedef struct {
     size_t arrival;
 } batch_slot;
 
-struct jf_committer {
-    jf_server *srv;
-    jf_store *store; /* the only write handle */
-    /* Several servers may share the database (PostgreSQL): sort each batch
-     * by member so that their committers lock members in one order. */
-    bool sort_batches;
-    size_t batch_max; /* JF_COMMIT_BATCH_MAX, or _SAVEPOINTS without a write mark */
-    uint64_t rng; /* xorshift state for retry pauses */
+/* One writer thread, its connection and its queue.  Jobs on one member
+ * always go to the same writer (writer_of), which runs them in order. */
+typedef struct {
+    jf_committer *c;
+    size_t index;
+    jf_store *store; /* this writer's write handle */
+    uint64_t rng;    /* xorshift state for retry pauses */
     /* Scratch for run_batch, JF_COMMIT_BATCH_MAX each. */
     batch_slot *slots;
     jf_write_job **pending, **again;
     pthread_t thread;
+    bool started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     jf_write_job *head, *tail; /* FIFO, guarded by mu */
     size_t queued;
     bool stop;
-    struct timespec last_jobs_run;
+    struct timespec last_jobs_run; /* writer 0 runs the periodic jobs */
+} jf_writer;
+
+struct jf_committer {
+    jf_server *srv;
+    /* Several writers may share the database (PostgreSQL: other servers,
+     * other writers of this one): sort each batch by member so that they
+     * lock members in one order. */
+    bool sort_batches;
+    size_t batch_max; /* JF_COMMIT_BATCH_MAX, or _SAVEPOINTS (see jf_committer_start) */
+    size_t queue_max; /* per writer: JF_COMMIT_QUEUE_MAX shared out */
+    jf_writer *writers;
+    size_t writers_n;
     /* Checkpoints run here, on a connection of their own, not inside some
      * batch's COMMIT (where SQLite would do them: a 100+ ms stall). */
     jf_store *checkpoint_store;
     pthread_t checkpointer;
-    pthread_cond_t checkpoint_cv; /* its own: a signal for the writer must never wake it instead */
+    pthread_mutex_t checkpoint_mu;
+    pthread_cond_t checkpoint_cv;
+    bool checkpoint_stop;
     bool checkpointing;
 };
 
@@ -102,22 +125,22 @@ static void fail_job(jf_write_job *job, jf_code code, const char *what, const jf
 
 /* A short pause before a retry: 1, 2, 4 … 64 ms, half of it random so that
  * two servers whose batches met do not meet again in lockstep. */
-static void retry_pause(jf_committer *c, int attempt) {
+static void retry_pause(jf_writer *w, int attempt) {
     assert(attempt >= 1);
     int64_t step_us = (int64_t)1000 << (attempt - 1 < 6 ? attempt - 1 : 6);
-    c->rng ^= c->rng << 13;
-    c->rng ^= c->rng >> 7;
-    c->rng ^= c->rng << 17;
-    int64_t pause_us = step_us / 2 + (int64_t)(c->rng % (uint64_t)(step_us / 2 + 1));
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    int64_t pause_us = step_us / 2 + (int64_t)(w->rng % (uint64_t)(step_us / 2 + 1));
     struct timespec ts = {pause_us / 1000000, (long)(pause_us % 1000000) * 1000};
     nanosleep(&ts, NULL);
 }
 
 /* Order a batch by (tenant, member), arrival order among equals, so that
- * every server's committer takes member row locks in the same order and two
- * batches cannot deadlock on each other's members.  Reordering is allowed:
- * no job of a batch has been answered yet, so they are all concurrent, and
- * any order is one a client could have seen.  Two jobs on one member keep
+ * every writer takes member row locks in the same order and two batches
+ * cannot deadlock on each other's members.  Reordering is allowed: no job
+ * of a batch has been answered yet, so they are all concurrent, and any
+ * order is one a client could have seen.  Two jobs on one member keep
  * their arrival order (the first of two same-biz_no requests runs first). */
 static int batch_slot_cmp(const void *a, const void *b) {
     const batch_slot *x = a, *y = b;
@@ -127,11 +150,11 @@ static int batch_slot_cmp(const void *a, const void *b) {
     return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
 }
 
-static void sort_by_member(jf_committer *c, jf_write_job **jobs, size_t n) {
+static void sort_by_member(jf_writer *w, jf_write_job **jobs, size_t n) {
     assert(n <= JF_COMMIT_BATCH_MAX);
-    for (size_t i = 0; i < n; i++) c->slots[i] = (batch_slot){jobs[i], i};
-    qsort(c->slots, n, sizeof *c->slots, batch_slot_cmp);
-    for (size_t i = 0; i < n; i++) jobs[i] = c->slots[i].job;
+    for (size_t i = 0; i < n; i++) w->slots[i] = (batch_slot){jobs[i], i};
+    qsort(w->slots, n, sizeof *w->slots, batch_slot_cmp);
+    for (size_t i = 0; i < n; i++) jobs[i] = w->slots[i].job;
 }
 
 static jf_code run_one(jf_store *s, size_t i, void *arg) {
@@ -152,11 +175,11 @@ static void failed_one(size_t i, void *arg, jf_code code, const jf_error *err) {
  * *again_n of them, and the rest are finished), or the failure of the
  * transaction (every job: nothing of it is on disk; JF_RETRY when it should
  * run again). */
-static jf_code attempt_batch(jf_committer *c, jf_write_job **jobs, size_t n, jf_write_job **again, size_t *again_n,
+static jf_code attempt_batch(jf_writer *w, jf_write_job **jobs, size_t n, jf_write_job **again, size_t *again_n,
                              jf_error *err) {
     *again_n = 0;
     bool reran = false;
-    jf_code rc = jf_tx_batch(c->store, n, run_one, failed_one, jobs, &reran, err);
+    jf_code rc = jf_tx_batch(w->store, n, run_one, failed_one, jobs, &reran, err);
     if (reran) jf_metrics_batch_rerun();
     if (rc == JF_OK)
         for (size_t i = 0; i < n; i++)
@@ -174,17 +197,17 @@ static jf_code attempt_batch(jf_committer *c, jf_write_job **jobs, size_t n, jf_
  * JF_COMMIT_ATTEMPTS_MAX transactions per job; beyond that, 503.  Each
  * job is handed back as soon as the transaction holding its answer has
  * committed (or failed). */
-static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
-    if (c->sort_batches) sort_by_member(c, jobs, n);
-    jf_write_job **pending = c->pending, **again = c->again;
+static void run_batch(jf_writer *w, jf_write_job **jobs, size_t n) {
+    if (w->c->sort_batches) sort_by_member(w, jobs, n);
+    jf_write_job **pending = w->pending, **again = w->again;
     memcpy(pending, jobs, n * sizeof *jobs);
     size_t pending_n = n;
     for (int attempt = 0; pending_n > 0; attempt++) {
-        if (attempt > 0) retry_pause(c, attempt);
+        if (attempt > 0) retry_pause(w, attempt);
         int64_t t0 = mono_us();
         size_t again_n = 0;
         jf_error err;
-        jf_code rc = attempt_batch(c, pending, pending_n, again, &again_n, &err);
+        jf_code rc = attempt_batch(w, pending, pending_n, again, &again_n, &err);
         jf_metrics_batch(pending_n, mono_us() - t0, rc == JF_OK);
         bool last = attempt + 1 >= JF_COMMIT_ATTEMPTS_MAX;
         if (rc == JF_RETRY && !last) continue; /* the same jobs, a new transaction */
@@ -213,75 +236,76 @@ static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
     }
 }
 
-static void run_standalone(jf_committer *c, jf_write_job *job) {
+static void run_standalone(jf_writer *w, jf_write_job *job) {
     jf_error_clear(&job->err);
-    job->code = job->run(c->store, job, &job->err);
+    job->code = job->run(w->store, job, &job->err);
 }
 
-static void process(jf_committer *c, jf_write_job **jobs, size_t n) {
+static void process(jf_writer *w, jf_write_job **jobs, size_t n) {
     size_t i = 0;
     while (i < n) {
         if (jobs[i]->standalone) {
-            run_standalone(c, jobs[i]);
+            run_standalone(w, jobs[i]);
             hand_back(jobs[i]);
             i++;
             continue;
         }
         size_t j = i;
         while (j < n && !jobs[j]->standalone) j++;
-        run_batch(c, jobs + i, j - i); /* hands every job back */
+        run_batch(w, jobs + i, j - i); /* hands every job back */
         i = j;
     }
 }
 
 /* Expire, activate and time out holds as of the wall clock, so that points
- * expire without an operator.  Not with the test clock: there "now" belongs
- * to the tests. */
-static void periodic_jobs(jf_committer *c) {
-    if (c->srv->cfg.test_clock) return;
+ * expire without an operator (writer 0 only: one runner per server is
+ * enough, and several are safe, docs/scaling.md).  Not with the test
+ * clock: there "now" belongs to the tests. */
+static void periodic_jobs(jf_writer *w) {
+    if (w->c->srv->cfg.test_clock || w->index != 0) return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (c->last_jobs_run.tv_sec != 0 && now.tv_sec - c->last_jobs_run.tv_sec < JF_JOBS_INTERVAL_S) return;
-    c->last_jobs_run = now;
+    if (w->last_jobs_run.tv_sec != 0 && now.tv_sec - w->last_jobs_run.tv_sec < JF_JOBS_INTERVAL_S) return;
+    w->last_jobs_run = now;
     jf_job_stats stats;
     memset(&stats, 0, sizeof stats);
     jf_error err;
     jf_error_clear(&err);
-    jf_code rc = jf_jobs_run(c->store, jf_now_ms(), &stats, &err);
+    jf_code rc = jf_jobs_run(w->store, jf_now_ms(), &stats, &err);
     jf_metrics_jobs_run();
     if (rc != JF_OK) fprintf(stderr, "jifen: periodic jobs failed: %s: %s\n", jf_code_name(rc), err.detail);
 }
 
-static size_t take(jf_committer *c, jf_write_job **out, bool *stop) {
-    pthread_mutex_lock(&c->mu);
-    if (c->head == NULL && !c->stop) {
+static size_t take(jf_writer *w, jf_write_job **out, bool *stop) {
+    pthread_mutex_lock(&w->mu);
+    if (w->head == NULL && !w->stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
-        pthread_cond_timedwait(&c->cv, &c->mu, &until);
+        pthread_cond_timedwait(&w->cv, &w->mu, &until);
     }
     size_t n = 0;
-    while (c->head && n < c->batch_max) {
-        out[n++] = c->head;
-        c->head = c->head->next;
+    while (w->head && n < w->c->batch_max) {
+        out[n++] = w->head;
+        w->head = w->head->next;
     }
-    if (c->head == NULL) c->tail = NULL;
-    c->queued -= n;
-    *stop = c->stop;
-    pthread_mutex_unlock(&c->mu);
+    if (w->head == NULL) w->tail = NULL;
+    w->queued -= n;
+    *stop = w->stop;
+    pthread_mutex_unlock(&w->mu);
     return n;
 }
 
 static void *writer_main(void *arg) {
-    jf_committer *c = arg;
+    jf_writer *w = arg;
     jf_write_job **jobs = calloc(JF_COMMIT_BATCH_MAX, sizeof *jobs);
     assert(jobs != NULL);
     for (;;) {
         bool stop = false;
-        size_t n = take(c, jobs, &stop);
-        if (n > 0) process(c, jobs, n);
+        size_t n = take(w, jobs, &stop);
+        if (n > 0) process(w, jobs, n);
         else if (stop) break;
-        periodic_jobs(c);
+        periodic_jobs(w);
     }
     free(jobs);
     return NULL;
@@ -289,117 +313,199 @@ static void *writer_main(void *arg) {
 
 static void *checkpointer_main(void *arg) {
     jf_committer *c = arg;
-    pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
+    pthread_mutex_lock(&c->checkpoint_mu);
+    while (!c->checkpoint_stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += JF_CHECKPOINT_INTERVAL_MS * 1000000L;
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&c->checkpoint_cv, &c->mu, &until);
-        if (c->stop) break;
-        pthread_mutex_unlock(&c->mu);
+        pthread_cond_timedwait(&c->checkpoint_cv, &c->checkpoint_mu, &until);
+        if (c->checkpoint_stop) break;
+        pthread_mutex_unlock(&c->checkpoint_mu);
         jf_error err;
         jf_error_clear(&err);
         if (c->checkpoint_store->ops->checkpoint(c->checkpoint_store, &err) != JF_OK)
             fprintf(stderr, "jifen: checkpoint failed: %s\n", err.detail);
-        pthread_mutex_lock(&c->mu);
+        pthread_mutex_lock(&c->checkpoint_mu);
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->checkpoint_mu);
     return NULL;
 }
 
-/* Move checkpoints off the writer: a second connection and a thread.  If
- * any of it fails, the writer keeps checkpointing by itself. */
+/* Turn the writers' own checkpoints on or off; false if one refused. */
+static bool writers_auto_checkpoint(jf_committer *c, bool on) {
+    bool ok = true;
+    for (size_t i = 0; i < c->writers_n; i++) {
+        jf_error err;
+        jf_error_clear(&err);
+        if (c->writers[i].store->ops->set_auto_checkpoint(c->writers[i].store, on, &err) != JF_OK) ok = false;
+    }
+    return ok;
+}
+
+/* Move checkpoints off the writers: a second connection and a thread.  If
+ * any of it fails, the writers keep checkpointing by themselves. */
 static void checkpointer_start(jf_committer *c) {
     jf_error err;
     jf_error_clear(&err);
     if (jf_store_open(c->srv->cfg.db_path, &c->checkpoint_store, &err) != JF_OK) return;
-    if (c->store->ops->set_auto_checkpoint(c->store, false, &err) == JF_OK &&
-        pthread_create(&c->checkpointer, NULL, checkpointer_main, c) == 0) {
+    if (writers_auto_checkpoint(c, false) && pthread_create(&c->checkpointer, NULL, checkpointer_main, c) == 0) {
         c->checkpointing = true;
         return;
     }
-    c->store->ops->set_auto_checkpoint(c->store, true, &err);
+    writers_auto_checkpoint(c, true);
     jf_store_close(c->checkpoint_store);
     c->checkpoint_store = NULL;
 }
 
+static void writer_free(jf_writer *w) {
+    free(w->slots);
+    free(w->pending);
+    free(w->again);
+}
+
 static void committer_free(jf_committer *c) {
-    free(c->slots);
-    free(c->pending);
-    free(c->again);
+    for (size_t i = 0; i < c->writers_n; i++) writer_free(&c->writers[i]);
+    free(c->writers);
     free(c);
+}
+
+/* Writer i: its scratch, its connection, its lock.  Not started yet. */
+static jf_code writer_open(jf_committer *c, size_t i, jf_error *err) {
+    jf_writer *w = &c->writers[i];
+    w->c = c;
+    w->index = i;
+    w->slots = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->slots);
+    w->pending = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->pending);
+    w->again = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->again);
+    if (w->slots == NULL || w->pending == NULL || w->again == NULL)
+        return jf_fail(err, JF_INTERNAL, "", "out of memory");
+    w->rng = ((uint64_t)mono_us() + i * 0x9e3779b97f4a7c15ULL) | 1;
+    jf_code rc = jf_store_open(c->srv->cfg.db_path, &w->store, err);
+    if (rc != JF_OK) return rc;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    return JF_OK;
+}
+
+/* How many writers: SQLite has one writer at a time, so one; PostgreSQL
+ * takes the configured count (0: JF_COMMITTERS_PG_DEFAULT). */
+static size_t writers_wanted(const jf_server *srv, const jf_store *first) {
+    if (strcmp(first->ops->name, "postgres") != 0) return 1;
+    int n = srv->cfg.committers > 0 ? srv->cfg.committers : JF_COMMITTERS_PG_DEFAULT;
+    assert(n >= 1 && n <= JF_COMMITTERS_MAX);
+    return (size_t)n;
+}
+
+/* Stop and join the started writers, close every writer's store. */
+static void writers_stop(jf_committer *c) {
+    for (size_t i = 0; i < c->writers_n; i++) {
+        jf_writer *w = &c->writers[i];
+        if (!w->started) continue;
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    for (size_t i = 0; i < c->writers_n; i++) {
+        jf_writer *w = &c->writers[i];
+        if (w->started) pthread_join(w->thread, NULL);
+        if (w->store == NULL) continue;
+        jf_store_close(w->store);
+        w->store = NULL;
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
 }
 
 jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
     jf_committer *c = calloc(1, sizeof *c);
     if (c == NULL) return jf_fail(err, JF_INTERNAL, "", "out of memory");
     c->srv = srv;
-    c->slots = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->slots);
-    c->pending = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->pending);
-    c->again = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->again);
-    if (c->slots == NULL || c->pending == NULL || c->again == NULL) {
-        committer_free(c);
+    c->writers = calloc(JF_COMMITTERS_MAX, sizeof *c->writers);
+    if (c->writers == NULL) {
+        free(c);
         return jf_fail(err, JF_INTERNAL, "", "out of memory");
     }
-    c->rng = (uint64_t)mono_us() | 1;
-    jf_code rc = jf_store_open(srv->cfg.db_path, &c->store, err);
+    c->writers_n = 1;
+    jf_code rc = writer_open(c, 0, err);
+    size_t wanted = rc == JF_OK ? writers_wanted(srv, c->writers[0].store) : 1;
+    while (rc == JF_OK && c->writers_n < wanted) rc = writer_open(c, c->writers_n++, err);
     if (rc != JF_OK) {
+        writers_stop(c);
         committer_free(c);
         return rc;
     }
-    c->sort_batches = strcmp(c->store->ops->name, "postgres") == 0;
+    const jf_store_ops *ops = c->writers[0].store->ops;
+    c->sort_batches = strcmp(ops->name, "postgres") == 0;
     /* A backend that sends writes ahead (PostgreSQL: begin_batch) runs a
      * batch again with a savepoint per job when one fails: its batches stop
      * where savepoints would have them stop. */
-    const jf_store_ops *ops = c->store->ops;
     c->batch_max = ops->write_mark && !ops->begin_batch ? JF_COMMIT_BATCH_MAX : JF_COMMIT_BATCH_MAX_SAVEPOINTS;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    c->queue_max = JF_COMMIT_QUEUE_MAX / c->writers_n;
+    pthread_mutex_init(&c->checkpoint_mu, NULL);
     pthread_cond_init(&c->checkpoint_cv, NULL);
     checkpointer_start(c);
-    if (pthread_create(&c->thread, NULL, writer_main, c) != 0) {
-        jf_store_close(c->store);
-        committer_free(c);
-        return jf_fail(err, JF_INTERNAL, "", "could not start the committer thread");
+    for (size_t i = 0; i < c->writers_n && rc == JF_OK; i++) {
+        jf_writer *w = &c->writers[i];
+        if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+            rc = jf_fail(err, JF_INTERNAL, "", "could not start a committer thread");
+        else
+            w->started = true;
+    }
+    if (rc != JF_OK) {
+        jf_committer_stop(c);
+        return rc;
     }
     *out = c;
     return JF_OK;
 }
 
+/* The writer of a job: by (tenant, member), so that one member's jobs run
+ * on one writer, in arrival order (FNV-1a). */
+static jf_writer *writer_of(jf_committer *c, const jf_write_job *job) {
+    if (c->writers_n == 1) return &c->writers[0];
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < 8; i++) h = (h ^ (uint8_t)((uint64_t)job->tenant.id >> (8 * i))) * 1099511628211ULL;
+    for (const char *p = job->member_id; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    /* Standalone jobs (the due jobs) go to writer 0, with the periodic ones. */
+    return job->standalone ? &c->writers[0] : &c->writers[h % c->writers_n];
+}
+
 bool jf_committer_submit(jf_committer *c, jf_write_job *job) {
     job->next = NULL;
-    pthread_mutex_lock(&c->mu);
-    if (c->queued >= JF_COMMIT_QUEUE_MAX || c->stop) {
-        pthread_mutex_unlock(&c->mu);
+    jf_writer *w = writer_of(c, job);
+    pthread_mutex_lock(&w->mu);
+    if (w->queued >= c->queue_max || w->stop) {
+        pthread_mutex_unlock(&w->mu);
         return false;
     }
-    if (c->tail)
-        c->tail->next = job;
+    if (w->tail)
+        w->tail->next = job;
     else
-        c->head = job;
-    c->tail = job;
-    c->queued++;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+        w->head = job;
+    w->tail = job;
+    w->queued++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
     return true;
 }
 
+size_t jf_committer_writers(const jf_committer *c) { return c->writers_n; }
+
+/* Every writer finishes its queue; the checkpointer stops; all closed. */
 void jf_committer_stop(jf_committer *c) {
-    pthread_mutex_lock(&c->mu);
-    c->stop = true;
-    pthread_cond_signal(&c->cv);
+    writers_stop(c);
+    pthread_mutex_lock(&c->checkpoint_mu);
+    c->checkpoint_stop = true;
     pthread_cond_signal(&c->checkpoint_cv);
-    pthread_mutex_unlock(&c->mu);
-    pthread_join(c->thread, NULL);
+    pthread_mutex_unlock(&c->checkpoint_mu);
     if (c->checkpointing) {
         pthread_join(c->checkpointer, NULL);
         jf_store_close(c->checkpoint_store);
     }
-    jf_store_close(c->store);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->checkpoint_mu);
     pthread_cond_destroy(&c->checkpoint_cv);
     committer_free(c);
 }

@@ -53,6 +53,15 @@
  * (PGPROC_MAX_CACHED_SUBXIDS); beyond that every snapshot taken on the
  * server has to consult pg_subtrans and slows down.  Such batches stop at 64. */
 #define JF_COMMIT_BATCH_MAX_SAVEPOINTS 64
+/* Committer writers of a server on PostgreSQL (--committers): each is a
+ * thread with its own connection running its own batches, jobs shared out
+ * by member, so the database works on several batches at once (its
+ * backends in parallel, their fsyncs overlapping) — as if the server were
+ * that many servers.  SQLite has one writer at a time: always one there.
+ * Every writer is a connection: max_connections must cover servers ×
+ * (threads + committers + 1). */
+#define JF_COMMITTERS_MAX 16
+#define JF_COMMITTERS_PG_DEFAULT 2
 /* Write requests waiting for the committer; beyond it new writes get 503
  * rather than queueing without bound (memory, latency). */
 #define JF_COMMIT_QUEUE_MAX 16384
@@ -86,6 +95,7 @@ typedef struct {
     char listen_host[256];
     uint16_t listen_port;
     int threads;
+    int committers; /* PostgreSQL only; 0: JF_COMMITTERS_PG_DEFAULT */
     bool test_clock;
     bool access_log;
     bool demo;
@@ -217,8 +227,10 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err);
 /* Hand a job to the committer (any loop thread); false when the queue is
  * full (JF_COMMIT_QUEUE_MAX) and the job was not taken. */
 bool jf_committer_submit(jf_committer *c, jf_write_job *job);
-/* Finish every queued job, commit, stop the thread. */
+/* Finish every queued job, commit, stop the threads. */
 void jf_committer_stop(jf_committer *c);
+/* How many writers it runs (1 on SQLite; JF_COMMITTERS_* on PostgreSQL). */
+size_t jf_committer_writers(const jf_committer *c);
 /* Create a job for call (zeroed, size bytes, sz >= sizeof(jf_write_job)),
  * tied to the request so that the answer finds it (or learns it is gone). */
 jf_write_job *jf_write_job_new(jf_call *call, size_t size, jf_write_run_fn run, jf_write_done_fn done);
