@@ -59,9 +59,12 @@
  * backends in parallel, their fsyncs overlapping) — as if the server were
  * that many servers.  SQLite has one writer at a time: always one there.
  * Every writer is a connection: max_connections must cover servers ×
- * (threads + committers + 1). */
+ * (threads + committers + 1).  The default is one: each writer's batches
+ * are smaller (the same requests shared out), so PostgreSQL spends more
+ * per request, which pays only when it has cores to spare (on a machine of
+ * its own), not where it shares two cores with jifen (docs/scaling.md). */
 #define JF_COMMITTERS_MAX 16
-#define JF_COMMITTERS_PG_DEFAULT 2
+#define JF_COMMITTERS_PG_DEFAULT 1
 /* Write requests waiting for the committer; beyond it new writes get 503
  * rather than queueing without bound (memory, latency). */
 #define JF_COMMIT_QUEUE_MAX 16384
