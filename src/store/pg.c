@@ -50,6 +50,7 @@
 
 #include "store/pg.h"
 #include "store/store.h"
+#include "util/json_text.h"
 #include "util/tz.h"
 
 /* Seconds libpq waits to connect (open, and PQreset after a lost
@@ -892,7 +893,7 @@ typedef struct {
 
 static void arg_i64(pg_args *a, int64_t x) {
     assert(a->n < PG_PARAMS_MAX);
-    snprintf(a->scratch[a->n], sizeof a->scratch[a->n], "%" PRId64, x);
+    jf_int_text(a->scratch[a->n], x);
     a->v[a->n] = a->scratch[a->n];
     a->n++;
 }
@@ -1497,44 +1498,20 @@ static void pg_defer_forget(pg_store *q) {
     q->locked_n = 0;
 }
 
-/* A growing text: one array parameter. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool failed; /* out of memory */
-} pg_text;
-
-static void text_put(pg_text *t, const char *s, size_t len) {
-    if (t->failed) return;
-    if (t->n + len + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->n + len + 1) cap *= 2;
-        char *grown = realloc(t->p, cap);
-        if (grown == NULL) {
-            t->failed = true;
-            return;
-        }
-        t->p = grown;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->n, s, len);
-    t->n += len;
-    t->p[t->n] = '\0';
-}
-
-/* One element of an array literal, quoted: any type's text form reads back
- * from it ("\\x…" for bytea). */
-static void text_put_element(pg_text *t, const char *v, bool first) {
-    text_put(t, first ? "{\"" : ",\"", 2);
+/* One element of an array literal (one array parameter, growing in a
+ * jf_json_text used as a plain buffer), quoted: any type's text form reads
+ * back from it ("\\x…" for bytea). */
+static void text_put_element(jf_json_text *t, const char *v, bool first) {
+    jf_json_raw(t, first ? "{\"" : ",\"", 2);
     for (const char *run = v; *run;) {
         size_t plain = strcspn(run, "\"\\");
-        text_put(t, run, plain);
+        jf_json_raw(t, run, plain);
         run += plain;
         if (*run == '\0') break;
         char escaped[2] = {'\\', *run++};
-        text_put(t, escaped, 2);
+        jf_json_raw(t, escaped, 2);
     }
-    text_put(t, "\"", 1);
+    jf_json_raw(t, "\"", 1);
 }
 
 /* The rows of statement one held in rows[0..n): sent as statement many
@@ -1542,7 +1519,7 @@ static void text_put_element(pg_text *t, const char *v, bool first) {
  * says so. */
 static jf_code pg_flush_one(pg_store *q, const pg_row *rows, int n, pg_id one, pg_id many, pq_kind kind,
                             jf_error *err, const char *what) {
-    pg_text cols[PG_PARAMS_MAX];
+    jf_json_text cols[PG_PARAMS_MAX];
     memset(cols, 0, sizeof cols);
     int count = 0, width = 0;
     for (int k = 0; k < n; k++) {
@@ -1557,13 +1534,13 @@ static jf_code pg_flush_one(pg_store *q, const pg_row *rows, int n, pg_id one, p
         pg_args a = {0};
         a.n = width;
         for (int i = 0; i < width && code == JF_OK; i++) {
-            text_put(&cols[i], "}", 1);
+            jf_json_raw(&cols[i], "}", 1);
             if (cols[i].failed) code = jf_fail(err, JF_INTERNAL, "", "PostgreSQL %s: out of memory", what);
-            else a.v[i] = cols[i].p;
+            else a.v[i] = cols[i].text;
         }
         if (code == JF_OK) code = pg_send_rows(q, many, &a, kind, count, err, what);
     }
-    for (int i = 0; i < PG_PARAMS_MAX; i++) free(cols[i].p);
+    for (int i = 0; i < PG_PARAMS_MAX; i++) free(cols[i].text);
     return code;
 }
 

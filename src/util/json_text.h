@@ -21,6 +21,12 @@ typedef struct {
     bool failed; /* out of memory: later writes do nothing */
 } jf_json_text;
 
+/* Bytes the decimal text of any int64_t takes, with its NUL. */
+#define JF_INT_TEXT_MAX 21
+
+/* v in decimal into out (JF_INT_TEXT_MAX bytes at least), NUL-terminated;
+ * returns the length (without snprintf: a hot path formats many). */
+size_t jf_int_text(char *out, int64_t v);
 void jf_json_raw(jf_json_text *b, const char *s, size_t n);
 void jf_json_char(jf_json_text *b, char c);
 void jf_json_int(jf_json_text *b, int64_t v);
