@@ -994,8 +994,13 @@ static void col_hash(const PGresult *r, int row, int col, uint8_t *dst) {
  * failed transaction-control statement (BEGIN, SAVEPOINT, RELEASE) loses
  * the whole transaction: its commit fails, and the committer answers every
  * job of the batch 503 — nothing of it is on disk.
- * Outside a savepoint every write is synchronous, as before: the engine
- * sees its answer at once.
+ * In a batch begun with begin_batch (jf_tx_batch's first pass, no
+ * savepoints) writes are sent ahead as in a savepoint — an earn's rows are
+ * even held back and flushed one statement per table (pg_defer, below) —
+ * and any failure found loses the whole transaction: it moves the write
+ * mark and the batch runs again with savepoints.
+ * Elsewhere outside a savepoint every write is synchronous, as before: the
+ * engine sees its answer at once.
  */
 
 static void pg_quiet(void *arg, const char *message) {

@@ -37,6 +37,17 @@
  *   - PostgreSQL stopped while a job has writes in flight: JF_UNAVAILABLE,
  *     the batch's commit fails, nothing of it is written; after the restart
  *     the same connection works again.
+ * And a batch's first pass, without savepoints (begin_batch, jf_tx_batch),
+ * its rows held back and flushed one statement per table:
+ *   - an earn waits once and sends two statements; the flush is four
+ *     statements and one wait for the batch;
+ *   - a write failing after its job returned (found at the flush), for a
+ *     job in the middle and for the last one: the batch reruns with
+ *     savepoints, the job fails alone, its neighbours commit once;
+ *   - a biz_no another connection commits while the batch holds its record
+ *     back: the batch reruns and the job answers the conflict;
+ *   - later jobs see the rows held back (a replay, a spend of points just
+ *     earned, a conflict on another member) without a rerun.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
