@@ -524,9 +524,9 @@ static const char *const pg_migrations[] = {
     X(IDEM_INSERT,                                                                                    \
       "INSERT INTO idempotency (" IDEM_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " H(4) ", " B(5) \
       ", " B(6) ", " T(7) ", " B(8) ") ON CONFLICT DO NOTHING RETURNING 1")                           \
-    /* The writes a batch without savepoints holds back (pg_defer), many rows \
-     * per statement: the parameters of the single-row statements above, one \
-     * array each. */                                                          \
+    /* The inserts a batch without savepoints holds back (pg_defer), many    \
+     * rows per statement: the parameters of the single-row statements above, \
+     * one array each. */                                                      \
     X(ENTRY_INSERT_MANY,                                                                              \
       ENTRY_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE SELECT * FROM unnest(" BA(1) ", " BA(2) ", "  \
       BA(3) ", " BA(4) ", " BA(5) ", " BA(6) ", " BA(7) ", " BA(8) ", " BA(9) ", " BA(10) ", " BA(11) \
@@ -535,13 +535,6 @@ static const char *const pg_migrations[] = {
     X(LOT_INSERT_MANY,                                                                                \
       LOT_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE SELECT * FROM unnest(" BA(1) ", " BA(2) ", "    \
       BA(3) ", " BA(4) ", " BA(5) ", " BA(6) ", " BA(7) ", " BA(8) ", " BA(9) ", " BA(10) ")")       \
-    X(MEMBER_UPDATE_MANY,                                                                             \
-      "UPDATE members m SET status = u.status, available = u.available, frozen = u.frozen, pending = " \
-      "u.pending, debt = u.debt, earned = u.earned, spent = u.spent, expired = u.expired, entry_seq = " \
-      "u.entry_seq, last_hash = u.last_hash, updated_at_ms = u.updated_at_ms FROM unnest(" BA(1) ", "   \
-      BA(2) ", " BA(3) ", " BA(4) ", " BA(5) ", " BA(6) ", " BA(7) ", " BA(8) ", " BA(9) ", " HA(10)    \
-      ", " BA(11) ", " BA(12) ") AS u(status, available, frozen, pending, debt, earned, spent, "       \
-      "expired, entry_seq, last_hash, updated_at_ms, id) WHERE m.id = u.id")                           \
     X(IDEM_INSERT_MANY,                                                                               \
       "INSERT INTO idempotency (" IDEM_COLS ") SELECT * FROM unnest(" BA(1) ", " TA(2) ", " BA(3) ", " \
       HA(4) ", " BA(5) ", " BA(6) ", " TA(7) ", " BA(8) ") ON CONFLICT DO NOTHING RETURNING 1")        \
@@ -1128,13 +1121,13 @@ static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf
 /* Put a statement into the pipeline (prepared first if this connection has
  * not seen it).  Nothing is read; pg_sync checks it later as `kind` says
  * (rows: see pq_item).  Rows held back go first (pg_flush), unless this is
- * a member lock that does not need them. */
+ * a member lock that does not need them or a member update. */
 static jf_code pg_send_rows(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, int rows, jf_error *err,
                             const char *what) {
     assert((unsigned)id < PG__COUNT);
     jf_code code = pg_usable(q, err);
     if (code != JF_OK) return code;
-    if (q->rows_n > 0 && !q->lock_phase) {
+    if (q->rows_n > 0 && !q->lock_phase && id != PG_MEMBER_UPDATE) { /* it reads nothing held back */
         code = pg_flush(q, err);
         if (code != JF_OK) return code;
     }
@@ -1424,29 +1417,32 @@ static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind k
     return pg_send(q, id, a, kind, err, what);
 }
 
-/* ---- rows held back: a batch's writes, many rows per statement ----------
+/* ---- rows held back: a batch's inserts, many rows per statement --------
  *
- * In a batch without savepoints (begin_batch) the rows an earn writes — its
- * entry and lot (with the ids drawn under the member lock), the member
- * update and the idempotency record — are not sent one statement each but
- * held back here (pg_defer), and sent as one statement per table for the
- * whole batch (pg_flush: INSERT … SELECT FROM unnest of one array per
- * column; UPDATE … FROM unnest): PostgreSQL's work per statement (its
- * portal, executor start, constraint checks set up) is paid once per batch,
- * not once per row.  Held-back rows are invisible to the database, so they
- * are flushed before anything could need them:
- *   - before any statement but a member lock (pg_send_rows), whatever it
- *     reads or writes;
+ * In a batch without savepoints (begin_batch) the rows an earn inserts —
+ * its entry and lot (with the ids drawn under the member lock) and the
+ * idempotency record — are not sent one statement each but held back here
+ * (pg_defer), and sent as one statement per table for the whole batch
+ * (pg_flush: INSERT … SELECT * FROM unnest of one array per column):
+ * PostgreSQL's work per statement (its portal, executor start and end, the
+ * CHECK constraints parsed again) is paid once per batch, not once per row.
+ * The member update is not held back but sent ahead: an UPDATE … FROM
+ * unnest joins the members by a plan that PostgreSQL may make a scan of
+ * every member (it did, on a small table with the id array as a filter).
+ * Held-back rows are invisible to the database, so they are flushed before
+ * anything could need them:
+ *   - before any statement but a member lock or update (pg_send_rows),
+ *     whatever it reads or writes;
  *   - before a member lock of a member locked since the last flush (only
  *     under its lock are a member's rows written, store.h) or whose
  *     idempotency lookup names a biz_no held back (pg_member_lock);
- *   - before a second update of a member held back (the UPDATE … FROM
- *     takes one row per member), when PG_DEFER_ROWS_MAX rows are held, at
- *     writes_check, commit, savepoint and raw SQL.
- * A flushed statement that fails — or an UPDATE that misses a member, an
- * idempotency record whose key was taken meanwhile — is a failure of writes
- * sent ahead: it loses the transaction, moves the write mark, and the batch
- * runs again with savepoints, where nothing is held back. */
+ *   - when PG_DEFER_ROWS_MAX rows are held, and at writes_check, commit,
+ *     savepoint and raw SQL.
+ * A flushed statement that fails — or an idempotency insert that inserted
+ * fewer rows than it was given (a key another server took meanwhile) — is
+ * a failure of writes sent ahead: it loses the transaction, moves the write
+ * mark, and the batch runs again with savepoints, where nothing is held
+ * back. */
 
 static bool pg_deferring(const pg_store *q) { return q->batch && !q->in_savepoint && q->tx == TX_WRITE; }
 
@@ -1455,21 +1451,13 @@ static const char *pg_row_arg(const pg_store *q, const pg_row *r, int i) {
     return q->arena + r->off[i];
 }
 
-/* Whether a row of statement id with argument i equal to value is held. */
-static bool pg_row_held(const pg_store *q, pg_id id, int i, const char *value) {
-    for (int k = 0; k < q->rows_n; k++)
-        if (q->rows[k].id == id && strcmp(pg_row_arg(q, &q->rows[k], i), value) == 0) return true;
-    return false;
-}
-
-/* Hold back a write (its text parameters copied).  A member update of a
- * member already held back flushes first. */
+/* Hold back an insert (its text parameters copied). */
 static jf_code pg_defer(pg_store *q, pg_id id, const pg_args *a, jf_error *err) {
     assert(pg_deferring(q));
     assert(a->n <= PG_PARAMS_MAX);
     pg_due_forget(q);
     if (q->failed != JF_OK) return pg_failed(q, err);
-    if (q->rows_n == PG_DEFER_ROWS_MAX || (id == PG_MEMBER_UPDATE && pg_row_held(q, id, 11, a->v[11]))) {
+    if (q->rows_n == PG_DEFER_ROWS_MAX) {
         jf_code code = pg_flush(q, err);
         if (code != JF_OK) return code;
     }
@@ -1567,8 +1555,6 @@ static jf_code pg_flush(pg_store *q, jf_error *err) {
     jf_code code = pg_flush_one(q, rows, n, PG_LOT_INSERT_ID, PG_LOT_INSERT_MANY, PQ_WRITE, err, "lot insert");
     if (code == JF_OK)
         code = pg_flush_one(q, rows, n, PG_ENTRY_INSERT_ID, PG_ENTRY_INSERT_MANY, PQ_WRITE, err, "entry insert");
-    if (code == JF_OK)
-        code = pg_flush_one(q, rows, n, PG_MEMBER_UPDATE, PG_MEMBER_UPDATE_MANY, PQ_UPDATE_ONE, err, "member update");
     if (code == JF_OK)
         code = pg_flush_one(q, rows, n, PG_IDEM_INSERT, PG_IDEM_INSERT_MANY, PQ_INSERT_ONE, err,
                             "idempotency insert");
@@ -2039,9 +2025,7 @@ static jf_code pg_member_update(jf_store *s, const jf_member *m, jf_error *err) 
     arg_hash(&a, m->last_hash);
     arg_i64(&a, m->updated_at_ms);
     arg_i64(&a, m->id);
-    pg_store *q = pg_of(s);
-    if (pg_deferring(q)) return pg_defer(q, PG_MEMBER_UPDATE, &a, err);
-    return pg_write_ahead(q, PG_MEMBER_UPDATE, &a, PQ_UPDATE_ONE, err, "member update");
+    return pg_write_ahead(pg_of(s), PG_MEMBER_UPDATE, &a, PQ_UPDATE_ONE, err, "member update");
 }
 
 static jf_code pg_member_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
