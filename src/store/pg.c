@@ -704,6 +704,8 @@ typedef struct {
  * are flushed.  Four per earn: a batch of JF_COMMIT_BATCH_MAX_SAVEPOINTS
  * earns fits. */
 #define PG_DEFER_ROWS_MAX 256
+/* Fewer rows of one table than this are flushed one statement each. */
+#define PG_FLUSH_MANY_MIN 4
 
 /* One held-back row: the single-row statement it stands for and its text
  * parameters, copied into the store's arena (offsets). */
@@ -1509,12 +1511,28 @@ static void text_put_element(jf_json_text *t, const char *v, bool first) {
 
 /* The rows of statement one held in rows[0..n): sent as statement many
  * (one array per parameter), whose result must count them all when kind
- * says so. */
+ * says so; fewer than PG_FLUSH_MANY_MIN rows go one statement each (a
+ * statement of arrays costs PostgreSQL more than a few single rows: seen
+ * when a batch locks the same members again and again, flushing each
+ * time). */
 static jf_code pg_flush_one(pg_store *q, const pg_row *rows, int n, pg_id one, pg_id many, pq_kind kind,
                             jf_error *err, const char *what) {
+    int count = 0;
+    for (int k = 0; k < n; k++) count += rows[k].id == one;
+    if (count < PG_FLUSH_MANY_MIN) {
+        jf_code code = JF_OK;
+        for (int k = 0; k < n && code == JF_OK; k++) {
+            if (rows[k].id != one) continue;
+            pg_args a = {.n = rows[k].n};
+            for (int i = 0; i < a.n; i++) a.v[i] = pg_row_arg(q, &rows[k], i);
+            code = pg_send(q, one, &a, kind, err, what);
+        }
+        return code;
+    }
     jf_json_text cols[PG_PARAMS_MAX];
     memset(cols, 0, sizeof cols);
-    int count = 0, width = 0;
+    count = 0;
+    int width = 0;
     for (int k = 0; k < n; k++) {
         if (rows[k].id != one) continue;
         assert(width == 0 || width == rows[k].n);

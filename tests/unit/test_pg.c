@@ -1088,24 +1088,28 @@ Test(pg, rows_held_back_are_seen_by_later_jobs_of_the_batch) {
  * pass) waits once, at its member lock, and sends three statements: the
  * lock, the due summary (with the idempotency lookup and the drawn ids) and
  * the member update (sent ahead).  Its entry, lot and idempotency record
- * are held back and sent with the batch's others, one statement per table,
- * at writes_check: three statements and one wait for the whole batch. */
+ * are held back and sent with the batch's others, one statement per table
+ * (from PG_FLUSH_MANY_MIN rows on: four earns here), at writes_check: three
+ * statements and one wait for the whole batch. */
 Test(pg, earn_in_a_batch_without_savepoints_waits_once) {
     SKIP_WITHOUT_PG();
     server v;
     server_open(&v, LOC, true);
-    run_op(&v, 0, "m1", "first-1", 5, 0, NULL, NULL); /* the members exist; the statements are prepared */
-    run_op(&v, 0, "m2", "first-2", 5, 0, NULL, NULL);
+    const char *members[] = {"m1", "m2", "m3", "m4"}, *seeds[] = {"first-1", "first-2", "first-3", "first-4"};
+    const char *biz[] = {"second-1", "second-2", "second-3", "second-4"};
+    for (int i = 0; i < 4; i++) run_op(&v, 0, members[i], seeds[i], 5, 0, NULL, NULL); /* they exist, prepared */
     jf_store *s = v.s;
     jf_error err = {0};
     cr_assert_eq(s->ops->begin_batch(s, &err), JF_OK, "%s", err.detail);
     jf_ctx c = {.store = s, .tenant = &v.t, .now_ms = T0};
     jf_result res;
-    jf_earn_req r1 = {.member_id = "m1", .points = 7, .biz_no = "second-1"};
-    cr_assert_eq(jf_earn(&c, &r1, &res, &err), JF_OK, "%s", err.detail);
+    for (int i = 0; i < 3; i++) {
+        jf_earn_req r = {.member_id = members[i], .points = 7, .biz_no = biz[i]};
+        cr_assert_eq(jf_earn(&c, &r, &res, &err), JF_OK, "%s", err.detail);
+    }
     jf_pg_counters c0 = jf_pg_counters_of(s);
-    jf_earn_req r2 = {.member_id = "m2", .points = 3, .biz_no = "second-2"};
-    cr_assert_eq(jf_earn(&c, &r2, &res, &err), JF_OK, "%s", err.detail);
+    jf_earn_req r4 = {.member_id = "m4", .points = 3, .biz_no = "second-4"};
+    cr_assert_eq(jf_earn(&c, &r4, &res, &err), JF_OK, "%s", err.detail);
     jf_pg_counters c1 = jf_pg_counters_of(s);
     cr_assert_eq(s->ops->writes_check(s, &err), JF_OK, "%s", err.detail);
     jf_pg_counters c2 = jf_pg_counters_of(s);
@@ -1118,8 +1122,8 @@ Test(pg, earn_in_a_batch_without_savepoints_waits_once) {
     cr_assert_eq(c2.statements - c1.statements, 3, "the batch's rows: one statement per table");
     cr_assert_eq(c2.round_trips - c1.round_trips, 1, "the batch's writes are checked in one wait");
     cr_assert_eq(c3.round_trips - c2.round_trips, 1, "COMMIT is one wait");
-    FX_ASSERT_ACCT(member_of(&v, "m1").acct, 12, 0, 0, 0, 12, 0, 0);
-    FX_ASSERT_ACCT(member_of(&v, "m2").acct, 8, 0, 0, 0, 8, 0, 0);
+    for (int i = 0; i < 3; i++) FX_ASSERT_ACCT(member_of(&v, members[i]).acct, 12, 0, 0, 0, 12, 0, 0);
+    FX_ASSERT_ACCT(member_of(&v, "m4").acct, 8, 0, 0, 0, 8, 0, 0);
     verify_clean(v.s);
     jf_store_close(v.s);
 }
