@@ -574,7 +574,7 @@ static int cmd_help(void) {
          "\n"
          "  jifen init    --db PATH --tenant SLUG [--timezone TZ] [--name NAME]\n"
          "                create the database (if new) and a tenant; prints its first admin key once\n"
-         "  jifen serve   --db PATH --listen HOST:PORT [--threads N] [--test-clock] [--demo]\n"
+         "  jifen serve   --db PATH --listen HOST:PORT [--threads N] [--committers N] [--test-clock] [--demo]\n"
          "                [--no-access-log] [--sync-each-commit] [--routes]   (see README: configuration)\n"
          "  jifen verify  --db PATH          check every member's books; exit 1 on any finding\n"
          "  jifen backup  --db PATH --to FILE  consistent online copy while writes go on\n"

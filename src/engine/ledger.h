@@ -189,6 +189,9 @@ jf_code jf_tx_run(jf_store *s, jf_tx_fn fn, void *arg, jf_error *err);
  * found it.  If one fails after writing (or asks for JF_RETRY), everything
  * is rolled back and every job runs again, each in its own savepoint, and
  * *reran is set; run must therefore keep nothing from a rolled-back run.
+ * A backend that sends writes ahead (begin_batch, store.h) may report a
+ * job's failed write to a later job, or at the end of the pass
+ * (writes_check): that too reruns the batch with savepoints.
  * Backends without a write mark always use savepoints.  Returns JF_OK when
  * the transaction committed (jobs that answered JF_RETRY were rolled back
  * alone and may run again in another transaction), else the failure of

@@ -63,16 +63,33 @@ static jf_code batch_pass(jf_store *s, size_t n, jf_batch_fn run, jf_batch_faile
     return JF_OK;
 }
 
+/* The first pass's start: a backend that sends writes ahead (store.h:
+ * begin_batch) is told that no savepoint will contain them. */
+static jf_code batch_begin(jf_store *s, bool guarded, jf_error *err) {
+    if (!guarded && s->ops->begin_batch != NULL) return ST(s, begin_batch, err);
+    return ST(s, begin, err);
+}
+
+/* After an unguarded pass: whether every write sent ahead succeeded.  A
+ * failure found here belongs to some job of the pass (its mark moved). */
+static bool batch_writes_ok(jf_store *s, bool guarded) {
+    if (guarded || s->ops->writes_check == NULL) return true;
+    jf_error ignored;
+    jf_error_clear(&ignored);
+    return s->ops->writes_check(s, &ignored) == JF_OK;
+}
+
 jf_code jf_tx_batch(jf_store *s, size_t n, jf_batch_fn run, jf_batch_failed_fn failed, void *arg, bool *reran,
                     jf_error *err) {
     bool guarded = s->ops->write_mark == NULL;
     *reran = false;
     for (;;) {
         jf_error_clear(err);
-        jf_code rc = ST(s, begin, err);
+        jf_code rc = batch_begin(s, guarded, err);
         if (rc != JF_OK) return rc;
         bool clean = true;
         rc = batch_pass(s, n, run, failed, arg, guarded, &clean, err);
+        if (rc == JF_OK && clean) clean = batch_writes_ok(s, guarded);
         if (rc == JF_OK && !clean) {
             s->ops->rollback(s);
             guarded = true;

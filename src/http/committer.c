@@ -1,5 +1,5 @@
 /*
- * committer.c — group commit: the one writer thread.
+ * committer.c — group commit: the writer threads.
  *
  * SQLite has one writer at a time, and a durable commit costs an fsync that
  * takes far longer than the work of one request.  So loop threads never
@@ -14,6 +14,14 @@
  * the batch's answers back; meanwhile the writer runs the next batch.  One
  * sync covers every batch committed before it began, so the fsync no
  * longer stalls the writer.  --sync-each-commit turns this off.
+ *
+ * On PostgreSQL a server runs several writers (--committers, http.h
+ * JF_COMMITTERS_*), each a thread with its own connection and queue, as if
+ * it were that many servers: a job goes to the writer its (tenant, member)
+ * hashes to, so one member's jobs keep their arrival order on one writer,
+ * and the database works on several batches at once.  Between writers
+ * correctness comes from the database, exactly as between servers
+ * (docs/scaling.md).  SQLite keeps one writer.
  *
  * Invariants:
  * - A job is answered only after the COMMIT that contains it returned OK
@@ -44,7 +52,8 @@
  *   (a replay).  On PostgreSQL a batch is ordered by member first, so that
  *   all servers lock members in one order.
  * - Standalone jobs (running the due jobs) open their own transactions and
- *   run between batches, never inside one.
+ *   run between batches, never inside one, on writer 0, which also runs
+ *   the periodic due jobs.
  */
 #include <assert.h>
 #include <stdatomic.h>
@@ -68,33 +77,46 @@ typedef struct {
     size_t arrival;
 } batch_slot;
 
-struct jf_committer {
-    jf_server *srv;
-    jf_store *store; /* the only write handle */
-    /* Several servers may share the database (PostgreSQL): sort each batch
-     * by member so that their committers lock members in one order. */
-    bool sort_batches;
-    size_t batch_max; /* JF_COMMIT_BATCH_MAX, or _SAVEPOINTS without a write mark */
-    uint64_t rng; /* xorshift state for retry pauses */
+/* One writer thread, its connection and its queue.  Jobs on one member
+ * always go to the same writer (writer_of), which runs them in order. */
+typedef struct {
+    jf_committer *c;
+    size_t index;
+    jf_store *store; /* this writer's write handle */
+    uint64_t rng;    /* xorshift state for retry pauses */
     /* Scratch for run_batch, JF_COMMIT_BATCH_MAX each. */
     batch_slot *slots;
     jf_write_job **pending, **again;
     pthread_t thread;
+    bool started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     jf_write_job *head, *tail; /* FIFO, guarded by mu */
     size_t queued;
     bool stop;
-    struct timespec last_jobs_run;
-    /* Checkpoints run on a connection of their own, not inside some
-     * batch's COMMIT (where SQLite would do them: a 100+ ms stall). */
+    struct timespec last_jobs_run; /* writer 0 runs the periodic jobs */
+    jf_write_job *out_head, *out_tail; /* answered, until passed on (deliver) */
+} jf_writer;
+
+struct jf_committer {
+    jf_server *srv;
+    /* Several writers may share the database (PostgreSQL: other servers,
+     * other writers of this one): sort each batch by member so that they
+     * lock members in one order. */
+    bool sort_batches;
+    size_t batch_max; /* JF_COMMIT_BATCH_MAX, or _SAVEPOINTS (see jf_committer_start) */
+    size_t queue_max; /* per writer: JF_COMMIT_QUEUE_MAX shared out */
+    jf_writer *writers;
+    size_t writers_n;
+    /* SQLite: checkpoints run on a connection of their own, not inside
+     * some batch's COMMIT (where SQLite would do them: a 100+ ms stall). */
     jf_checkpointer *checkpointer;
-    /* Deferred syncs (store.h: defer_sync): the writer commits without
-     * syncing and passes the jobs it answered on (out, its own list) to the
-     * syncer, which syncs the log once for everything passed to it and only
-     * then hands those jobs back.  Meanwhile the writer runs the next batch. */
+    /* Deferred syncs (store.h: defer_sync; SQLite, one writer): the writer
+     * commits without syncing and passes the jobs it answered (its out
+     * list) to the syncer, which syncs the log once for everything passed
+     * to it and only then hands those jobs back.  Meanwhile the writer runs
+     * the next batch. */
     bool deferred;
-    jf_write_job *out_head, *out_tail; /* the writer's, until passed on */
     pthread_t syncer;
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;
@@ -117,30 +139,31 @@ static void hand_back(jf_write_job *job) {
     h2o_multithread_send_message(&job->loop->done_receiver, &job->msg);
 }
 
-/* A job answered by the writer: handed back now, or, with deferred syncs,
+/* A job answered by a writer: handed back now, or, with deferred syncs,
  * kept until pass_on gives it to the syncer. */
-static void deliver(jf_committer *c, jf_write_job *job) {
-    if (!c->deferred) {
+static void deliver(jf_writer *w, jf_write_job *job) {
+    if (!w->c->deferred) {
         hand_back(job);
         return;
     }
     job->next = NULL;
-    if (c->out_tail) c->out_tail->next = job;
-    else c->out_head = job;
-    c->out_tail = job;
+    if (w->out_tail) w->out_tail->next = job;
+    else w->out_head = job;
+    w->out_tail = job;
 }
 
 /* Everything delivered since the last call goes to the syncer at once, so
  * that one sync covers the whole of it. */
-static void pass_on(jf_committer *c) {
-    if (c->out_head == NULL) return;
+static void pass_on(jf_writer *w) {
+    jf_committer *c = w->c;
+    if (w->out_head == NULL) return;
     pthread_mutex_lock(&c->sync_mu);
-    if (c->sync_tail) c->sync_tail->next = c->out_head;
-    else c->sync_head = c->out_head;
-    c->sync_tail = c->out_tail;
+    if (c->sync_tail) c->sync_tail->next = w->out_head;
+    else c->sync_head = w->out_head;
+    c->sync_tail = w->out_tail;
     pthread_cond_signal(&c->sync_cv);
     pthread_mutex_unlock(&c->sync_mu);
-    c->out_head = c->out_tail = NULL;
+    w->out_head = w->out_tail = NULL;
 }
 
 static void fail_job(jf_write_job *job, jf_code code, const char *what, const jf_error *cause) {
@@ -149,22 +172,22 @@ static void fail_job(jf_write_job *job, jf_code code, const char *what, const jf
 
 /* A short pause before a retry: 1, 2, 4 … 64 ms, half of it random so that
  * two servers whose batches met do not meet again in lockstep. */
-static void retry_pause(jf_committer *c, int attempt) {
+static void retry_pause(jf_writer *w, int attempt) {
     assert(attempt >= 1);
     int64_t step_us = (int64_t)1000 << (attempt - 1 < 6 ? attempt - 1 : 6);
-    c->rng ^= c->rng << 13;
-    c->rng ^= c->rng >> 7;
-    c->rng ^= c->rng << 17;
-    int64_t pause_us = step_us / 2 + (int64_t)(c->rng % (uint64_t)(step_us / 2 + 1));
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    int64_t pause_us = step_us / 2 + (int64_t)(w->rng % (uint64_t)(step_us / 2 + 1));
     struct timespec ts = {pause_us / 1000000, (long)(pause_us % 1000000) * 1000};
     nanosleep(&ts, NULL);
 }
 
 /* Order a batch by (tenant, member), arrival order among equals, so that
- * every server's committer takes member row locks in the same order and two
- * batches cannot deadlock on each other's members.  Reordering is allowed:
- * no job of a batch has been answered yet, so they are all concurrent, and
- * any order is one a client could have seen.  Two jobs on one member keep
+ * every writer takes member row locks in the same order and two batches
+ * cannot deadlock on each other's members.  Reordering is allowed: no job
+ * of a batch has been answered yet, so they are all concurrent, and any
+ * order is one a client could have seen.  Two jobs on one member keep
  * their arrival order (the first of two same-biz_no requests runs first). */
 static int batch_slot_cmp(const void *a, const void *b) {
     const batch_slot *x = a, *y = b;
@@ -174,11 +197,11 @@ static int batch_slot_cmp(const void *a, const void *b) {
     return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
 }
 
-static void sort_by_member(jf_committer *c, jf_write_job **jobs, size_t n) {
+static void sort_by_member(jf_writer *w, jf_write_job **jobs, size_t n) {
     assert(n <= JF_COMMIT_BATCH_MAX);
-    for (size_t i = 0; i < n; i++) c->slots[i] = (batch_slot){jobs[i], i};
-    qsort(c->slots, n, sizeof *c->slots, batch_slot_cmp);
-    for (size_t i = 0; i < n; i++) jobs[i] = c->slots[i].job;
+    for (size_t i = 0; i < n; i++) w->slots[i] = (batch_slot){jobs[i], i};
+    qsort(w->slots, n, sizeof *w->slots, batch_slot_cmp);
+    for (size_t i = 0; i < n; i++) jobs[i] = w->slots[i].job;
 }
 
 static jf_code run_one(jf_store *s, size_t i, void *arg) {
@@ -199,11 +222,11 @@ static void failed_one(size_t i, void *arg, jf_code code, const jf_error *err) {
  * *again_n of them, and the rest are finished), or the failure of the
  * transaction (every job: nothing of it is on disk; JF_RETRY when it should
  * run again). */
-static jf_code attempt_batch(jf_committer *c, jf_write_job **jobs, size_t n, jf_write_job **again, size_t *again_n,
+static jf_code attempt_batch(jf_writer *w, jf_write_job **jobs, size_t n, jf_write_job **again, size_t *again_n,
                              jf_error *err) {
     *again_n = 0;
     bool reran = false;
-    jf_code rc = jf_tx_batch(c->store, n, run_one, failed_one, jobs, &reran, err);
+    jf_code rc = jf_tx_batch(w->store, n, run_one, failed_one, jobs, &reran, err);
     if (reran) jf_metrics_batch_rerun();
     if (rc == JF_OK)
         for (size_t i = 0; i < n; i++)
@@ -221,27 +244,28 @@ static jf_code attempt_batch(jf_committer *c, jf_write_job **jobs, size_t n, jf_
  * JF_COMMIT_ATTEMPTS_MAX transactions per job; beyond that, 503.  Each
  * job is handed back as soon as the transaction holding its answer has
  * committed (or failed). */
-static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
-    if (c->sort_batches) sort_by_member(c, jobs, n);
-    jf_write_job **pending = c->pending, **again = c->again;
+static void run_batch(jf_writer *w, jf_write_job **jobs, size_t n) {
+    if (w->c->sort_batches) sort_by_member(w, jobs, n);
+    jf_write_job **pending = w->pending, **again = w->again;
     memcpy(pending, jobs, n * sizeof *jobs);
     size_t pending_n = n;
     for (int attempt = 0; pending_n > 0; attempt++) {
-        if (attempt > 0) retry_pause(c, attempt);
+        if (attempt > 0) retry_pause(w, attempt);
         int64_t t0 = mono_us();
         size_t again_n = 0;
         jf_error err;
-        jf_code rc = attempt_batch(c, pending, pending_n, again, &again_n, &err);
+        jf_code rc = attempt_batch(w, pending, pending_n, again, &again_n, &err);
         jf_metrics_batch(pending_n, mono_us() - t0, rc == JF_OK);
-        if (rc == JF_OK && !c->deferred) jf_metrics_fsync();
+        if (rc == JF_OK && !w->c->deferred) jf_metrics_fsync();
         bool last = attempt + 1 >= JF_COMMIT_ATTEMPTS_MAX;
         if (rc == JF_RETRY && !last) continue; /* the same jobs, a new transaction */
         if (rc != JF_OK) {
             const char *what = rc == JF_RETRY ? "the database stayed busy; retry" : "the batch could not be committed";
             for (size_t i = 0; i < pending_n; i++) {
                 fail_job(pending[i], JF_UNAVAILABLE, what, &err);
-                deliver(c, pending[i]);
+                deliver(w, pending[i]);
             }
+            pass_on(w);
             return;
         }
         for (size_t i = 0, k = 0; i < pending_n; i++) {
@@ -251,9 +275,9 @@ static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
                 jf_error cause = pending[i]->err;
                 fail_job(pending[i], JF_UNAVAILABLE, "the database stayed busy; retry", &cause);
             }
-            deliver(c, pending[i]);
+            deliver(w, pending[i]);
         }
-        pass_on(c); /* not after the retries below: those may pause */
+        pass_on(w); /* not after the retries below: those may pause */
         if (last) return;
         jf_write_job **t = pending;
         pending = again;
@@ -262,76 +286,77 @@ static void run_batch(jf_committer *c, jf_write_job **jobs, size_t n) {
     }
 }
 
-static void run_standalone(jf_committer *c, jf_write_job *job) {
+static void run_standalone(jf_writer *w, jf_write_job *job) {
     jf_error_clear(&job->err);
-    job->code = job->run(c->store, job, &job->err);
+    job->code = job->run(w->store, job, &job->err);
 }
 
-static void process(jf_committer *c, jf_write_job **jobs, size_t n) {
+static void process(jf_writer *w, jf_write_job **jobs, size_t n) {
     size_t i = 0;
     while (i < n) {
         if (jobs[i]->standalone) {
-            run_standalone(c, jobs[i]);
-            deliver(c, jobs[i]);
+            run_standalone(w, jobs[i]);
+            deliver(w, jobs[i]);
             i++;
             continue;
         }
         size_t j = i;
         while (j < n && !jobs[j]->standalone) j++;
-        run_batch(c, jobs + i, j - i); /* delivers every job */
+        run_batch(w, jobs + i, j - i); /* delivers every job */
         i = j;
     }
-    pass_on(c);
+    pass_on(w);
 }
 
 /* Expire, activate and time out holds as of the wall clock, so that points
- * expire without an operator.  Not with the test clock: there "now" belongs
- * to the tests. */
-static void periodic_jobs(jf_committer *c) {
-    if (c->srv->cfg.test_clock) return;
+ * expire without an operator (writer 0 only: one runner per server is
+ * enough, and several are safe, docs/scaling.md).  Not with the test
+ * clock: there "now" belongs to the tests. */
+static void periodic_jobs(jf_writer *w) {
+    if (w->c->srv->cfg.test_clock || w->index != 0) return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (c->last_jobs_run.tv_sec != 0 && now.tv_sec - c->last_jobs_run.tv_sec < JF_JOBS_INTERVAL_S) return;
-    c->last_jobs_run = now;
+    if (w->last_jobs_run.tv_sec != 0 && now.tv_sec - w->last_jobs_run.tv_sec < JF_JOBS_INTERVAL_S) return;
+    w->last_jobs_run = now;
     jf_job_stats stats;
     memset(&stats, 0, sizeof stats);
     jf_error err;
     jf_error_clear(&err);
-    jf_code rc = jf_jobs_run(c->store, jf_now_ms(), &stats, &err);
+    jf_code rc = jf_jobs_run(w->store, jf_now_ms(), &stats, &err);
     jf_metrics_jobs_run();
     if (rc != JF_OK) fprintf(stderr, "jifen: periodic jobs failed: %s: %s\n", jf_code_name(rc), err.detail);
 }
 
-static size_t take(jf_committer *c, jf_write_job **out, bool *stop) {
-    pthread_mutex_lock(&c->mu);
-    if (c->head == NULL && !c->stop) {
+static size_t take(jf_writer *w, jf_write_job **out, bool *stop) {
+    pthread_mutex_lock(&w->mu);
+    if (w->head == NULL && !w->stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
-        pthread_cond_timedwait(&c->cv, &c->mu, &until);
+        pthread_cond_timedwait(&w->cv, &w->mu, &until);
     }
     size_t n = 0;
-    while (c->head && n < c->batch_max) {
-        out[n++] = c->head;
-        c->head = c->head->next;
+    while (w->head && n < w->c->batch_max) {
+        out[n++] = w->head;
+        w->head = w->head->next;
     }
-    if (c->head == NULL) c->tail = NULL;
-    c->queued -= n;
-    *stop = c->stop;
-    pthread_mutex_unlock(&c->mu);
+    if (w->head == NULL) w->tail = NULL;
+    w->queued -= n;
+    *stop = w->stop;
+    pthread_mutex_unlock(&w->mu);
     return n;
 }
 
 static void *writer_main(void *arg) {
-    jf_committer *c = arg;
+    jf_writer *w = arg;
     jf_write_job **jobs = calloc(JF_COMMIT_BATCH_MAX, sizeof *jobs);
     assert(jobs != NULL);
     for (;;) {
         bool stop = false;
-        size_t n = take(c, jobs, &stop);
-        if (n > 0) process(c, jobs, n);
+        size_t n = take(w, jobs, &stop);
+        if (n > 0) process(w, jobs, n);
         else if (stop) break;
-        periodic_jobs(c);
+        periodic_jobs(w);
     }
     free(jobs);
     return NULL;
@@ -347,6 +372,7 @@ static void *writer_main(void *arg) {
  * promised durable. */
 static void *syncer_main(void *arg) {
     jf_committer *c = arg;
+    jf_store *s = c->writers[0].store;
     pthread_mutex_lock(&c->sync_mu);
     for (;;) {
         while (c->sync_head == NULL && !c->sync_stop) pthread_cond_wait(&c->sync_cv, &c->sync_mu);
@@ -356,7 +382,7 @@ static void *syncer_main(void *arg) {
         pthread_mutex_unlock(&c->sync_mu);
         jf_error err;
         jf_error_clear(&err);
-        jf_code rc = c->store->ops->log_sync(c->store, &err);
+        jf_code rc = s->ops->log_sync(s, &err);
         if (rc == JF_OK) {
             jf_metrics_fsync();
         } else {
@@ -375,23 +401,25 @@ static void *syncer_main(void *arg) {
     return NULL;
 }
 
-/* Defer syncs to a syncer thread where the store can (not with
- * --sync-each-commit).  Without one, each COMMIT syncs as before. */
+/* Defer syncs to a syncer thread where the store can (one writer; not
+ * with --sync-each-commit).  Without one, each COMMIT syncs as before. */
 static void syncer_start(jf_committer *c) {
-    const jf_store_ops *ops = c->store->ops;
-    if (c->srv->cfg.sync_each_commit || ops->defer_sync == NULL || ops->log_sync == NULL) return;
-    pthread_mutex_init(&c->sync_mu, NULL);
-    pthread_cond_init(&c->sync_cv, NULL);
+    jf_store *s = c->writers[0].store;
+    if (c->writers_n != 1 || c->srv->cfg.sync_each_commit || s->ops->defer_sync == NULL || s->ops->log_sync == NULL)
+        return;
     jf_error err;
     jf_error_clear(&err);
-    if (ops->defer_sync(c->store, true, &err) != JF_OK) {
+    if (s->ops->defer_sync(s, true, &err) != JF_OK) {
         fprintf(stderr, "jifen: deferred syncs are off: %s\n", err.detail);
         return;
     }
+    pthread_mutex_init(&c->sync_mu, NULL);
+    pthread_cond_init(&c->sync_cv, NULL);
     if (pthread_create(&c->syncer, NULL, syncer_main, c) != 0) abort(); /* its commits would never be synced */
     c->deferred = true;
 }
 
+/* After the writers: it answers what they passed on. */
 static void syncer_stop(jf_committer *c) {
     if (!c->deferred) return;
     pthread_mutex_lock(&c->sync_mu);
@@ -401,80 +429,164 @@ static void syncer_stop(jf_committer *c) {
     pthread_join(c->syncer, NULL);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_cond_destroy(&c->sync_cv);
+    c->deferred = false;
+}
+
+static void writer_free(jf_writer *w) {
+    free(w->slots);
+    free(w->pending);
+    free(w->again);
 }
 
 static void committer_free(jf_committer *c) {
-    free(c->slots);
-    free(c->pending);
-    free(c->again);
+    for (size_t i = 0; i < c->writers_n; i++) writer_free(&c->writers[i]);
+    free(c->writers);
     free(c);
+}
+
+/* Writer i: its scratch, its connection, its lock.  Not started yet. */
+static jf_code writer_open(jf_committer *c, size_t i, jf_error *err) {
+    jf_writer *w = &c->writers[i];
+    w->c = c;
+    w->index = i;
+    w->slots = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->slots);
+    w->pending = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->pending);
+    w->again = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->again);
+    if (w->slots == NULL || w->pending == NULL || w->again == NULL)
+        return jf_fail(err, JF_INTERNAL, "", "out of memory");
+    w->rng = ((uint64_t)mono_us() + i * 0x9e3779b97f4a7c15ULL) | 1;
+    jf_code rc = jf_store_open(c->srv->cfg.db_path, &w->store, err);
+    if (rc != JF_OK) return rc;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    return JF_OK;
+}
+
+/* How many writers: SQLite has one writer at a time, so one; PostgreSQL
+ * takes the configured count (0: JF_COMMITTERS_PG_DEFAULT). */
+static size_t writers_wanted(const jf_server *srv, const jf_store *first) {
+    if (strcmp(first->ops->name, "postgres") != 0) return 1;
+    int n = srv->cfg.committers > 0 ? srv->cfg.committers : JF_COMMITTERS_PG_DEFAULT;
+    assert(n >= 1 && n <= JF_COMMITTERS_MAX);
+    return (size_t)n;
+}
+
+/* Stop and join the started writers (each finishes its queue). */
+static void writers_join(jf_committer *c) {
+    for (size_t i = 0; i < c->writers_n; i++) {
+        jf_writer *w = &c->writers[i];
+        if (!w->started) continue;
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    for (size_t i = 0; i < c->writers_n; i++) {
+        jf_writer *w = &c->writers[i];
+        if (w->started) pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
+/* Join the writers, then the syncer and the checkpointer (which use the
+ * first writer's store), then close every writer's store. */
+static void writers_stop(jf_committer *c) {
+    writers_join(c);
+    syncer_stop(c);
+    jf_checkpointer_stop(c->checkpointer);
+    c->checkpointer = NULL;
+    for (size_t i = 0; i < c->writers_n; i++) {
+        jf_writer *w = &c->writers[i];
+        if (w->store == NULL) continue;
+        jf_store_close(w->store);
+        w->store = NULL;
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
 }
 
 jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
     jf_committer *c = calloc(1, sizeof *c);
     if (c == NULL) return jf_fail(err, JF_INTERNAL, "", "out of memory");
     c->srv = srv;
-    c->slots = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->slots);
-    c->pending = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->pending);
-    c->again = calloc(JF_COMMIT_BATCH_MAX, sizeof *c->again);
-    if (c->slots == NULL || c->pending == NULL || c->again == NULL) {
-        committer_free(c);
+    c->writers = calloc(JF_COMMITTERS_MAX, sizeof *c->writers);
+    if (c->writers == NULL) {
+        free(c);
         return jf_fail(err, JF_INTERNAL, "", "out of memory");
     }
-    c->rng = (uint64_t)mono_us() | 1;
-    jf_code rc = jf_store_open(srv->cfg.db_path, &c->store, err);
+    c->writers_n = 1;
+    jf_code rc = writer_open(c, 0, err);
+    size_t wanted = rc == JF_OK ? writers_wanted(srv, c->writers[0].store) : 1;
+    while (rc == JF_OK && c->writers_n < wanted) rc = writer_open(c, c->writers_n++, err);
     if (rc != JF_OK) {
+        writers_stop(c);
         committer_free(c);
         return rc;
     }
-    c->sort_batches = strcmp(c->store->ops->name, "postgres") == 0;
-    c->batch_max = c->store->ops->write_mark ? JF_COMMIT_BATCH_MAX : JF_COMMIT_BATCH_MAX_SAVEPOINTS;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
-    c->checkpointer = jf_checkpointer_start(srv->cfg.db_path, c->store, JF_CHECKPOINT_INTERVAL_MS);
+    const jf_store_ops *ops = c->writers[0].store->ops;
+    c->sort_batches = strcmp(ops->name, "postgres") == 0;
+    /* A backend that sends writes ahead (PostgreSQL: begin_batch) runs a
+     * batch again with a savepoint per job when one fails: its batches stop
+     * where savepoints would have them stop. */
+    c->batch_max = ops->write_mark && !ops->begin_batch ? JF_COMMIT_BATCH_MAX : JF_COMMIT_BATCH_MAX_SAVEPOINTS;
+    c->queue_max = JF_COMMIT_QUEUE_MAX / c->writers_n;
+    /* PostgreSQL checkpoints by itself: no connection is kept for it. */
+    if (!c->sort_batches)
+        c->checkpointer = jf_checkpointer_start(srv->cfg.db_path, c->writers[0].store, JF_CHECKPOINT_INTERVAL_MS);
     syncer_start(c);
-    if (pthread_create(&c->thread, NULL, writer_main, c) != 0) {
-        syncer_stop(c);
-        jf_checkpointer_stop(c->checkpointer);
-        jf_store_close(c->store);
-        committer_free(c);
-        return jf_fail(err, JF_INTERNAL, "", "could not start the committer thread");
+    for (size_t i = 0; i < c->writers_n && rc == JF_OK; i++) {
+        jf_writer *w = &c->writers[i];
+        if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+            rc = jf_fail(err, JF_INTERNAL, "", "could not start a committer thread");
+        else
+            w->started = true;
+    }
+    if (rc != JF_OK) {
+        jf_committer_stop(c);
+        return rc;
     }
     *out = c;
     return JF_OK;
+}
+
+/* The writer of a job: by (tenant, member), so that one member's jobs run
+ * on one writer, in arrival order (FNV-1a). */
+static jf_writer *writer_of(jf_committer *c, const jf_write_job *job) {
+    if (c->writers_n == 1) return &c->writers[0];
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < 8; i++) h = (h ^ (uint8_t)((uint64_t)job->tenant.id >> (8 * i))) * 1099511628211ULL;
+    for (const char *p = job->member_id; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    /* Standalone jobs (the due jobs) go to writer 0, with the periodic ones. */
+    return job->standalone ? &c->writers[0] : &c->writers[h % c->writers_n];
 }
 
 bool jf_committer_failed(jf_committer *c) { return atomic_load(&c->sync_failed); }
 
 bool jf_committer_submit(jf_committer *c, jf_write_job *job) {
     job->next = NULL;
-    pthread_mutex_lock(&c->mu);
-    if (c->queued >= JF_COMMIT_QUEUE_MAX || c->stop || atomic_load(&c->sync_failed)) {
-        pthread_mutex_unlock(&c->mu);
+    jf_writer *w = writer_of(c, job);
+    pthread_mutex_lock(&w->mu);
+    if (w->queued >= c->queue_max || w->stop || atomic_load(&c->sync_failed)) {
+        pthread_mutex_unlock(&w->mu);
         return false;
     }
-    if (c->tail)
-        c->tail->next = job;
+    if (w->tail)
+        w->tail->next = job;
     else
-        c->head = job;
-    c->tail = job;
-    c->queued++;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+        w->head = job;
+    w->tail = job;
+    w->queued++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
     return true;
 }
 
+size_t jf_committer_writers(const jf_committer *c) { return c->writers_n; }
+
+/* Every writer finishes its queue, the syncer answers what they passed
+ * on, the checkpointer stops; all closed. */
 void jf_committer_stop(jf_committer *c) {
-    pthread_mutex_lock(&c->mu);
-    c->stop = true;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-    pthread_join(c->thread, NULL);
-    syncer_stop(c); /* after the writer: it answers what the writer passed on */
-    jf_checkpointer_stop(c->checkpointer);
-    jf_store_close(c->store);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
+    writers_stop(c);
     committer_free(c);
 }
 

@@ -46,12 +46,25 @@
 /* Write requests per transaction: bounds the time one commit holds the
  * writer lock and the work lost to a failed commit. */
 #define JF_COMMIT_BATCH_MAX 512
-/* When every job of a batch runs in its own savepoint (stores without a
- * write mark: PostgreSQL), each job is a subtransaction, and a PostgreSQL
+/* When every job of a batch may run in its own savepoint (stores without a
+ * write mark; PostgreSQL, whose failed batches run again with savepoints),
+ * each job is a subtransaction, and a PostgreSQL
  * backend caches only 64 subtransaction ids per transaction
  * (PGPROC_MAX_CACHED_SUBXIDS); beyond that every snapshot taken on the
  * server has to consult pg_subtrans and slows down.  Such batches stop at 64. */
 #define JF_COMMIT_BATCH_MAX_SAVEPOINTS 64
+/* Committer writers of a server on PostgreSQL (--committers): each is a
+ * thread with its own connection running its own batches, jobs shared out
+ * by member, so the database works on several batches at once (its
+ * backends in parallel, their fsyncs overlapping) — as if the server were
+ * that many servers.  SQLite has one writer at a time: always one there.
+ * Every writer is a connection: max_connections must cover servers ×
+ * (threads + committers + 1).  The default is one: each writer's batches
+ * are smaller (the same requests shared out), so PostgreSQL spends more
+ * per request, which pays only when it has cores to spare (on a machine of
+ * its own), not where it shares two cores with jifen (docs/scaling.md). */
+#define JF_COMMITTERS_MAX 16
+#define JF_COMMITTERS_PG_DEFAULT 1
 /* Write requests waiting for the committer; beyond it new writes get 503
  * rather than queueing without bound (memory, latency). */
 #define JF_COMMIT_QUEUE_MAX 16384
@@ -82,6 +95,7 @@ typedef struct {
     char listen_host[256];
     uint16_t listen_port;
     int threads;
+    int committers; /* PostgreSQL only; 0: JF_COMMITTERS_PG_DEFAULT */
     bool test_clock;
     bool access_log;
     bool demo;
@@ -222,8 +236,10 @@ bool jf_committer_submit(jf_committer *c, jf_write_job *job);
 /* Whether writes can no longer be made durable (a sync of the log failed):
  * the committer refuses them, and /healthz says so. */
 bool jf_committer_failed(jf_committer *c);
-/* Finish every queued job, commit, stop the thread. */
+/* Finish every queued job, commit, stop the threads. */
 void jf_committer_stop(jf_committer *c);
+/* How many writers it runs (1 on SQLite; JF_COMMITTERS_* on PostgreSQL). */
+size_t jf_committer_writers(const jf_committer *c);
 /* Create a job for call (zeroed, size bytes, sz >= sizeof(jf_write_job)),
  * tied to the request so that the answer finds it (or learns it is gone). */
 jf_write_job *jf_write_job_new(jf_call *call, size_t size, jf_write_run_fn run, jf_write_done_fn done);

@@ -19,10 +19,10 @@
 
 static int usage(const char *msg, const char *arg) {
     fprintf(stderr, "jifen serve: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
-    fprintf(stderr, "usage: jifen serve --db PATH --listen HOST:PORT [--threads N] [--test-clock]\n"
-                    "                   [--no-access-log] [--sync-each-commit] [--demo] [--routes]\n"
-                    "env:   JIFEN_DB, JIFEN_LISTEN, JIFEN_THREADS, JIFEN_TEST_CLOCK=1, JIFEN_ACCESS_LOG=0,\n"
-                    "       JIFEN_SYNC_EACH_COMMIT=1\n");
+    fprintf(stderr, "usage: jifen serve --db PATH --listen HOST:PORT [--threads N] [--committers N]\n"
+                    "                   [--test-clock] [--no-access-log] [--sync-each-commit] [--demo] [--routes]\n"
+                    "env:   JIFEN_DB, JIFEN_LISTEN, JIFEN_THREADS, JIFEN_COMMITTERS, JIFEN_TEST_CLOCK=1,\n"
+                    "       JIFEN_ACCESS_LOG=0, JIFEN_SYNC_EACH_COMMIT=1\n");
     return 2;
 }
 
@@ -48,10 +48,11 @@ static bool parse_listen(const char *text, jf_serve_config *cfg) {
     return true;
 }
 
-static bool parse_threads(const char *text, int *out) {
+/* A count of 1..max. */
+static bool parse_count(const char *text, int max, int *out) {
     char *end = NULL;
     long n = strtol(text, &end, 10);
-    if (end == text || *end || n < 1 || n > JF_HTTP_THREADS_MAX) return false;
+    if (end == text || *end || n < 1 || n > max) return false;
     *out = (int)n;
     return true;
 }
@@ -236,11 +237,13 @@ static int wait_for_database(const char *location) {
     }
 }
 
-static void config_from_env(jf_serve_config *cfg, const char **listen, const char **threads) {
+static void config_from_env(jf_serve_config *cfg, const char **listen, const char **threads,
+                            const char **committers) {
     const char *v;
     if ((v = getenv("JIFEN_DB")) && *v) cfg->db_path = v;
     if ((v = getenv("JIFEN_LISTEN")) && *v) *listen = v;
     if ((v = getenv("JIFEN_THREADS")) && *v) *threads = v;
+    if ((v = getenv("JIFEN_COMMITTERS")) && *v) *committers = v;
     if ((v = getenv("JIFEN_TEST_CLOCK")) && strcmp(v, "1") == 0) cfg->test_clock = true;
     if ((v = getenv("JIFEN_ACCESS_LOG")) && strcmp(v, "0") == 0) cfg->access_log = false;
     if ((v = getenv("JIFEN_SYNC_EACH_COMMIT")) && strcmp(v, "1") == 0) cfg->sync_each_commit = true;
@@ -252,8 +255,8 @@ int jf_serve_main(int argc, char **argv) {
     cfg.access_log = true;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg.threads = cores < 1 ? 1 : cores > JF_HTTP_THREADS_MAX ? JF_HTTP_THREADS_MAX : (int)cores;
-    const char *listen = "127.0.0.1:8080", *threads = NULL;
-    config_from_env(&cfg, &listen, &threads);
+    const char *listen = "127.0.0.1:8080", *threads = NULL, *committers = NULL;
+    config_from_env(&cfg, &listen, &threads, &committers);
     bool routes = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -261,6 +264,7 @@ int jf_serve_main(int argc, char **argv) {
         if (strcmp(a, "--db") == 0 && has_value) cfg.db_path = argv[++i];
         else if (strcmp(a, "--listen") == 0 && has_value) listen = argv[++i];
         else if (strcmp(a, "--threads") == 0 && has_value) threads = argv[++i];
+        else if (strcmp(a, "--committers") == 0 && has_value) committers = argv[++i];
         else if (strcmp(a, "--test-clock") == 0) cfg.test_clock = true;
         else if (strcmp(a, "--no-access-log") == 0) cfg.access_log = false;
         else if (strcmp(a, "--sync-each-commit") == 0) cfg.sync_each_commit = true;
@@ -274,7 +278,10 @@ int jf_serve_main(int argc, char **argv) {
     }
     if (cfg.db_path == NULL) return usage("--db PATH (or JIFEN_DB) is required", NULL);
     if (!parse_listen(listen, &cfg)) return usage("--listen must be HOST:PORT, not", listen);
-    if (threads && !parse_threads(threads, &cfg.threads)) return usage("--threads must be 1..64, not", threads);
+    if (threads && !parse_count(threads, JF_HTTP_THREADS_MAX, &cfg.threads))
+        return usage("--threads must be 1..64, not", threads);
+    if (committers && !parse_count(committers, JF_COMMITTERS_MAX, &cfg.committers))
+        return usage("--committers must be 1..16, not", committers);
     if (wait_for_database(cfg.db_path) != 0) return 1;
     if (cfg.demo && demo(&cfg) != 0) return 1;
     return jf_server_run(&cfg);

@@ -1,11 +1,12 @@
 /*
  * serve.h — `jifen serve`: the HTTP API server's entry point.
  *
- *   jifen serve --db PATH --listen HOST:PORT [--threads N] [--test-clock]
- *               [--no-access-log] [--demo] [--routes]
+ *   jifen serve --db PATH --listen HOST:PORT [--threads N] [--committers N]
+ *               [--test-clock] [--no-access-log] [--demo] [--routes]
  *
- * Environment: JIFEN_DB, JIFEN_LISTEN, JIFEN_THREADS, JIFEN_TEST_CLOCK=1,
- * JIFEN_ACCESS_LOG=0 (flags win).  --routes prints the route table as JSON
+ * Environment: JIFEN_DB, JIFEN_LISTEN, JIFEN_THREADS, JIFEN_COMMITTERS,
+ * JIFEN_TEST_CLOCK=1, JIFEN_ACCESS_LOG=0 (flags win).  --committers: write
+ * connections on PostgreSQL (http.h: JF_COMMITTERS_MAX; SQLite has one).  --routes prints the route table as JSON
  * and exits (the OpenAPI test compares it with the document).
  * Returns the process exit status: 0 after a graceful SIGTERM/SIGINT.
  */

@@ -206,8 +206,10 @@ int jf_server_run(const jf_serve_config *cfg) {
     }
     for (int i = 0; i < srv->loops_n; i++) pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]);
 
-    printf("jifen: listening on http://%s:%u (%d threads%s)\n", cfg->listen_host, (unsigned)srv->cfg.listen_port,
-           srv->loops_n, cfg->test_clock ? ", test clock" : "");
+    size_t committers = jf_committer_writers(srv->committer);
+    printf("jifen: listening on http://%s:%u (%d threads, %zu committer%s%s)\n", cfg->listen_host,
+           (unsigned)srv->cfg.listen_port, srv->loops_n, committers, committers == 1 ? "" : "s",
+           cfg->test_clock ? ", test clock" : "");
     fflush(stdout);
 
     wait_for_signal();

@@ -50,6 +50,7 @@
 
 #include "store/pg.h"
 #include "store/store.h"
+#include "util/json_text.h"
 #include "util/tz.h"
 
 /* Seconds libpq waits to connect (open, and PQreset after a lost
@@ -382,6 +383,12 @@ static const char *const pg_migrations[] = {
 #define B(n) "$" #n "::bigint"
 #define T(n) "$" #n "::text"
 #define H(n) "$" #n "::bytea"
+/* Arrays of them: the parameters of the statements that write many rows at
+ * once (pg_flush), one array per column, in the single-row statement's
+ * parameter order. */
+#define BA(n) "$" #n "::bigint[]"
+#define TA(n) "$" #n "::text[]"
+#define HA(n) "$" #n "::bytea[]"
 
 #define ENTRY_INSERT_INTO                                                                             \
     "INSERT INTO entries (tenant_id, member_id, seq, kind, points, d_available, d_frozen, "          \
@@ -520,6 +527,20 @@ static const char *const pg_migrations[] = {
     X(IDEM_INSERT,                                                                                    \
       "INSERT INTO idempotency (" IDEM_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " H(4) ", " B(5) \
       ", " B(6) ", " T(7) ", " B(8) ") ON CONFLICT DO NOTHING RETURNING 1")                           \
+    /* The inserts a batch without savepoints holds back (pg_defer), many    \
+     * rows per statement: the parameters of the single-row statements above, \
+     * one array each. */                                                      \
+    X(ENTRY_INSERT_MANY,                                                                              \
+      ENTRY_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE SELECT * FROM unnest(" BA(1) ", " BA(2) ", "  \
+      BA(3) ", " BA(4) ", " BA(5) ", " BA(6) ", " BA(7) ", " BA(8) ", " BA(9) ", " BA(10) ", " BA(11) \
+      ", " BA(12) ", " BA(13) ", " TA(14) ", " TA(15) ", " TA(16) ", " TA(17) ", " BA(18) ", " BA(19)  \
+      ", " BA(20) ", " BA(21) ", " HA(22) ", " HA(23) ", " BA(24) ")")                                \
+    X(LOT_INSERT_MANY,                                                                                \
+      LOT_INSERT_INTO ", id) OVERRIDING SYSTEM VALUE SELECT * FROM unnest(" BA(1) ", " BA(2) ", "    \
+      BA(3) ", " BA(4) ", " BA(5) ", " BA(6) ", " BA(7) ", " BA(8) ", " BA(9) ", " BA(10) ")")       \
+    X(IDEM_INSERT_MANY,                                                                               \
+      "INSERT INTO idempotency (" IDEM_COLS ") SELECT * FROM unnest(" BA(1) ", " TA(2) ", " BA(3) ", " \
+      HA(4) ", " BA(5) ", " BA(6) ", " TA(7) ", " BA(8) ") ON CONFLICT DO NOTHING RETURNING 1")        \
     X(KEY_INSERT,                                                                                     \
       "INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, role, created_at_ms, "            \
       "revoked_at_ms) VALUES (" B(1) ", " T(2) ", " T(3) ", " H(4) ", " B(5) ", " B(6) ", " B(7)      \
@@ -657,6 +678,9 @@ static const char *const pg_names[PG__COUNT] = {
 #undef B
 #undef T
 #undef H
+#undef BA
+#undef TA
+#undef HA
 
 typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } pg_tx;
 
@@ -675,11 +699,35 @@ typedef enum {
 typedef struct {
     pg_id id;
     pq_kind kind;
+    int rows; /* PQ_UPDATE_ONE, PQ_INSERT_ONE: the rows it must touch (1, or a flush's count) */
     const char *what; /* for the error message */
 } pq_item;
 
 /* Statements in flight at most; a longer run of writes is synced early. */
 #define PG_QUEUE_MAX 128
+
+/* Rows a batch without savepoints holds back at most (pg_defer); then they
+ * are flushed.  Four per earn: a batch of JF_COMMIT_BATCH_MAX_SAVEPOINTS
+ * earns fits. */
+#define PG_DEFER_ROWS_MAX 256
+/* Fewer rows of one table than this are flushed one statement each. */
+#define PG_FLUSH_MANY_MIN 4
+
+/* One held-back row: the single-row statement it stands for and its text
+ * parameters, copied into the store's arena (offsets). */
+typedef struct {
+    pg_id id;
+    int n;
+    uint32_t off[PG_PARAMS_MAX];
+} pg_row;
+
+/* A member locked while rows were held back: a second lock of it must see
+ * them, so it flushes first (id 0: not known, a member not found). */
+typedef struct {
+    int64_t id;
+    int64_t tenant_id;
+    char ext_id[JF_MEMBER_ID_LEN_MAX + 1];
+} pg_locked;
 
 /* What the member row lock learned of the member's due work (the member's
  * earliest open hold expiry, pending lot activation and active lot expiry;
@@ -738,6 +786,22 @@ typedef struct {
      * statement, and a transaction that sends none costs nothing. */
     bool begin_pending;
     bool in_savepoint; /* one level: the committer's per-request savepoint */
+    /* Begun by begin_batch: jobs run without savepoints and their writes
+     * are sent ahead all the same (see pg_ahead). */
+    bool batch;
+    /* The write mark (store.h): moves with every write made or sent ahead
+     * and with every failure found. */
+    uint64_t mark;
+    /* Writes held back in a batch without savepoints (pg_defer): rows_n
+     * rows (PG_DEFER_ROWS_MAX), their text in arena, and the members
+     * locked since the last flush. */
+    pg_row *rows;
+    int rows_n;
+    char *arena;
+    size_t arena_used, arena_cap;
+    pg_locked *locked;
+    int locked_n;
+    bool lock_phase; /* pg_member_lock is sending: no flush */
     /* The last savepoint was released by the engine but RELEASE is not sent
      * yet: it goes ahead of the next SAVEPOINT (COMMIT releases it anyway). */
     bool release_pending;
@@ -805,6 +869,7 @@ static void pg_first_line(const char *msg, char *out, size_t size) {
 /* Report a failed result (res may be NULL: libpq could not even send).
  * Marks the connection broken when it is. */
 static jf_code pg_fail(pg_store *q, const PGresult *res, jf_error *err, const char *what) {
+    q->mark++; /* PostgreSQL aborts the transaction (or the savepoint) at any error */
     const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char msg[200];
@@ -829,7 +894,7 @@ typedef struct {
 
 static void arg_i64(pg_args *a, int64_t x) {
     assert(a->n < PG_PARAMS_MAX);
-    snprintf(a->scratch[a->n], sizeof a->scratch[a->n], "%" PRId64, x);
+    jf_int_text(a->scratch[a->n], x);
     a->v[a->n] = a->scratch[a->n];
     a->n++;
 }
@@ -930,8 +995,13 @@ static void col_hash(const PGresult *r, int row, int col, uint8_t *dst) {
  * failed transaction-control statement (BEGIN, SAVEPOINT, RELEASE) loses
  * the whole transaction: its commit fails, and the committer answers every
  * job of the batch 503 — nothing of it is on disk.
- * Outside a savepoint every write is synchronous, as before: the engine
- * sees its answer at once.
+ * In a batch begun with begin_batch (jf_tx_batch's first pass, no
+ * savepoints) writes are sent ahead as in a savepoint — an earn's rows are
+ * even held back and flushed one statement per table (pg_defer, below) —
+ * and any failure found loses the whole transaction: it moves the write
+ * mark and the batch runs again with savepoints.
+ * Elsewhere outside a savepoint every write is synchronous, as before: the
+ * engine sees its answer at once.
  */
 
 static void pg_quiet(void *arg, const char *message) {
@@ -993,6 +1063,7 @@ static jf_code pg_usable(pg_store *q, jf_error *err) {
 /* libpq could not send or read: the connection is gone (or in a state only
  * a reset clears, which is the same to us). */
 static jf_code pg_lost(pg_store *q, jf_error *err, const char *what) {
+    q->mark++;
     char msg[200];
     pg_first_line(PQerrorMessage(q->conn), msg, sizeof msg);
     q->broken = true;
@@ -1000,14 +1071,14 @@ static jf_code pg_lost(pg_store *q, jf_error *err, const char *what) {
     return jf_fail(err, JF_UNAVAILABLE, "", "PostgreSQL %s: connection lost: %s", what, msg[0] ? msg : "no answer");
 }
 
-static void pq_push(pg_store *q, pg_id id, pq_kind kind, const char *what) {
+static void pq_push(pg_store *q, pg_id id, pq_kind kind, int rows, const char *what) {
     assert(q->queued < PG_QUEUE_MAX);
-    q->queue[q->queued++] = (pq_item){id, kind, what};
+    q->queue[q->queued++] = (pq_item){id, kind, rows, what};
 }
 
-/* Whether a write sent ahead is waiting for its check. */
+/* Whether a write sent ahead (or held back) is waiting for its check. */
 static bool pq_writes_unchecked(const pg_store *q) {
-    if (q->held.active) return true;
+    if (q->held.active || q->rows_n > 0) return true;
     for (int i = 0; i < q->queued; i++)
         if (q->queue[i].kind == PQ_WRITE || q->queue[i].kind == PQ_UPDATE_ONE || q->queue[i].kind == PQ_INSERT_ONE)
             return true;
@@ -1036,10 +1107,15 @@ static void pg_lock_forget(pg_store *q) {
     q->idem.state = IDEM_NONE;
 }
 
+/* Whether writes are sent ahead: inside a job's savepoint, whose release
+ * checks them, or in a batch begun without savepoints (begin_batch), whose
+ * runner watches the write mark and calls writes_check at its end. */
+static bool pg_ahead(const pg_store *q) { return q->in_savepoint || q->batch; }
+
 /* A drawn id (*slot) for a row of member_id, if one is there to take:
- * only inside a savepoint, where the insert can be sent ahead. */
+ * only where the insert can be sent ahead. */
 static int64_t pg_drawn_take(pg_store *q, int64_t member_id, int64_t *slot) {
-    if (!q->in_savepoint || q->drawn.member_id != member_id || *slot == 0) return 0;
+    if (!pg_ahead(q) || q->drawn.member_id != member_id || *slot == 0) return 0;
     int64_t id = *slot;
     *slot = 0;
     return id;
@@ -1047,13 +1123,22 @@ static int64_t pg_drawn_take(pg_store *q, int64_t member_id, int64_t *slot) {
 
 static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err);
 static jf_code pg_held_send(pg_store *q, jf_error *err);
+static jf_code pg_flush(pg_store *q, jf_error *err);
+static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf_error *err, const char *what);
 
 /* Put a statement into the pipeline (prepared first if this connection has
- * not seen it).  Nothing is read; pg_sync checks it later as `kind` says. */
-static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf_error *err, const char *what) {
+ * not seen it).  Nothing is read; pg_sync checks it later as `kind` says
+ * (rows: see pq_item).  Rows held back go first (pg_flush), unless this is
+ * a member lock that does not need them or a member update. */
+static jf_code pg_send_rows(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, int rows, jf_error *err,
+                            const char *what) {
     assert((unsigned)id < PG__COUNT);
     jf_code code = pg_usable(q, err);
     if (code != JF_OK) return code;
+    if (q->rows_n > 0 && !q->lock_phase && id != PG_MEMBER_UPDATE) { /* it reads nothing held back */
+        code = pg_flush(q, err);
+        if (code != JF_OK) return code;
+    }
     if (q->queued + 5 > PG_QUEUE_MAX) { /* room for BEGIN, a statement, their prepares and a Sync */
         /* A failure found here is kept in q->failed for the job's next
          * call; the rollbacks must still go out, so only a lost connection
@@ -1073,21 +1158,26 @@ static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf
     if (!q->prepared[id]) {
         if (!PQsendPrepare(q->conn, pg_names[id], pg_sql[id], 0, NULL)) return pg_lost(q, err, "prepare");
         q->prepared[id] = true; /* undone if the prepare fails */
-        pq_push(q, id, PQ_PREPARE, "prepare");
+        pq_push(q, id, PQ_PREPARE, 0, "prepare");
     }
     if (!PQsendQueryPrepared(q->conn, pg_names[id], a ? a->n : 0, a ? a->v : NULL, NULL, NULL, 0))
         return pg_lost(q, err, what);
-    pq_push(q, id, kind, what);
+    pq_push(q, id, kind, rows, what);
     q->counters.statements++;
     if (kind != PQ_CONTROL && kind != PQ_LAX) q->data_sent = true;
+    if (kind == PQ_WRITE || kind == PQ_UPDATE_ONE || kind == PQ_INSERT_ONE) q->mark++;
     return JF_OK;
+}
+
+static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf_error *err, const char *what) {
+    return pg_send_rows(q, id, a, kind, 1, err, what);
 }
 
 /* A Sync into the pipeline, flushed, its results left for the next pg_sync. */
 static jf_code pg_send_sync(pg_store *q, jf_error *err) {
     if (q->queued == 0 || q->queue[q->queued - 1].kind == PQ_SYNC) return JF_OK;
     if (!PQpipelineSync(q->conn)) return pg_lost(q, err, "sync");
-    pq_push(q, PG__COUNT, PQ_SYNC, "sync");
+    pq_push(q, PG__COUNT, PQ_SYNC, 0, "sync");
     return JF_OK;
 }
 
@@ -1096,11 +1186,12 @@ static jf_code pg_send_sync(pg_store *q, jf_error *err) {
 static jf_code pq_check(pg_store *q, const pq_item *it, PGresult *res, jf_error *err) {
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_fail(q, res, err, it->what);
-    if (it->kind == PQ_UPDATE_ONE && strcmp(PQcmdTuples(res), "1") != 0)
-        return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): no such row", it->what);
-    if (it->kind == PQ_INSERT_ONE && PQntuples(res) != 1)
-        return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): nothing inserted", it->what);
-    return JF_OK;
+    const char *missing = NULL;
+    if (it->kind == PQ_UPDATE_ONE && strtol(PQcmdTuples(res), NULL, 10) != it->rows) missing = "no such row";
+    if (it->kind == PQ_INSERT_ONE && PQntuples(res) != it->rows) missing = "nothing inserted";
+    if (missing == NULL) return JF_OK;
+    q->mark++;
+    return jf_fail(err, JF_NOT_FOUND, "", "PostgreSQL %s (sent ahead): %s", it->what, missing);
 }
 
 /*
@@ -1188,6 +1279,15 @@ static jf_code pg_sync_all(pg_store *q, PGresult **out, int n_out, jf_error *err
         q->failed_err = first_err;
         q->failed_err.code = q->failed;
         return pg_failed(q, err);
+    }
+    if (q->batch && !q->in_savepoint && q->tx != TX_NONE) {
+        /* The caller gets its own statement's failure; with no savepoint
+         * to roll back to, PostgreSQL has aborted the transaction, so every
+         * later call (writes_check included) answers it too. */
+        q->failed = pq_deferred_code(first);
+        q->failed_tx = true;
+        q->failed_err = first_err;
+        q->failed_err.code = q->failed;
     }
     if (err != NULL) *err = first_err;
     return first;
@@ -1283,6 +1383,7 @@ static jf_code pg_list(pg_store *q, pg_id id, const pg_args *a, pg_reader read, 
 static jf_code pg_write(pg_store *q, pg_id id, const pg_args *a, bool is_update, jf_error *err, const char *what) {
     assert(q->tx == TX_WRITE); /* writes happen only inside begin/commit */
     pg_due_forget(q);
+    q->mark++;
     PGresult *res;
     jf_code code = pg_run(q, id, a, &res, err, what);
     if (code != JF_OK) return code;
@@ -1296,6 +1397,7 @@ static jf_code pg_write(pg_store *q, pg_id id, const pg_args *a, bool is_update,
 static jf_code pg_insert(pg_store *q, pg_id id, const pg_args *a, int64_t *new_id, jf_error *err, const char *what) {
     assert(q->tx == TX_WRITE);
     pg_due_forget(q);
+    q->mark++;
     PGresult *res;
     jf_code code = pg_run(q, id, a, &res, err, what);
     if (code != JF_OK) return code;
@@ -1307,19 +1409,214 @@ static jf_code pg_insert(pg_store *q, pg_id id, const pg_args *a, int64_t *new_i
     return code;
 }
 
-/* A write whose answer the engine does not need now: inside a savepoint it
- * is sent ahead (kind: PQ_WRITE, PQ_UPDATE_ONE or PQ_INSERT_ONE) and checked
- * at the next sync; outside one it runs now, as pg_write/pg_insert. */
+/* A write whose answer the engine does not need now: inside a savepoint or
+ * a batch (pg_ahead) it is sent ahead (kind: PQ_WRITE, PQ_UPDATE_ONE or
+ * PQ_INSERT_ONE) and checked at the next sync; else it runs now, as
+ * pg_write/pg_insert. */
 static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf_error *err,
                               const char *what) {
     assert(q->tx == TX_WRITE);
-    if (!q->in_savepoint) {
+    if (!pg_ahead(q)) {
         assert(kind != PQ_INSERT_ONE); /* its caller wants the new id: pg_insert */
         return pg_write(q, id, a, kind == PQ_UPDATE_ONE, err, what);
     }
     pg_due_forget(q);
     if (q->failed != JF_OK) return pg_failed(q, err);
     return pg_send(q, id, a, kind, err, what);
+}
+
+/* ---- rows held back: a batch's inserts, many rows per statement --------
+ *
+ * In a batch without savepoints (begin_batch) the rows an earn inserts —
+ * its entry and lot (with the ids drawn under the member lock) and the
+ * idempotency record — are not sent one statement each but held back here
+ * (pg_defer), and sent as one statement per table for the whole batch
+ * (pg_flush: INSERT … SELECT * FROM unnest of one array per column):
+ * PostgreSQL's work per statement (its portal, executor start and end, the
+ * CHECK constraints parsed again) is paid once per batch, not once per row.
+ * The member update is not held back but sent ahead: an UPDATE … FROM
+ * unnest joins the members by a plan that PostgreSQL may make a scan of
+ * every member (it did, on a small table with the id array as a filter).
+ * Held-back rows are invisible to the database, so they are flushed before
+ * anything could need them:
+ *   - before any statement but a member lock or update (pg_send_rows),
+ *     whatever it reads or writes;
+ *   - before a member lock of a member locked since the last flush (only
+ *     under its lock are a member's rows written, store.h) or whose
+ *     idempotency lookup names a biz_no held back (pg_member_lock);
+ *   - when PG_DEFER_ROWS_MAX rows are held, and at writes_check, commit,
+ *     savepoint and raw SQL.
+ * A flushed statement that fails — or an idempotency insert that inserted
+ * fewer rows than it was given (a key another server took meanwhile) — is
+ * a failure of writes sent ahead: it loses the transaction, moves the write
+ * mark, and the batch runs again with savepoints, where nothing is held
+ * back. */
+
+static bool pg_deferring(const pg_store *q) { return q->batch && !q->in_savepoint && q->tx == TX_WRITE; }
+
+static const char *pg_row_arg(const pg_store *q, const pg_row *r, int i) {
+    assert(i < r->n);
+    return q->arena + r->off[i];
+}
+
+/* Hold back an insert (its text parameters copied). */
+static jf_code pg_defer(pg_store *q, pg_id id, const pg_args *a, jf_error *err) {
+    assert(pg_deferring(q));
+    assert(a->n <= PG_PARAMS_MAX);
+    pg_due_forget(q);
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    if (q->rows_n == PG_DEFER_ROWS_MAX) {
+        jf_code code = pg_flush(q, err);
+        if (code != JF_OK) return code;
+    }
+    size_t need = 0;
+    for (int i = 0; i < a->n; i++) need += strlen(a->v[i]) + 1;
+    if (q->arena_used + need > q->arena_cap) {
+        size_t cap = q->arena_cap ? q->arena_cap : 16384;
+        while (cap < q->arena_used + need) cap *= 2;
+        char *grown = realloc(q->arena, cap);
+        if (grown == NULL) return jf_fail(err, JF_INTERNAL, "", "PostgreSQL: out of memory holding back a write");
+        q->arena = grown;
+        q->arena_cap = cap;
+    }
+    pg_row *r = &q->rows[q->rows_n++];
+    r->id = id;
+    r->n = a->n;
+    for (int i = 0; i < a->n; i++) {
+        size_t len = strlen(a->v[i]) + 1;
+        r->off[i] = (uint32_t)q->arena_used;
+        memcpy(q->arena + q->arena_used, a->v[i], len);
+        q->arena_used += len;
+    }
+    q->mark++;
+    return JF_OK;
+}
+
+/* At the end of the transaction (or of its first pass). */
+static void pg_defer_forget(pg_store *q) {
+    q->rows_n = 0;
+    q->arena_used = 0;
+    q->locked_n = 0;
+}
+
+/* One element of an array literal (one array parameter, growing in a
+ * jf_json_text used as a plain buffer), quoted: any type's text form reads
+ * back from it ("\\x…" for bytea). */
+static void text_put_element(jf_json_text *t, const char *v, bool first) {
+    jf_json_raw(t, first ? "{\"" : ",\"", 2);
+    for (const char *run = v; *run;) {
+        size_t plain = strcspn(run, "\"\\");
+        jf_json_raw(t, run, plain);
+        run += plain;
+        if (*run == '\0') break;
+        char escaped[2] = {'\\', *run++};
+        jf_json_raw(t, escaped, 2);
+    }
+    jf_json_raw(t, "\"", 1);
+}
+
+/* The rows of statement one held in rows[0..n): sent as statement many
+ * (one array per parameter), whose result must count them all when kind
+ * says so; fewer than PG_FLUSH_MANY_MIN rows go one statement each (a
+ * statement of arrays costs PostgreSQL more than a few single rows: seen
+ * when a batch locks the same members again and again, flushing each
+ * time). */
+static jf_code pg_flush_one(pg_store *q, const pg_row *rows, int n, pg_id one, pg_id many, pq_kind kind,
+                            jf_error *err, const char *what) {
+    int count = 0;
+    for (int k = 0; k < n; k++) count += rows[k].id == one;
+    if (count < PG_FLUSH_MANY_MIN) {
+        jf_code code = JF_OK;
+        for (int k = 0; k < n && code == JF_OK; k++) {
+            if (rows[k].id != one) continue;
+            pg_args a = {.n = rows[k].n};
+            for (int i = 0; i < a.n; i++) a.v[i] = pg_row_arg(q, &rows[k], i);
+            code = pg_send(q, one, &a, kind, err, what);
+        }
+        return code;
+    }
+    jf_json_text cols[PG_PARAMS_MAX];
+    memset(cols, 0, sizeof cols);
+    count = 0;
+    int width = 0;
+    for (int k = 0; k < n; k++) {
+        if (rows[k].id != one) continue;
+        assert(width == 0 || width == rows[k].n);
+        width = rows[k].n;
+        for (int i = 0; i < width; i++) text_put_element(&cols[i], pg_row_arg(q, &rows[k], i), count == 0);
+        count++;
+    }
+    jf_code code = JF_OK;
+    if (count > 0) {
+        pg_args a = {0};
+        a.n = width;
+        for (int i = 0; i < width && code == JF_OK; i++) {
+            jf_json_raw(&cols[i], "}", 1);
+            if (cols[i].failed) code = jf_fail(err, JF_INTERNAL, "", "PostgreSQL %s: out of memory", what);
+            else a.v[i] = cols[i].text;
+        }
+        if (code == JF_OK) code = pg_send_rows(q, many, &a, kind, count, err, what);
+    }
+    for (int i = 0; i < PG_PARAMS_MAX; i++) free(cols[i].text);
+    return code;
+}
+
+/* Send every row held back, one statement per table (see above).  The rows
+ * are taken off the store first, so that the sends do not flush again. */
+static jf_code pg_flush(pg_store *q, jf_error *err) {
+    if (q->held.active && pg_deferring(q)) { /* the held lot joins the rows */
+        jf_code code = pg_held_send(q, err);
+        if (code != JF_OK) return code;
+    }
+    int n = q->rows_n;
+    if (n == 0) return JF_OK;
+    q->rows_n = 0;
+    /* Sending the rows is no new write: they moved the mark when held back
+     * (a job that fails now, having written nothing itself, needs no rerun;
+     * the rows' own failures move it when found). */
+    uint64_t mark = q->mark;
+    const pg_row *rows = q->rows;
+    jf_code code = pg_flush_one(q, rows, n, PG_LOT_INSERT_ID, PG_LOT_INSERT_MANY, PQ_WRITE, err, "lot insert");
+    if (code == JF_OK)
+        code = pg_flush_one(q, rows, n, PG_ENTRY_INSERT_ID, PG_ENTRY_INSERT_MANY, PQ_WRITE, err, "entry insert");
+    if (code == JF_OK)
+        code = pg_flush_one(q, rows, n, PG_IDEM_INSERT, PG_IDEM_INSERT_MANY, PQ_INSERT_ONE, err,
+                            "idempotency insert");
+    q->arena_used = 0;
+    if (code == JF_OK) q->mark = mark;
+    return code;
+}
+
+/* A member locked in a batch without savepoints (id, or tenant and
+ * ext_id): its rows may be held back from now on.  Kept to the end of the
+ * transaction (a flush in the middle of a job does not end its lock); when
+ * full, every lock flushes (pg_lock_needs_flush). */
+static void pg_locked_add(pg_store *q, int64_t id, int64_t tenant_id, const char *ext_id) {
+    if (!pg_deferring(q) || q->locked_n == PG_DEFER_ROWS_MAX) return;
+    pg_locked *l = &q->locked[q->locked_n++];
+    l->id = id;
+    l->tenant_id = tenant_id;
+    snprintf(l->ext_id, sizeof l->ext_id, "%s", ext_id ? ext_id : "");
+}
+
+/* Whether locking this member (by id, or by tenant and ext_id when ext_id
+ * is not NULL) or looking up the biz_no the engine asked for must see rows
+ * held back: then they are flushed before the lock. */
+static bool pg_lock_needs_flush(const pg_store *q, int64_t id, int64_t tenant_id, const char *ext_id) {
+    if (q->rows_n == 0 && !q->held.active) return false;
+    if (q->locked_n == PG_DEFER_ROWS_MAX) return true;
+    for (int i = 0; i < q->locked_n; i++) {
+        const pg_locked *l = &q->locked[i];
+        if (ext_id == NULL ? l->id == id : l->tenant_id == tenant_id && strcmp(l->ext_id, ext_id) == 0) return true;
+    }
+    if (q->idem.state != IDEM_ASKED) return false;
+    for (int k = 0; k < q->rows_n; k++) {
+        const pg_row *r = &q->rows[k];
+        if (r->id == PG_IDEM_INSERT && strtoll(pg_row_arg(q, r, 0), NULL, 10) == q->idem.tenant_id &&
+            strcmp(pg_row_arg(q, r, 1), q->idem.biz_no) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* An insert of a member's row that may take a drawn id (*slot): then it is
@@ -1330,7 +1627,7 @@ static jf_code pg_insert_drawn(pg_store *q, pg_id plain, pg_id with_id, pg_args 
     int64_t id = pg_drawn_take(q, member_id, slot);
     if (id == 0) return pg_insert(q, plain, a, new_id, err, what);
     arg_i64(a, id);
-    jf_code code = pg_write_ahead(q, with_id, a, PQ_WRITE, err, what);
+    jf_code code = pg_deferring(q) ? pg_defer(q, with_id, a, err) : pg_write_ahead(q, with_id, a, PQ_WRITE, err, what);
     if (code == JF_OK) *new_id = id;
     return code;
 }
@@ -1350,6 +1647,8 @@ static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     q->failed = JF_OK;
     q->failed_tx = false;
     q->data_sent = false;
+    q->batch = false;
+    pg_defer_forget(q);
     q->tx = tx;
     q->begin_id = id;
     q->begin_pending = true;
@@ -1357,6 +1656,33 @@ static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
 }
 
 static jf_code pg_begin(jf_store *s, jf_error *err) { return pg_begin_as(pg_of(s), PG_BEGIN_WRITE, TX_WRITE, err); }
+
+/* A batch without savepoints (store.h): its writes are sent ahead as in a
+ * savepoint, but a failure found at a sync loses the whole transaction
+ * (pg_sync_all: failed_tx), is answered to every later call and moves the
+ * write mark, so the runner rolls back and runs the batch again with
+ * savepoints.  The idempotency insert is sent ahead too (pg_idem_insert):
+ * an earn waits once, at its member lock, which also checks the previous
+ * job's writes. */
+static jf_code pg_begin_batch(jf_store *s, jf_error *err) {
+    pg_store *q = pg_of(s);
+    jf_code code = pg_begin_as(q, PG_BEGIN_WRITE, TX_WRITE, err);
+    if (code == JF_OK) q->batch = true;
+    return code;
+}
+
+/* One wait if any write sent ahead is still unchecked. */
+static jf_code pg_writes_check(jf_store *s, jf_error *err) {
+    pg_store *q = pg_of(s);
+    assert(q->tx == TX_WRITE);
+    if (q->failed != JF_OK) return pg_failed(q, err);
+    jf_code code = pg_usable(q, err); /* a lost connection lost the writes */
+    if (code == JF_OK) code = pg_flush(q, err);
+    if (code != JF_OK || !pq_writes_unchecked(q)) return code;
+    return pg_sync(q, NULL, 0, err);
+}
+
+static uint64_t pg_write_mark(jf_store *s) { return pg_of(s)->mark; }
 
 /* A server's read handle begins a read transaction for every request,
  * writes included (which read nothing there): lazily, that costs nothing. */
@@ -1370,6 +1696,7 @@ static jf_code pg_begin_read(jf_store *s, jf_error *err) {
 static void pg_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
     pg_lock_forget(q);
+    pg_defer_forget(q);
     q->failed = JF_OK;
     q->held.active = false;
     if (q->tx != TX_NONE && !q->broken && !q->begin_pending) {
@@ -1382,6 +1709,7 @@ static void pg_rollback(jf_store *s) {
     q->tx = TX_NONE;
     q->begin_pending = false;
     q->in_savepoint = false;
+    q->batch = false;
     q->release_pending = false;
     q->failed = JF_OK;
     q->failed_tx = false;
@@ -1401,12 +1729,13 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     if (q->begin_pending) { /* nothing was sent: nothing to commit */
         q->begin_pending = false;
         q->tx = TX_NONE;
+        q->batch = false;
         return JF_OK;
     }
     jf_code code = JF_OK;
     if (q->failed != JF_OK)
         code = pg_failed(q, err);
-    else if (pq_writes_unchecked(q))
+    else if (pq_writes_unchecked(q) && (code = pg_flush(q, err)) == JF_OK)
         code = pg_sync(q, NULL, 0, err);
     PGresult *res = NULL;
     if (code == JF_OK) code = pg_run(q, PG_COMMIT, NULL, &res, err, "commit");
@@ -1415,6 +1744,7 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     PQclear(res);
     if (code != JF_OK) pg_rollback(s);
     q->tx = TX_NONE;
+    q->batch = false;
     return code;
 }
 
@@ -1425,8 +1755,8 @@ static jf_code pg_savepoint(jf_store *s, jf_error *err) {
     assert(!q->in_savepoint);
     pg_lock_forget(q);
     if (q->failed != JF_OK) return pg_failed(q, err);
-    jf_code code = JF_OK;
-    if (q->release_pending) code = pg_send(q, PG_RELEASE, NULL, PQ_CONTROL, err, "release savepoint");
+    jf_code code = pg_flush(q, err);
+    if (code == JF_OK && q->release_pending) code = pg_send(q, PG_RELEASE, NULL, PQ_CONTROL, err, "release savepoint");
     if (code == JF_OK) code = pg_send(q, PG_SAVEPOINT, NULL, PQ_CONTROL, err, "savepoint");
     if (code != JF_OK) return code;
     q->release_pending = false;
@@ -1601,6 +1931,7 @@ static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     /* A member this transaction just created has nothing due, and nobody
      * else can see it to give it any. */
     if (code == JF_OK) q->due = (pg_due){.valid = true, .member_id = m->id};
+    if (code == JF_OK) pg_locked_add(q, m->id, m->tenant_id, m->ext_id);
     return code;
 }
 
@@ -1619,9 +1950,15 @@ static void read_idem_at(const PGresult *r, int row, int col, jf_idem *rec);
  * too — with MEMBER_DUE (due_idem_col: its first column there), or by a
  * statement of its own (-1) — so a request with the same biz_no that held
  * the lock before us has committed its record by then, and this sees it. */
+/* key: the member asked for (id, or tenant_id and ext_id with id 0), for
+ * the rows held back (pg_lock_needs_flush, pg_locked_add). */
 static jf_code pg_member_lock(pg_store *q, pg_id lock, const pg_args *a, pg_id due, const pg_args *due_args,
-                              int due_idem_col, jf_member *out, jf_error *err) {
+                              int due_idem_col, const pg_locked *key, jf_member *out, jf_error *err) {
     assert(q->tx == TX_WRITE);
+    if (pg_lock_needs_flush(q, key->id, key->tenant_id, key->id != 0 ? NULL : key->ext_id)) {
+        jf_code code = pg_flush(q, err);
+        if (code != JF_OK) return code;
+    }
     bool idem_asked = q->idem.state == IDEM_ASKED;
     pg_lock_forget(q);
     pg_args ia = {0};
@@ -1630,7 +1967,9 @@ static jf_code pg_member_lock(pg_store *q, pg_id lock, const pg_args *a, pg_id d
     pg_stmt st[3] = {{lock, a}, {due, due_args}, {PG_IDEM_GET, &ia}};
     PGresult *res[3] = {NULL, NULL, NULL};
     int n = idem_asked && due_idem_col < 0 ? 3 : 2;
+    q->lock_phase = true;
     jf_code code = pg_query_many(q, st, n, res, err, "member get");
+    q->lock_phase = false;
     if (code != JF_OK) return code;
     if (idem_asked) {
         PGresult *ir = n == 3 ? res[2] : res[1];
@@ -1642,8 +1981,10 @@ static jf_code pg_member_lock(pg_store *q, pg_id lock, const pg_args *a, pg_id d
     if (n == 3) PQclear(res[2]);
     if (PQntuples(res[0]) == 0) {
         code = jf_fail(err, JF_NOT_FOUND, "", "member get: no such row");
+        pg_locked_add(q, key->id, key->tenant_id, key->ext_id);
     } else {
         read_member(res[0], 0, out);
+        pg_locked_add(q, out->id, out->tenant_id, out->ext_id);
         if (PQntuples(res[1]) == 1 && !PQgetisnull(res[1], 0, 0) && col_i64(res[1], 0, 0) == out->id) {
             pg_due *d = &q->due;
             d->member_id = out->id;
@@ -1674,7 +2015,9 @@ static jf_code pg_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
         pg_args d = a;
         arg_text(&d, asked ? q->idem.biz_no : "");
         d.v[0] = d.scratch[0]; /* the copy's own integer, not a's */
-        return pg_member_lock(q, PG_MEMBER_GET_LOCK, &a, PG_MEMBER_DUE, &d, asked ? 6 : -1, out, err);
+        pg_locked key = {.tenant_id = tenant_id};
+        snprintf(key.ext_id, sizeof key.ext_id, "%s", ext_id);
+        return pg_member_lock(q, PG_MEMBER_GET_LOCK, &a, PG_MEMBER_DUE, &d, asked ? 6 : -1, &key, out, err);
     }
     return pg_get(q, PG_MEMBER_GET, &a, read_member, out, err, "member get");
 }
@@ -1684,7 +2027,10 @@ static jf_code pg_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_
     assert(!for_update || q->tx == TX_WRITE);
     pg_args a = {0};
     arg_i64(&a, id);
-    if (for_update) return pg_member_lock(q, PG_MEMBER_GET_BY_ID_LOCK, &a, PG_MEMBER_DUE_BY_ID, &a, -1, out, err);
+    if (for_update) {
+        pg_locked key = {.id = id};
+        return pg_member_lock(q, PG_MEMBER_GET_BY_ID_LOCK, &a, PG_MEMBER_DUE_BY_ID, &a, -1, &key, out, err);
+    }
     return pg_get(q, PG_MEMBER_GET_BY_ID, &a, read_member, out, err, "member get");
 }
 
@@ -1856,6 +2202,7 @@ static jf_code pg_held_send(pg_store *q, jf_error *err) {
     pg_args a = {0};
     args_lot(&a, &q->held.lot);
     arg_i64(&a, q->held.lot.id);
+    if (pg_deferring(q)) return pg_defer(q, PG_LOT_INSERT_ID, &a, err);
     return pg_send(q, PG_LOT_INSERT_ID, &a, PQ_WRITE, err, "lot insert");
 }
 
@@ -1878,6 +2225,7 @@ static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     }
     l->id = id;
     q->held = (pg_held_lot){true, *l};
+    q->mark++;
     return JF_OK;
 }
 
@@ -1993,7 +2341,7 @@ static jf_code pg_move_insert(jf_store *s, jf_lot_move *mv, jf_error *err) {
     arg_i64(&a, mv->lot_id);
     arg_i64(&a, mv->points);
     mv->id = 0;
-    jf_code code = q->in_savepoint ? pg_write_ahead(q, PG_MOVE_INSERT, &a, PQ_INSERT_ONE, err, "lot move insert")
+    jf_code code = pg_ahead(q) ? pg_write_ahead(q, PG_MOVE_INSERT, &a, PQ_INSERT_ONE, err, "lot move insert")
                                    : pg_insert(q, PG_MOVE_INSERT, &a, &mv->id, err, "lot move insert");
     if (code == JF_ALREADY_EXISTS)
         code = jf_fail(err, JF_INTERNAL, "", "lot move insert: lot %" PRId64 " does not exist", mv->lot_id);
@@ -2140,9 +2488,14 @@ static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, j
 }
 
 /* When another server holds the same (tenant, biz_no) uncommitted, the
- * insert waits for it; once that commits, ON CONFLICT answers "exists". */
+ * insert waits for it; once that commits, ON CONFLICT answers "exists".
+ * In a batch without savepoints it is held back (pg_defer): a key found
+ * taken at the flush inserts nothing, a failure like any other of a write
+ * sent ahead, and the batch runs again with savepoints, where the job waits
+ * for this answer and gets its JF_ALREADY_EXISTS alone. */
 static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
-    pg_of(s)->idem.state = IDEM_NONE;
+    pg_store *q = pg_of(s);
+    q->idem.state = IDEM_NONE;
     pg_args a = {0};
     arg_i64(&a, r->tenant_id);
     arg_text(&a, r->biz_no);
@@ -2152,7 +2505,8 @@ static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
     arg_i64(&a, r->entry_id);
     arg_text(&a, r->result);
     arg_i64(&a, r->created_at_ms);
-    return pg_insert(pg_of(s), PG_IDEM_INSERT, &a, NULL, err, "idempotency insert");
+    if (pg_deferring(q)) return pg_defer(q, PG_IDEM_INSERT, &a, err);
+    return pg_insert(q, PG_IDEM_INSERT, &a, NULL, err, "idempotency insert");
 }
 
 static void read_key(const PGresult *r, int row, void *out) {
@@ -2216,6 +2570,9 @@ static void pg_close(jf_store *s) {
     pg_store *q = pg_of(s);
     if (q->tx != TX_NONE) pg_rollback(s);
     PQfinish(q->conn);
+    free(q->rows);
+    free(q->locked);
+    free(q->arena);
     free(q);
 }
 
@@ -2225,8 +2582,8 @@ static jf_code pg_exec(pg_store *q, const char *sql, jf_error *err, const char *
     /* The simple protocol is not allowed in pipeline mode: empty the
      * pipeline (with the BEGIN of an open transaction) and leave it for the
      * while. */
-    jf_code code = JF_OK;
-    if (q->begin_pending) {
+    jf_code code = pg_flush(q, err);
+    if (code == JF_OK && q->begin_pending) {
         q->begin_pending = false;
         code = pg_send(q, q->begin_id, NULL, PQ_CONTROL, err, "begin");
     }
@@ -2285,6 +2642,12 @@ jf_code jf_pg_open(const char *url, jf_store **out, jf_error *err) {
     if (q == NULL) return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
     q->base.ops = &pg_ops;
     q->base.impl = q;
+    q->rows = calloc(PG_DEFER_ROWS_MAX, sizeof *q->rows);
+    q->locked = calloc(PG_DEFER_ROWS_MAX, sizeof *q->locked);
+    if (q->rows == NULL || q->locked == NULL) {
+        pg_close(&q->base);
+        return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
+    }
     /* Defaults first: the URL's own settings override them (libpq takes the
      * last value of a repeated keyword, and expands dbname in place). */
     const char *const keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
@@ -2713,6 +3076,9 @@ static const jf_store_ops pg_ops = {
     .savepoint = pg_savepoint,
     .savepoint_release = pg_savepoint_release,
     .savepoint_rollback = pg_savepoint_rollback,
+    .write_mark = pg_write_mark,
+    .begin_batch = pg_begin_batch,
+    .writes_check = pg_writes_check,
     .tenant_insert = pg_tenant_insert,
     .tenant_update = pg_tenant_update,
     .tenant_get = pg_tenant_get,

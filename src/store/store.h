@@ -157,6 +157,19 @@ typedef struct {
      * fall back to savepoints only when a failed job moved the mark.  NULL
      * when the backend cannot tell: every job then gets its savepoint. */
     uint64_t (*write_mark)(jf_store *s);
+    /* Optional, with write_mark (NULL: begin, and every write is checked
+     * when it is made).  begin_batch starts a write transaction whose jobs
+     * run one after another without a savepoint each, watched by the write
+     * mark (jf_tx_batch's first pass).  The backend may then send a job's
+     * writes ahead without waiting for their answers (PostgreSQL: its
+     * pipeline), so a write that fails is found late: by a later call of
+     * the same job or of a later one, which answers the failure, or by
+     * writes_check at the latest.  Finding it moves the write mark, and
+     * the transaction is lost: the batch runs again with savepoints.
+     * writes_check waits until every write sent ahead has been checked:
+     * JF_OK, or the failure found. */
+    jf_code (*begin_batch)(jf_store *s, jf_error *err);
+    jf_code (*writes_check)(jf_store *s, jf_error *err);
 
     /* Checkpoints (moving the write-ahead log into the database file).  By
      * default the store does them itself, which on SQLite means inside some

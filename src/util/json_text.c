@@ -34,8 +34,8 @@ void jf_json_raw_grow(jf_json_text *b, const char *s, size_t n) {
     b->text[b->len] = '\0';
 }
 
-void jf_json_int(jf_json_text *b, int64_t v) {
-    char tmp[24];
+size_t jf_int_text(char *out, int64_t v) {
+    char tmp[JF_INT_TEXT_MAX];
     size_t i = sizeof tmp;
     /* The magnitude as unsigned, so INT64_MIN needs no special case. */
     uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
@@ -44,7 +44,16 @@ void jf_json_int(jf_json_text *b, int64_t v) {
         u /= 10;
     } while (u != 0);
     if (v < 0) tmp[--i] = '-';
-    jf_json_raw(b, tmp + i, sizeof tmp - i);
+    size_t len = sizeof tmp - i;
+    memcpy(out, tmp + i, len);
+    out[len] = '\0';
+    return len;
+}
+
+void jf_json_int(jf_json_text *b, int64_t v) {
+    char tmp[JF_INT_TEXT_MAX];
+    size_t len = jf_int_text(tmp, v);
+    jf_json_raw(b, tmp, len);
 }
 
 void jf_json_str(jf_json_text *b, const char *s, size_t n) {

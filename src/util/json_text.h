@@ -22,6 +22,12 @@ typedef struct {
     bool failed; /* out of memory: later writes do nothing */
 } jf_json_text;
 
+/* Bytes the decimal text of any int64_t takes, with its NUL. */
+#define JF_INT_TEXT_MAX 21
+
+/* v in decimal into out (JF_INT_TEXT_MAX bytes at least), NUL-terminated;
+ * returns the length (without snprintf: a hot path formats many). */
+size_t jf_int_text(char *out, int64_t v);
 /* s[0..n) as is.  The common case — it fits — is inline: these run per
  * character and per key of every answer. */
 void jf_json_raw_grow(jf_json_text *b, const char *s, size_t n);

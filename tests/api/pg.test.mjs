@@ -1,6 +1,6 @@
 // The HTTP server on PostgreSQL: the API's key scenarios on one server, then
-// two and four servers on one database with 64 concurrent clients spread
-// across them (exactly-N spends, one entry per biz_no, jobs on every server
+// two and four servers on one database (and one and two servers with several
+// committers each) with 64 concurrent clients spread across them (exactly-N spends, one entry per biz_no, jobs on every server
 // at once, verify clean); events on two servers (replays byte for byte, an
 // exact campaign budget, at most 100 rules under concurrent creates).
 // Skipped without $JIFEN_TEST_PG_URL; `make test-pg`
@@ -87,8 +87,8 @@ test('on PostgreSQL: earn, spend, hold, capture, release, reverse, replay', { sk
 // 64 clients spread over the servers: a balance of N, 64 spends of 1 → N
 // succeed; then the same biz_no sent by every client to every server at once
 // → one entry and one answer; a mixed load over a few members; verify.
-async function manyServers(servers) {
-  const f = await startPgServers({ servers, tenants: ['acme'] });
+async function manyServers(servers, env = {}) {
+  const f = await startPgServers({ servers, tenants: ['acme'], env });
   try {
     const N = 20;
     const seed = await f.api(0, 'acme', 'POST', '/v1/members/pot/earn', { points: N, biz_no: 'pot-seed' });
@@ -147,6 +147,13 @@ test('two servers on one database, 64 clients: exactly N spends, one entry per b
   () => manyServers(2));
 test('four servers on one database, 64 clients: exactly N spends, one entry per biz_no, verify', { skip: SKIP },
   () => manyServers(4));
+// Several committers in one server share its writes out by member, each on
+// a connection of its own: as many servers' worth of writers behind one
+// port.  One member's requests stay on one committer, in arrival order.
+test('one server with four committers, 64 clients: exactly N spends, one entry per biz_no, verify', { skip: SKIP },
+  () => manyServers(1, { JIFEN_COMMITTERS: '4' }));
+test('two servers with three committers each: exactly N spends, one entry per biz_no, verify', { skip: SKIP },
+  () => manyServers(2, { JIFEN_COMMITTERS: '3' }));
 
 test('jobs/run on four servers at once: each due lot expires exactly once', { skip: SKIP }, async () => {
   const f = await startPgServers({ servers: 4, tenants: ['acme'], testClock: true });

@@ -6,9 +6,8 @@
  * that writes and then fails, which no engine operation does on purpose but
  * which a store error in the middle of an operation produces) and checks
  * what is on disk afterwards and how often each job ran.  Runs on SQLite
- * (optimistic first, write_mark) and on PostgreSQL (no write mark yet:
- * always a savepoint per job), with the same expectations except the run
- * counts.
+ * and on PostgreSQL, both optimistic first (write_mark; PostgreSQL's first
+ * pass also holds its rows back, begin_batch), with the same expectations.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -37,6 +37,17 @@
  *   - PostgreSQL stopped while a job has writes in flight: JF_UNAVAILABLE,
  *     the batch's commit fails, nothing of it is written; after the restart
  *     the same connection works again.
+ * And a batch's first pass, without savepoints (begin_batch, jf_tx_batch),
+ * its rows held back and flushed one statement per table:
+ *   - an earn waits once and sends two statements; the flush is four
+ *     statements and one wait for the batch;
+ *   - a write failing after its job returned (found at the flush), for a
+ *     job in the middle and for the last one: the batch reruns with
+ *     savepoints, the job fails alone, its neighbours commit once;
+ *   - a biz_no another connection commits while the batch holds its record
+ *     back: the batch reruns and the job answers the conflict;
+ *   - later jobs see the rows held back (a replay, a spend of points just
+ *     earned, a conflict on another member) without a rerun.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -199,10 +210,11 @@ static size_t chain_of(server *v, int64_t member_id, jf_entry *out, size_t cap) 
 /* ---- the store's op table is complete ---- */
 
 /* Every operation the SQLite backend has, PostgreSQL has too: a NULL in the
- * table is a crash in the engine, so a newly added op must not be missed.
- * The exceptions are optional by contract: write_mark (store.h: without
- * it the committer gives every job a savepoint) and defer_sync / log_sync
- * (a PostgreSQL COMMIT is durable on its own terms). */
+ * table is a crash in the engine, so a newly added op must not be missed
+ * (write_mark included: without it every batch job would get a savepoint;
+ * begin_batch and writes_check are PostgreSQL's own).  The exceptions are
+ * defer_sync and log_sync, optional by contract (a PostgreSQL COMMIT is
+ * durable on its own terms). */
 Test(pg, ops_table_is_complete) {
     SKIP_WITHOUT_PG();
     char sqlite_path[400];
@@ -215,9 +227,7 @@ Test(pg, ops_table_is_complete) {
         any_fn a, b;
         memcpy(&a, (const char *)sq->ops + off, sizeof a);
         memcpy(&b, (const char *)pg->ops + off, sizeof b);
-        if (off == offsetof(jf_store_ops, write_mark) || off == offsetof(jf_store_ops, defer_sync) ||
-            off == offsetof(jf_store_ops, log_sync))
-            continue;
+        if (off == offsetof(jf_store_ops, defer_sync) || off == offsetof(jf_store_ops, log_sync)) continue;
         cr_assert(a == NULL || b != NULL, "jf_store_ops slot at offset %zu: SQLite has it, PostgreSQL does not", off);
     }
     jf_store_close(sq);
@@ -948,25 +958,32 @@ Test(pg, failed_write_sent_ahead_fails_only_its_job) {
     jf_store_close(v.s);
 }
 
-/* The same through jf_tx_batch, as the committer runs it: the job whose
- * write sent ahead fails is answered with that failure (its release failed),
- * and its neighbours commit — the batch is not failed as a whole. */
+/* The same through jf_tx_batch, as the committer runs it.  Its first pass
+ * runs the jobs without savepoints (begin_batch) and holds their rows back:
+ * the failed write is found after its job returned, when the batch's rows
+ * are flushed (writes_check), and the batch runs again with a savepoint per
+ * job, where the job whose write sent ahead fails is answered with that
+ * failure (its release failed) and its neighbours commit: the batch is not
+ * failed as a whole. */
 typedef struct {
     server *v;
+    size_t ghost; /* the job that sends a failing write ahead */
+    int runs[3];
     jf_code codes[3];
     jf_error errs[3];
 } ghost_batch;
 
 static jf_code ghost_batch_run(jf_store *s, size_t i, void *arg) {
     ghost_batch *g = arg;
+    g->runs[i]++;
     jf_ctx c = {.store = s, .tenant = &g->v->t, .now_ms = T0};
     const char *members[] = {"a", "b", "c"}, *biz[] = {"job-a", "job-b", "job-c"};
     jf_earn_req r = {.member_id = members[i], .points = 10, .biz_no = biz[i]};
     jf_result res;
     g->codes[i] = jf_earn(&c, &r, &res, &g->errs[i]);
-    if (g->codes[i] == JF_OK && i == 1) {
+    if (g->codes[i] == JF_OK && i == g->ghost) {
         jf_member ghost = res.member;
-        ghost.id = 987654321; /* no such member: checked at the release */
+        ghost.id = 987654321; /* no such member: checked later */
         g->codes[i] = s->ops->member_update(s, &ghost, &g->errs[i]);
     }
     return g->codes[i];
@@ -978,22 +995,138 @@ static void ghost_batch_failed(size_t i, void *arg, jf_code code, const jf_error
     g->errs[i] = *err;
 }
 
-Test(pg, batch_job_failing_at_its_release_fails_alone) {
-    SKIP_WITHOUT_PG();
+static void ghost_batch_check(size_t ghost) {
     server v;
     server_open(&v, LOC, true);
     run_op(&v, 0, "b", "seed-b", 1, 0, NULL, NULL);
-    ghost_batch g = {.v = &v};
+    ghost_batch g = {.v = &v, .ghost = ghost};
     bool reran = false;
     jf_error err = {0};
     jf_code rc = jf_tx_batch(v.s, 3, ghost_batch_run, ghost_batch_failed, &g, &reran, &err);
     cr_assert_eq(rc, JF_OK, "the batch commits: %s (%s)", jf_code_name(rc), err.detail);
-    cr_assert_eq(g.codes[0], JF_OK);
-    cr_assert_eq(g.codes[1], JF_INTERNAL, "%s (%s)", jf_code_name(g.codes[1]), g.errs[1].detail);
-    cr_assert_eq(g.codes[2], JF_OK, "%s", g.errs[2].detail);
-    FX_ASSERT_ACCT(member_of(&v, "a").acct, 10, 0, 0, 0, 10, 0, 0);
-    FX_ASSERT_ACCT(member_of(&v, "b").acct, 1, 0, 0, 0, 1, 0, 0); /* job b left nothing */
-    FX_ASSERT_ACCT(member_of(&v, "c").acct, 10, 0, 0, 0, 10, 0, 0);
+    cr_assert(reran, "the failure found after its job returned reran the batch with savepoints");
+    const char *members[] = {"a", "b", "c"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(g.runs[i], 2, "job %zu ran %d times", i, g.runs[i]);
+        if (i == ghost) {
+            cr_assert_eq(g.codes[i], JF_INTERNAL, "%s (%s)", jf_code_name(g.codes[i]), g.errs[i].detail);
+            cr_assert(strstr(g.errs[i].detail, "member update") != NULL, "%s", g.errs[i].detail);
+        } else {
+            cr_assert_eq(g.codes[i], JF_OK, "job %zu: %s", i, g.errs[i].detail);
+        }
+        int64_t seed = i == 1 ? 1 : 0, earned = i == ghost ? 0 : 10;
+        if (seed + earned == 0) {
+            cr_assert(!member_exists(&v, members[i]), "the failed job's member is gone");
+            continue;
+        }
+        FX_ASSERT_ACCT(member_of(&v, members[i]).acct, seed + earned, 0, 0, 0, seed + earned, 0, 0);
+    }
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+Test(pg, batch_job_failing_at_its_release_fails_alone) {
+    SKIP_WITHOUT_PG();
+    ghost_batch_check(1); /* a job in the middle */
+}
+
+Test(pg, batch_last_job_failing_at_the_writes_check_fails_alone) {
+    SKIP_WITHOUT_PG();
+    ghost_batch_check(2);
+}
+
+/* Rows held back are flushed before a job could need them: a second job
+ * on the same member (its lock) and a job on another member naming a
+ * biz_no held back (its idempotency lookup) see the earlier jobs' rows —
+ * a replay, a spend of the points just earned, a conflict — all in the
+ * first pass, without savepoints (the flush in the conflicting job is not
+ * a write of that job: it needs no rerun). */
+typedef struct {
+    server *v;
+    jf_code codes[5];
+    jf_result res[5];
+} held_batch;
+
+static jf_code held_batch_run(jf_store *s, size_t i, void *arg) {
+    held_batch *h = arg;
+    jf_ctx c = {.store = s, .tenant = &h->v->t, .now_ms = T0};
+    jf_error err = {0};
+    const char *members[] = {"m", "m", "m", "other", "m"}, *biz[] = {"e1", "e1", "s1", "e1", "e2"};
+    if (i == 2) {
+        jf_spend_req r = {.member_id = members[i], .points = 6, .biz_no = biz[i]};
+        h->codes[i] = jf_spend(&c, &r, &h->res[i], &err);
+    } else {
+        jf_earn_req r = {.member_id = members[i], .points = 10, .biz_no = biz[i]};
+        h->codes[i] = jf_earn(&c, &r, &h->res[i], &err);
+    }
+    return h->codes[i];
+}
+
+Test(pg, rows_held_back_are_seen_by_later_jobs_of_the_batch) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "m", "seed", 1, 0, NULL, NULL);
+    run_op(&v, 0, "other", "seed-other", 1, 0, NULL, NULL);
+    held_batch h = {.v = &v};
+    bool reran = true;
+    jf_error err = {0};
+    cr_assert_eq(jf_tx_batch(v.s, 5, held_batch_run, NULL, &h, &reran, &err), JF_OK, "%s", err.detail);
+    cr_assert(!reran, "no job failed after writing");
+    cr_assert_eq(h.codes[0], JF_OK);
+    cr_assert_eq(h.codes[1], JF_OK);
+    cr_assert(h.res[1].replayed, "the same request again is a replay");
+    cr_assert_eq(h.res[1].entry.id, h.res[0].entry.id);
+    cr_assert_eq(h.codes[2], JF_OK, "the spend finds the points earned in this batch");
+    cr_assert_eq(h.codes[3], JF_IDEMPOTENCY_CONFLICT, "%s", jf_code_name(h.codes[3]));
+    cr_assert_eq(h.codes[4], JF_OK);
+    FX_ASSERT_ACCT(member_of(&v, "m").acct, 15, 0, 0, 0, 21, 6, 0);
+    cr_assert_eq(entries_of(&v, "m"), 4);
+    FX_ASSERT_ACCT(member_of(&v, "other").acct, 1, 0, 0, 0, 1, 0, 0);
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+/* An earn in a batch without savepoints (begin_batch, jf_tx_batch's first
+ * pass) waits once, at its member lock, and sends three statements: the
+ * lock, the due summary (with the idempotency lookup and the drawn ids) and
+ * the member update (sent ahead).  Its entry, lot and idempotency record
+ * are held back and sent with the batch's others, one statement per table
+ * (from PG_FLUSH_MANY_MIN rows on: four earns here), at writes_check: three
+ * statements and one wait for the whole batch. */
+Test(pg, earn_in_a_batch_without_savepoints_waits_once) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    const char *members[] = {"m1", "m2", "m3", "m4"}, *seeds[] = {"first-1", "first-2", "first-3", "first-4"};
+    const char *biz[] = {"second-1", "second-2", "second-3", "second-4"};
+    for (int i = 0; i < 4; i++) run_op(&v, 0, members[i], seeds[i], 5, 0, NULL, NULL); /* they exist, prepared */
+    jf_store *s = v.s;
+    jf_error err = {0};
+    cr_assert_eq(s->ops->begin_batch(s, &err), JF_OK, "%s", err.detail);
+    jf_ctx c = {.store = s, .tenant = &v.t, .now_ms = T0};
+    jf_result res;
+    for (int i = 0; i < 3; i++) {
+        jf_earn_req r = {.member_id = members[i], .points = 7, .biz_no = biz[i]};
+        cr_assert_eq(jf_earn(&c, &r, &res, &err), JF_OK, "%s", err.detail);
+    }
+    jf_pg_counters c0 = jf_pg_counters_of(s);
+    jf_earn_req r4 = {.member_id = "m4", .points = 3, .biz_no = "second-4"};
+    cr_assert_eq(jf_earn(&c, &r4, &res, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c1 = jf_pg_counters_of(s);
+    cr_assert_eq(s->ops->writes_check(s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c2 = jf_pg_counters_of(s);
+    cr_assert_eq(s->ops->commit(s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c3 = jf_pg_counters_of(s);
+    cr_assert_eq(c1.round_trips - c0.round_trips, 1, "an earn waited %llu times",
+                 (unsigned long long)(c1.round_trips - c0.round_trips));
+    cr_assert_eq(c1.statements - c0.statements, 3, "an earn sent %llu statements",
+                 (unsigned long long)(c1.statements - c0.statements));
+    cr_assert_eq(c2.statements - c1.statements, 3, "the batch's rows: one statement per table");
+    cr_assert_eq(c2.round_trips - c1.round_trips, 1, "the batch's writes are checked in one wait");
+    cr_assert_eq(c3.round_trips - c2.round_trips, 1, "COMMIT is one wait");
+    for (int i = 0; i < 3; i++) FX_ASSERT_ACCT(member_of(&v, members[i]).acct, 12, 0, 0, 0, 12, 0, 0);
+    FX_ASSERT_ACCT(member_of(&v, "m4").acct, 8, 0, 0, 0, 8, 0, 0);
     verify_clean(v.s);
     jf_store_close(v.s);
 }
@@ -1013,17 +1146,23 @@ static void *racer_main(void *p) {
     return NULL;
 }
 
+/* Two connections, x and y; x records "raced" for member "early" in a
+ * batch and keeps it uncommitted. */
+static void race_open(server *x, server *y) {
+    server_open(x, LOC, true);
+    server_open(y, LOC, false);
+    jf_error err = {0};
+    cr_assert_eq(x->s->ops->begin(x->s, &err), JF_OK);
+    cr_assert_eq(batch_earn(x, "early", "raced", 9, NULL, &err), JF_OK, "%s", err.detail);
+}
+
 Test(pg, unique_violation_found_at_sync_is_retry) {
     SKIP_WITHOUT_PG();
     server x;
-    server_open(&x, LOC, true);
     static racer y;
     memset(&y, 0, sizeof y);
-    server_open(&y.v, LOC, false);
+    race_open(&x, &y.v);
     jf_error err = {0};
-    /* x records "raced" for member "early" and keeps it uncommitted. */
-    cr_assert_eq(x.s->ops->begin(x.s, &err), JF_OK);
-    cr_assert_eq(batch_earn(&x, "early", "raced", 9, NULL, &err), JF_OK, "%s", err.detail);
     /* y: a first job that will commit, then the racing one, which finds
      * nothing under "raced" yet, sends its writes ahead and waits in the
      * idempotency insert for x. */
@@ -1046,6 +1185,66 @@ Test(pg, unique_violation_found_at_sync_is_retry) {
     cr_assert_eq(rc, JF_IDEMPOTENCY_CONFLICT, "%s (%s)", jf_code_name(rc), err.detail);
     cr_assert_eq(y.v.s->ops->commit(y.v.s, &err), JF_OK, "%s", err.detail);
     cr_assert(!member_exists(&x, "late"));
+    verify_clean(x.s);
+    jf_store_close(x.s);
+    jf_store_close(y.v.s);
+}
+
+/* In a batch without savepoints the idempotency insert is sent ahead: a
+ * biz_no another connection committed meanwhile is found at the next job's
+ * wait (the key taken, nothing inserted), and the batch runs again with a
+ * savepoint per job, where the job finds the record and answers as the
+ * lookup does (another member's request: a conflict), before writing; its
+ * neighbours commit once. */
+typedef struct {
+    server v;
+    int runs[3];
+    jf_code codes[3];
+    bool reran;
+    jf_code rc;
+} idem_race;
+
+static jf_code idem_race_run(jf_store *s, size_t i, void *arg) {
+    idem_race *w = arg;
+    w->runs[i]++;
+    jf_ctx c = {.store = s, .tenant = &w->v.t, .now_ms = T0};
+    const char *members[] = {"n1", "late", "n2"}, *biz[] = {"n1", "raced", "n2"};
+    jf_earn_req r = {.member_id = members[i], .points = 4, .biz_no = biz[i]};
+    jf_result res;
+    jf_error err = {0};
+    w->codes[i] = jf_earn(&c, &r, &res, &err);
+    return w->codes[i];
+}
+
+static void *idem_race_main(void *p) {
+    idem_race *w = p;
+    jf_error err = {0};
+    w->rc = jf_tx_batch(w->v.s, 3, idem_race_run, NULL, w, &w->reran, &err);
+    return NULL;
+}
+
+Test(pg, biz_no_taken_after_its_job_returned_reruns_the_batch) {
+    SKIP_WITHOUT_PG();
+    server x;
+    static idem_race y;
+    memset(&y, 0, sizeof y);
+    race_open(&x, &y.v);
+    jf_error err = {0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, idem_race_main, &y), 0);
+    usleep(300000); /* y's third job waits for x in the second one's idempotency insert */
+    cr_assert_eq(x.s->ops->commit(x.s, &err), JF_OK, "%s", err.detail);
+    pthread_join(th, NULL);
+    cr_assert_eq(y.rc, JF_OK, "%s", jf_code_name(y.rc));
+    cr_assert(y.reran);
+    cr_assert_eq(y.codes[0], JF_OK);
+    cr_assert_eq(y.codes[1], JF_IDEMPOTENCY_CONFLICT, "%s", jf_code_name(y.codes[1]));
+    cr_assert_eq(y.codes[2], JF_OK);
+    for (int i = 0; i < 3; i++) cr_assert_eq(y.runs[i], 2, "job %d ran %d times", i, y.runs[i]);
+    FX_ASSERT_ACCT(member_of(&x, "early").acct, 9, 0, 0, 0, 9, 0, 0);
+    FX_ASSERT_ACCT(member_of(&x, "n1").acct, 4, 0, 0, 0, 4, 0, 0);
+    FX_ASSERT_ACCT(member_of(&x, "n2").acct, 4, 0, 0, 0, 4, 0, 0);
+    cr_assert(!member_exists(&x, "late"), "the conflicting job wrote nothing");
     verify_clean(x.s);
     jf_store_close(x.s);
     jf_store_close(y.v.s);

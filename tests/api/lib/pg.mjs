@@ -57,11 +57,12 @@ export function startCluster(tag) {
 
 // `servers` processes of `jifen serve` on one PostgreSQL database (a new one
 // unless db is given); tenants are created first with `jifen init`.
-export async function startPgServers({ servers = 1, tenants = ['acme'], threads = 2, testClock = false, db } = {}) {
+// env: extra environment of every server (JIFEN_COMMITTERS, …).
+export async function startPgServers({ servers = 1, tenants = ['acme'], threads = 2, testClock = false, db, env = {} } = {}) {
   const url = db || createDatabase();
   const keys = {};
   for (const t of tenants) keys[t] = initTenant(url, t);
-  const procs = await Promise.all(Array.from({ length: servers }, () => spawnServer(url, { testClock, threads })));
+  const procs = await Promise.all(Array.from({ length: servers }, () => spawnServer(url, { testClock, threads, env })));
   await Promise.all(procs.map((p) => waitHealthy(p.base)));
 
   const fleet = {
