@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/internal.h"
+#include "util/json_text.h"
 
 /* ---- derived biz_no ---- */
 
@@ -24,7 +25,9 @@ void jf_derived_biz_no(const char *tag, const char *key, int64_t n, char out[JF_
     uint8_t d[JF_HASH_BYTES];
     jf_canon_sha256(&k, d);
     static const char hex[] = "0123456789abcdef";
-    size_t o = (size_t)snprintf(out, JF_BIZ_NO_LEN_MAX + 1, "%.8s-", tag);
+    size_t o = strnlen(tag, 8); /* the tag, at most 8 bytes, then '-' */
+    memcpy(out, tag, o);
+    out[o++] = '-';
     for (int i = 0; i < 20; i++) {
         out[o++] = hex[d[i] >> 4];
         out[o++] = hex[d[i] & 15];
@@ -306,7 +309,7 @@ jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const 
         out->created_at_ms = old.created_at_ms;
     }
     out->enabled = enabled;
-    snprintf(out->event_type, sizeof out->event_type, "%s", event_type);
+    JF_COPY(out->event_type, event_type);
     out->updated_at_ms = c->now_ms;
     TRY(store_version(c, out, insert, err));
     return budget > 0 ? budget_recount(c, out->id, err) : JF_OK;
@@ -353,10 +356,23 @@ jf_code jf_event_validate(const jf_ctx *c, const jf_event *ev, jf_error *err) {
 
 /* The reason written on an award's ledger entry: the rule and its
  * explanation, cut at a character boundary to fit. */
+static size_t put_text(char *out, size_t o, const char *s, size_t n) {
+    if (n > JF_REASON_BYTES_MAX - o) n = JF_REASON_BYTES_MAX - o;
+    memcpy(out + o, s, n);
+    return o + n;
+}
+
 static void award_reason(const jf_award *a, char out[JF_REASON_BYTES_MAX + 1]) {
-    snprintf(out, JF_REASON_BYTES_MAX + 1, "rule %lld v%lld: %s", (long long)a->rule_id, (long long)a->rule_version,
-             a->explanation);
-    size_t n = strlen(out);
+    /* "rule <id> v<version>: <explanation>", without snprintf (per award) */
+    char num[JF_INT_TEXT_MAX];
+    size_t o = put_text(out, 0, "rule ", 5);
+    o = put_text(out, o, num, jf_int_text(num, a->rule_id));
+    o = put_text(out, o, " v", 2);
+    o = put_text(out, o, num, jf_int_text(num, a->rule_version));
+    o = put_text(out, o, ": ", 2);
+    o = put_text(out, o, a->explanation, strlen(a->explanation));
+    out[o] = '\0';
+    size_t n = o;
     while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80) n--; /* continuation bytes */
     if (n > 0 && ((unsigned char)out[n - 1] & 0x80)) {
         /* a lead byte at the end: keep it only if its sequence is whole */
@@ -423,14 +439,14 @@ static jf_code write_award(jf_mop *op, const jf_event *ev, const jf_rule *rule, 
     jf_award_row row;
     memset(&row, 0, sizeof row);
     row.tenant_id = c->tenant->id;
-    snprintf(row.event_id, sizeof row.event_id, "%s", ev->event_id);
+    JF_COPY(row.event_id, ev->event_id);
     row.rule_id = a->rule_id;
     row.rule_version = a->rule_version;
     row.member_id = op->m.id;
     row.points = a->points;
     row.occurred_at_ms = ev->occurred_at_ms;
     memcpy(row.biz_no, e.biz_no, sizeof row.biz_no);
-    snprintf(row.explanation, sizeof row.explanation, "%s", a->explanation);
+    JF_COPY(row.explanation, a->explanation);
     row.created_at_ms = c->now_ms;
     row.entry_id = e.id;
     TRY(ST(c->store, award_insert, &row, err));
@@ -485,7 +501,7 @@ static jf_code replay_from_awards(const jf_ctx *c, const jf_event_row *row, jf_e
             v->rule_version = rows[i].rule_version;
             v->awarded = rows[i].points;
             v->reversed_total = rows[i].reversed;
-            snprintf(v->biz_no, sizeof v->biz_no, "%s", rows[i].biz_no);
+            JF_COPY(v->biz_no, rows[i].biz_no);
             continue;
         }
         jf_award *a = &out->awards[out->award_count++];
@@ -494,13 +510,13 @@ static jf_code replay_from_awards(const jf_ctx *c, const jf_event_row *row, jf_e
         a->rule_version = rows[i].rule_version;
         a->status = JF_AWARD_GIVEN;
         a->points = a->computed_points = rows[i].points;
-        snprintf(a->explanation, sizeof a->explanation, "%s", rows[i].explanation);
+        JF_COPY(a->explanation, rows[i].explanation);
         out->points_total += rows[i].points;
     }
     free(rows);
     if (row->refund_of[0]) {
         out->is_refund = true;
-        snprintf(out->refund_of, sizeof out->refund_of, "%s", row->refund_of);
+        JF_COPY(out->refund_of, row->refund_of);
         out->refund_fen = row->amount_fen;
         jf_event_row orig;
         if (rc == JF_OK && ST(c->store, event_get, c->tenant->id, row->refund_of, &orig, err) == JF_OK) {
@@ -530,7 +546,7 @@ static jf_code member_for_event(const jf_ctx *c, const char *member_id, jf_mop *
     if (rc == JF_NOT_FOUND) {
         jf_error_clear(err);
         memset(&out->member, 0, sizeof out->member);
-        snprintf(out->member.ext_id, sizeof out->member.ext_id, "%s", member_id);
+        JF_COPY(out->member.ext_id, member_id);
         return JF_OK;
     }
     out->member_known = rc == JF_OK;
@@ -542,12 +558,12 @@ static jf_code record_event(const jf_ctx *c, const jf_event *ev, int64_t member_
     jf_event_row row;
     memset(&row, 0, sizeof row);
     row.tenant_id = c->tenant->id;
-    snprintf(row.event_id, sizeof row.event_id, "%s", ev->event_id);
+    JF_COPY(row.event_id, ev->event_id);
     row.member_id = member_id;
-    snprintf(row.type, sizeof row.type, "%s", ev->type);
+    JF_COPY(row.type, ev->type);
     row.amount_fen = amount;
     row.occurred_at_ms = ev->occurred_at_ms;
-    if (refund_of) snprintf(row.refund_of, sizeof row.refund_of, "%s", refund_of);
+    if (refund_of) JF_COPY(row.refund_of, refund_of);
     fingerprint_of(fp, row.fingerprint);
     row.created_at_ms = c->now_ms;
     return ST(c->store, event_insert, &row, err);
@@ -663,7 +679,7 @@ static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of
     out->is_refund = true;
     if (refund_of == NULL || refund_of[0] == '\0')
         return jf_fail(err, JF_INVALID_FIELD, "refund_of", "order.refunded needs refund_of: the event_id of the order");
-    snprintf(out->refund_of, sizeof out->refund_of, "%s", refund_of);
+    JF_COPY(out->refund_of, refund_of);
     jf_event_row orig;
     jf_code rc = ST(c->store, event_get, c->tenant->id, refund_of, &orig, err);
     if (rc == JF_NOT_FOUND) return jf_fail(err, JF_NOT_FOUND, "refund_of", "no event %s to refund", refund_of);
@@ -697,7 +713,7 @@ static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of
         v->rule_id = w->rule_id;
         v->rule_version = w->rule_version;
         v->awarded = w->points;
-        snprintf(v->biz_no, sizeof v->biz_no, "%s", w->biz_no);
+        JF_COPY(v->biz_no, w->biz_no);
         int64_t target = order > 0 ? reversal_target(w->points, order, refunded) : w->points;
         int64_t delta = target - w->reversed;
         v->reversed_total = w->reversed;

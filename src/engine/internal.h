@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/ledger.h"
 
@@ -19,6 +20,16 @@
         jf_code try_code_ = (expr);            \
         if (try_code_ != JF_OK) return try_code_; \
     } while (0)
+
+/* Copy text into a fixed buffer, cut to fit (a bounded strcpy: snprintf's
+ * "%s" did this at ~800 instructions a copy, several per event). */
+static inline void jf_copy_text(char *dst, size_t cap, const char *src) {
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+#define JF_COPY(dst, src) jf_copy_text((dst), sizeof(dst), (src))
 
 /* ---- validation (validate.c); field names are the API's ---- */
 jf_code jf_check_member_id(const char *s, const char *field, jf_error *err);

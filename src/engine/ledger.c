@@ -265,13 +265,6 @@ static jf_code debit_fifo(jf_mop *op, jf_entry *e, int64_t points, jf_error *err
 }
 
 /* Callers have validated src against the field's limit; a longer one is cut. */
-static void copy_text(char *dst, size_t cap, const char *src) {
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap) n = cap - 1;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-}
-#define COPY(dst, src) copy_text((dst), sizeof(dst), (src))
 
 /* ---- fingerprints ---- */
 
@@ -316,10 +309,10 @@ jf_code jf_earn(const jf_ctx *c, const jf_earn_req *r, jf_result *out, jf_error 
     TRY(jf_mop_settle(&op, NULL, err));
 
     jf_entry e = {.kind = JF_ENTRY_EARN};
-    COPY(e.scene, scene);
-    COPY(e.biz_no, r->biz_no);
-    COPY(e.reason, r->reason);
-    COPY(e.operator_id, r->operator_id);
+    JF_COPY(e.scene, scene);
+    JF_COPY(e.biz_no, r->biz_no);
+    JF_COPY(e.reason, r->reason);
+    JF_COPY(e.operator_id, r->operator_id);
     TRY(jf_mop_earn(&op, &e, r->points, r->available_at_ms, r->expires_at_ms, err));
     out->entry = e;
     return end_member_op(&op, r->biz_no, fp, out, err);
@@ -351,9 +344,9 @@ jf_code jf_spend(const jf_ctx *c, const jf_spend_req *r, jf_result *out, jf_erro
     TRY(refuse_short(&op, r->points, err));
 
     jf_entry e = {.kind = JF_ENTRY_SPEND};
-    COPY(e.scene, scene);
-    COPY(e.biz_no, r->biz_no);
-    COPY(e.reason, r->reason);
+    JF_COPY(e.scene, scene);
+    JF_COPY(e.biz_no, r->biz_no);
+    JF_COPY(e.reason, r->reason);
     TRY(debit_fifo(&op, &e, r->points, err));
     out->entry = e;
     return end_member_op(&op, r->biz_no, fp, out, err);
@@ -385,10 +378,10 @@ jf_code jf_adjust(const jf_ctx *c, const jf_adjust_req *r, jf_result *out, jf_er
     TRY(jf_mop_settle(&op, NULL, err));
 
     jf_entry e = {.kind = JF_ENTRY_ADJUST};
-    COPY(e.scene, "admin");
-    COPY(e.biz_no, r->biz_no);
-    COPY(e.reason, r->reason);
-    COPY(e.operator_id, r->operator_id);
+    JF_COPY(e.scene, "admin");
+    JF_COPY(e.biz_no, r->biz_no);
+    JF_COPY(e.reason, r->reason);
+    JF_COPY(e.operator_id, r->operator_id);
     if (r->points > 0) {
         int64_t expires_at;
         TRY(jf_expiry_compute(&c->tenant->expiry, c->tenant->timezone, c->now_ms, &expires_at, err));
@@ -439,16 +432,16 @@ jf_code jf_hold_create(const jf_ctx *c, const jf_hold_req *r, jf_result *out, jf
         .expires_at_ms = c->now_ms + r->ttl_s * 1000,
         .created_at_ms = c->now_ms,
     };
-    COPY(h.biz_no, r->biz_no);
+    JF_COPY(h.biz_no, r->biz_no);
     TRY(ST(s, hold_insert, &h, err));
 
     jf_changes ch = {0};
     jf_entry e = {.kind = JF_ENTRY_HOLD, .points = -r->points, .hold_id = h.id};
     e.delta.available = -r->points;
     e.delta.frozen = r->points;
-    COPY(e.scene, scene);
-    COPY(e.biz_no, r->biz_no);
-    COPY(e.reason, r->reason);
+    JF_COPY(e.scene, scene);
+    JF_COPY(e.biz_no, r->biz_no);
+    JF_COPY(e.reason, r->reason);
     jf_code rc = jf_mop_take_fifo(&op, r->points, &ch, err);
     if (rc == JF_OK) rc = jf_mop_append(&op, &e, err);
     if (rc == JF_OK) rc = jf_changes_moves(s, &ch, e.id, err);
@@ -494,9 +487,9 @@ jf_code jf_mop_release_hold(jf_mop *op, jf_hold *h, int64_t points, jf_hold_stat
     e.delta.frozen = -points;
     e.delta.available = points - paid;
     e.delta.debt = -paid;
-    COPY(e.scene, "checkout");
-    COPY(e.biz_no, biz_no);
-    COPY(e.reason, reason);
+    JF_COPY(e.scene, "checkout");
+    JF_COPY(e.biz_no, biz_no);
+    JF_COPY(e.reason, reason);
     if (rc == JF_OK) rc = jf_mop_append(op, &e, err);
     if (rc == JF_OK) rc = jf_changes_moves(s, &ch, e.id, err);
     jf_changes_free(&ch);
@@ -560,8 +553,8 @@ jf_code jf_capture(const jf_ctx *c, const jf_capture_req *r, jf_result *out, jf_
     jf_entry e = {.kind = JF_ENTRY_CAPTURE, .points = -capture, .ref_entry_id = h.entry_id, .hold_id = h.id};
     e.delta.frozen = -capture;
     e.delta.spent = capture;
-    COPY(e.scene, "checkout");
-    COPY(e.biz_no, r->biz_no);
+    JF_COPY(e.scene, "checkout");
+    JF_COPY(e.biz_no, r->biz_no);
     TRY(jf_mop_append(&op, &e, err));
     h.captured += capture;
     h.state = JF_HOLD_CAPTURED;

@@ -332,6 +332,14 @@ Test(events, several_awards_are_entries_of_one_member_operation) {
         cr_assert_eq(rows[i].entry_id, entries[i].id, "award %d names its entry", i);
         cr_assert_str_eq(rows[i].biz_no, entries[i].biz_no);
         cr_assert_eq(fx_lot(&fx, entries[i].lot_id).amount, points[i]);
+        /* the entry's reason: the rule, its version and the explanation;
+         * its biz_no: "ev-" and 40 hex digits of the derived hash */
+        char reason[JF_REASON_BYTES_MAX + 1];
+        snprintf(reason, sizeof reason, "rule %lld v%lld: %s", (long long)rows[i].rule_id,
+                 (long long)rows[i].rule_version, rows[i].explanation);
+        cr_assert_str_eq(entries[i].reason, reason);
+        cr_assert_eq(strlen(entries[i].biz_no), 3 + 40);
+        cr_assert_eq(strncmp(entries[i].biz_no, "ev-", 3), 0, "%s", entries[i].biz_no);
     }
     cr_assert_eq(fx_count(&fx, "idempotency"), 0, "no idempotency record per award");
     FX_ASSERT_ACCT(fx_member(&fx, "m1").acct, 143, 0, 0, 0, 143, 0, 0);
