@@ -8,8 +8,8 @@
  * passive checkpoint (one that never waits for the writer or readers) every
  * interval from a connection and a thread of its own.  The HTTP committer
  * and the ledger benchmark both run one, so the benchmark measures what the
- * server does.  On a store without checkpoints (PostgreSQL) the ops are
- * no-ops and the thread idles.
+ * server does.  The committer starts none on PostgreSQL, which checkpoints
+ * by itself (its store's checkpoint ops are no-ops).
  */
 #ifndef JF_STORE_CHECKPOINTER_H
 #define JF_STORE_CHECKPOINTER_H
