@@ -186,11 +186,13 @@ typedef struct {
      * defer_sync(on): from now on this connection's COMMITs write the log
      * but do not sync it (SQLite: synchronous=NORMAL — a power loss can then
      * lose the last commits, never corrupt or tear one); off: they sync it
-     * again.  log_sync: make
-     * every commit of this connection so far durable.  log_sync may be
-     * called from another thread while the connection runs other ops; it
-     * touches nothing else of the store.  Whoever defers must call log_sync
-     * before it tells anyone that a commit happened. */
+     * again.  log_sync: make every commit of this connection so far
+     * durable.  log_sync may be called from another thread while the
+     * connection runs other ops; it touches nothing else of the store.
+     * Whoever defers must call log_sync before it tells anyone that a
+     * commit happened.  Also: the member's lock (member_get / _by_id with
+     * for_update) may read what of the member is due, so that the settling
+     * lists answer "nothing" without a query (both backends do). */
     jf_code (*defer_sync)(jf_store *s, bool on, jf_error *err);
     jf_code (*log_sync)(jf_store *s, jf_error *err);
 
