@@ -190,9 +190,7 @@ typedef struct {
      * durable.  log_sync may be called from another thread while the
      * connection runs other ops; it touches nothing else of the store.
      * Whoever defers must call log_sync before it tells anyone that a
-     * commit happened.  Also: the member's lock (member_get / _by_id with
-     * for_update) may read what of the member is due, so that the settling
-     * lists answer "nothing" without a query (both backends do). */
+     * commit happened. */
     jf_code (*defer_sync)(jf_store *s, bool on, jf_error *err);
     jf_code (*log_sync)(jf_store *s, jf_error *err);
 
@@ -204,7 +202,10 @@ typedef struct {
     jf_code (*tenant_list)(jf_store *s, int64_t after_id, jf_tenant *out, size_t cap, size_t *n, jf_error *err);
 
     /* Members.  member_update writes status, account, entry_seq, last_hash
-     * and updated_at. */
+     * and updated_at.  A get with for_update (the member's lock) may also
+     * read when anything of the member is due, so that the settling lists
+     * below answer "nothing" without a query until something is written
+     * (both backends do). */
     jf_code (*member_insert)(jf_store *s, jf_member *m, jf_error *err);
     jf_code (*member_get)(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update,
                           jf_member *out, jf_error *err);
