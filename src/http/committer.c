@@ -415,7 +415,15 @@ static void syncer_start(jf_committer *c) {
     }
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_cond_init(&c->sync_cv, NULL);
-    if (pthread_create(&c->syncer, NULL, syncer_main, c) != 0) abort(); /* its commits would never be synced */
+    if (pthread_create(&c->syncer, NULL, syncer_main, c) != 0) {
+        /* No syncer: each COMMIT syncs again (or, if even that is refused,
+         * nothing could be promised durable). */
+        pthread_mutex_destroy(&c->sync_mu);
+        pthread_cond_destroy(&c->sync_cv);
+        if (s->ops->defer_sync(s, false, &err) != JF_OK) abort();
+        fprintf(stderr, "jifen: deferred syncs are off: no syncer thread\n");
+        return;
+    }
     c->deferred = true;
 }
 
