@@ -12,9 +12,13 @@
 #include "http/render.h"
 #include "util/tz.h"
 
+static void date_text(int32_t ymd, char buf[16]) {
+    snprintf(buf, 16, "%04d-%02d-%02d", ymd / 10000, ymd / 100 % 100, ymd % 100);
+}
+
 static json_t *date_string(int32_t ymd) {
     char buf[16];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", ymd / 10000, ymd / 100 % 100, ymd % 100);
+    date_text(ymd, buf);
     return json_string(buf);
 }
 
@@ -34,16 +38,27 @@ static jf_code checkin_run(jf_store *s, jf_write_job *job, jf_error *err) {
 
 static void checkin_done(jf_write_job *job) {
     checkin_job *j = (checkin_job *)job;
-    json_t *doc = NULL;
+    jf_json_text b = {0};
     if (job->code == JF_OK) {
         const jf_checkin_result *r = &j->out;
-        doc = json_pack("{ss so sI sI sb sI sI sI sI}", "member_id", job->member_id, "date", date_string(r->day),
-                        "streak", (json_int_t)r->streak, "points", (json_int_t)r->points, "makeup", r->makeup,
-                        "cost", (json_int_t)r->cost, "perfect_month_bonus", (json_int_t)r->bonus, "makeups_used",
-                        (json_int_t)r->makeups_used, "makeups_left", (json_int_t)r->makeups_left);
-        json_object_set_new(doc, "member", jf_render_member(&job->tenant, &r->member));
+        char date[16];
+        date_text(r->day, date);
+        JF_KEY_STR(&b, "{\"member_id\":", job->member_id);
+        JF_KEY_STR(&b, ",\"date\":", date);
+        JF_KEY_INT(&b, ",\"streak\":", r->streak);
+        JF_KEY_INT(&b, ",\"points\":", r->points);
+        JF_KEY_BOOL(&b, ",\"makeup\":", r->makeup);
+        JF_KEY_INT(&b, ",\"cost\":", r->cost);
+        JF_KEY_INT(&b, ",\"perfect_month_bonus\":", r->bonus);
+        JF_KEY_INT(&b, ",\"makeups_used\":", r->makeups_used);
+        JF_KEY_INT(&b, ",\"makeups_left\":", r->makeups_left);
+        jf_json_lit(&b, ",\"member\":");
+        jf_render_member_text(&b, &job->tenant, &r->member);
+        jf_json_char(&b, '}');
     }
-    jf_write_job_answer(job, 201, doc);
+    size_t len = 0;
+    char *text = jf_json_text_take(&b, &len);
+    jf_write_job_answer_text(job, 201, text, len, false);
 }
 
 void jf_h_checkin_create(jf_call *call) {

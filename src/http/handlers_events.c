@@ -320,7 +320,7 @@ static void event_done(jf_write_job *job) {
     } else {
         size_t len = 0;
         char *text = outcome_text(&job->tenant, &st->p.ev, &st->out, false, &len);
-        jf_write_job_answer_created_text(job, text, len, st->out.replayed);
+        jf_write_job_answer_text(job, 201, text, len, st->out.replayed);
     }
 }
 

@@ -24,6 +24,33 @@ static void reply_oom(jf_call *call) {
     jf_respond_error(call, &err);
 }
 
+/* Answer 200 with the text written into b (a 500 if a write failed). */
+static void respond_text(jf_call *call, jf_json_text *b) {
+    size_t len = 0;
+    char *text = jf_json_text_take(b, &len);
+    jf_respond_json_text(call, 200, text, len);
+}
+
+/* A next_cursor: the id as a string, or null on the last page (id 0). */
+static void put_cursor(jf_json_text *b, int64_t id) {
+    if (id <= 0) {
+        jf_json_lit(b, "null");
+        return;
+    }
+    char buf[JF_INT_TEXT_MAX];
+    size_t n = jf_int_text(buf, id);
+    jf_json_str(b, buf, n);
+}
+
+static void put_lots(jf_json_text *b, const jf_tenant *t, const jf_lot *rows, size_t n) {
+    jf_json_char(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) jf_json_char(b, ',');
+        jf_render_lot_text(b, t, &rows[i]);
+    }
+    jf_json_char(b, ']');
+}
+
 /* ---- PUT /v1/members/{member_id} ---- */
 
 typedef struct {
@@ -40,8 +67,11 @@ static jf_code put_run(jf_store *s, jf_write_job *job, jf_error *err) {
 
 static void put_done(jf_write_job *job) {
     put_job *j = (put_job *)job;
-    json_t *doc = job->code == JF_OK ? jf_render_member(&job->tenant, &job->result.member) : NULL;
-    jf_write_job_answer(job, j->created ? 201 : 200, doc);
+    jf_json_text b = {0};
+    if (job->code == JF_OK) jf_render_member_text(&b, &job->tenant, &job->result.member);
+    size_t len = 0;
+    char *text = jf_json_text_take(&b, &len);
+    jf_write_job_answer_text(job, j->created ? 201 : 200, text, len, false);
 }
 
 void jf_h_member_put(jf_call *call) {
@@ -73,7 +103,9 @@ void jf_h_member_get(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    jf_respond_json(call, 200, jf_render_member(&call->tenant, &m));
+    jf_json_text b = {0};
+    jf_render_member_text(&b, &call->tenant, &m);
+    respond_text(call, &b);
 }
 
 /* Cursor text → id (positive decimal), or reply invalid_field. */
@@ -116,12 +148,17 @@ void jf_h_member_list(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, jf_render_member(&call->tenant, &rows[i]));
-    json_t *doc = json_pack("{so so}", "members", list, "next_cursor",
-                            jf_cursor(n == (size_t)limit ? rows[n - 1].id : 0));
+    jf_json_text b = {0};
+    jf_json_lit(&b, "{\"members\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) jf_json_char(&b, ',');
+        jf_render_member_text(&b, &call->tenant, &rows[i]);
+    }
+    jf_json_lit(&b, "],\"next_cursor\":");
+    put_cursor(&b, n == (size_t)limit ? rows[n - 1].id : 0);
+    jf_json_char(&b, '}');
     free(rows);
-    jf_respond_json(call, 200, doc);
+    respond_text(call, &b);
 }
 
 /* ---- GET /v1/members/{member_id}/entries ---- */
@@ -168,12 +205,18 @@ void jf_h_entries(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, jf_render_entry(&call->tenant, member, &rows[i]));
-    json_t *doc = json_pack("{ss so so}", "member_id", member, "entries", list, "next_cursor",
-                            jf_cursor(n == (size_t)limit ? rows[n - 1].id : 0));
+    jf_json_text b = {0};
+    JF_KEY_STR(&b, "{\"member_id\":", member);
+    jf_json_lit(&b, ",\"entries\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) jf_json_char(&b, ',');
+        jf_render_entry_text(&b, &call->tenant, member, &rows[i]);
+    }
+    jf_json_lit(&b, "],\"next_cursor\":");
+    put_cursor(&b, n == (size_t)limit ? rows[n - 1].id : 0);
+    jf_json_char(&b, '}');
     free(rows);
-    jf_respond_json(call, 200, doc);
+    respond_text(call, &b);
 }
 
 /* ---- GET /v1/members/{member_id}/lots ---- */
@@ -233,17 +276,21 @@ void jf_h_lots(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, jf_render_lot(&call->tenant, &rows[i]));
-    json_t *next = json_null();
+    jf_json_text b = {0};
+    JF_KEY_STR(&b, "{\"member_id\":", member);
+    jf_json_lit(&b, ",\"lots\":");
+    put_lots(&b, &call->tenant, rows, n);
+    jf_json_lit(&b, ",\"next_cursor\":");
     if (n == (size_t)limit) {
         char buf[48];
         snprintf(buf, sizeof buf, "%lld.%lld", (long long)rows[n - 1].expires_at_ms, (long long)rows[n - 1].id);
-        json_decref(next);
-        next = json_string(buf);
+        jf_json_cstr(&b, buf);
+    } else {
+        jf_json_lit(&b, "null");
     }
+    jf_json_char(&b, '}');
     free(rows);
-    jf_respond_json(call, 200, json_pack("{ss so so}", "member_id", member, "lots", list, "next_cursor", next));
+    respond_text(call, &b);
 }
 
 /* ---- GET /v1/members/{member_id}/expiring?days=N ---- */
@@ -273,10 +320,13 @@ void jf_h_expiring(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(list, jf_render_lot(&call->tenant, &rows[i]));
+    jf_json_text b = {0};
+    JF_KEY_STR(&b, "{\"member_id\":", member);
+    JF_KEY_INT(&b, ",\"days\":", days);
+    JF_KEY_INT(&b, ",\"total\":", total);
+    jf_json_lit(&b, ",\"lots\":");
+    put_lots(&b, &call->tenant, rows, n);
+    jf_json_char(&b, '}');
     free(rows);
-    jf_respond_json(call, 200,
-                    json_pack("{ss sI sI so}", "member_id", member, "days", (json_int_t)days, "total",
-                              (json_int_t)total, "lots", list));
+    respond_text(call, &b);
 }

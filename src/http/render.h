@@ -3,8 +3,8 @@
  *
  * One function per record, used by every endpoint that shows it, so a member
  * or an entry looks the same wherever it appears.  Times are RFC 3339 in the
- * tenant's zone (principle 6); "never" and "not yet" are null.  Every
- * function returns a new reference.
+ * tenant's zone (principle 6); "never" and "not yet" are null.  The json_t
+ * functions return a new reference.
  */
 #ifndef JF_HTTP_RENDER_H
 #define JF_HTTP_RENDER_H
@@ -16,20 +16,18 @@
 #include "util/json_text.h"
 
 json_t *jf_render_time(const char *tz, int64_t ms);
-json_t *jf_render_points(const jf_account *a);
-json_t *jf_render_member(const jf_tenant *t, const jf_member *m);
-json_t *jf_render_entry(const jf_tenant *t, const char *member_id, const jf_entry *e);
-json_t *jf_render_lot(const jf_tenant *t, const jf_lot *l);
-json_t *jf_render_hold(const jf_tenant *t, const char *member_id, const jf_hold *h);
-/* A write's answer: {member_id, points, entry, hold?, release_entry?, reversal?}. */
-json_t *jf_render_result(const jf_tenant *t, const jf_result *r);
 json_t *jf_render_tenant(const jf_tenant *t);
 json_t *jf_render_key(const jf_tenant *t, const jf_api_key *k);
 
-/* The same records written straight into JSON text, for the answers that
- * run hottest (an event's): byte for byte the compact encoding of the
- * json_t the function above gives. */
+/* The ledger's records are written straight into JSON text (json_text.h):
+ * they are in every write's answer and in the hottest reads. */
 void jf_render_time_text(jf_json_text *b, const char *tz, int64_t ms);
+void jf_render_points_text(jf_json_text *b, const jf_account *a);
 void jf_render_member_text(jf_json_text *b, const jf_tenant *t, const jf_member *m);
+void jf_render_entry_text(jf_json_text *b, const jf_tenant *t, const char *member_id, const jf_entry *e);
+void jf_render_lot_text(jf_json_text *b, const jf_tenant *t, const jf_lot *l);
+void jf_render_hold_text(jf_json_text *b, const jf_tenant *t, const char *member_id, const jf_hold *h);
+/* A write's answer: {member_id, points, entry, hold?, release_entry?, reversal?}. */
+void jf_render_result_text(jf_json_text *b, const jf_tenant *t, const jf_result *r);
 
 #endif

@@ -167,7 +167,11 @@ void jf_write_job_answer_result(jf_write_job *job) {
         jf_write_job_answer(job, 0, NULL);
         return;
     }
-    jf_write_job_answer_created(job, jf_render_result(&job->tenant, &job->result), job->result.replayed);
+    jf_json_text b = {0};
+    jf_render_result_text(&b, &job->tenant, &job->result);
+    size_t len = 0;
+    char *text = jf_json_text_take(&b, &len);
+    jf_write_job_answer_text(job, 201, text, len, job->result.replayed);
 }
 
 void jf_write_job_answer_created(jf_write_job *job, json_t *doc, bool replayed) {
@@ -178,12 +182,12 @@ void jf_write_job_answer_created(jf_write_job *job, json_t *doc, bool replayed) 
     respond_doc(job->req, job->loop, &job->meta, 201, "application/json", doc, replayed ? replayed_header : NULL);
 }
 
-void jf_write_job_answer_created_text(jf_write_job *job, char *text, size_t len, bool replayed) {
-    if (job->req == NULL) {
+void jf_write_job_answer_text(jf_write_job *job, int status, char *text, size_t len, bool replayed) {
+    if (job->req == NULL || job->code != JF_OK) {
         free(text);
         jf_write_job_answer(job, 0, NULL);
         return;
     }
-    respond_text(job->req, job->loop, &job->meta, 201, "application/json", text, len,
+    respond_text(job->req, job->loop, &job->meta, status, "application/json", text, len,
                  replayed ? replayed_header : NULL);
 }

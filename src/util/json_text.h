@@ -46,6 +46,16 @@ static inline void jf_json_char(jf_json_text *b, char c) { jf_json_raw(b, &c, 1)
 void jf_json_int(jf_json_text *b, int64_t v);
 /* s[0..n) as a JSON string, quotes included. */
 void jf_json_str(jf_json_text *b, const char *s, size_t n);
+static inline void jf_json_cstr(jf_json_text *b, const char *s) { jf_json_str(b, s, strlen(s)); }
+static inline void jf_json_bool(jf_json_text *b, bool v) {
+    if (v) jf_json_lit(b, "true");
+    else jf_json_lit(b, "false");
+}
+/* One member of an object; key is a literal with its punctuation
+ * ("{\"id\":" first, ",\"name\":" after). */
+#define JF_KEY_INT(b, key, v) (jf_json_lit(b, key), jf_json_int(b, v))
+#define JF_KEY_STR(b, key, v) (jf_json_lit(b, key), jf_json_cstr(b, v))
+#define JF_KEY_BOOL(b, key, v) (jf_json_lit(b, key), jf_json_bool(b, v))
 /* The text (caller frees) and its length; NULL, freed, if a write failed. */
 char *jf_json_text_take(jf_json_text *b, size_t *len);
 

@@ -1,9 +1,9 @@
 /*
  * test_json_out.c — the response encoder writes exactly what
  * json_dumps(doc, JSON_COMPACT) writes, for every kind of value a response
- * can hold (and a few it never does); and the records the event answers
- * write straight as text (member, task) are what their json_t renderers
- * give, encoded.
+ * can hold (and a few it never does); the ledger's records written
+ * straight as text are exactly the expected JSON; and a task written as
+ * text is what its json_t renderer gives, encoded.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -77,8 +77,21 @@ Test(json_out, too_deep_is_refused_not_overflowed) {
     json_decref(doc);
 }
 
-/* ---- records written straight as text (the event answers) are what their
- * json_t renderers give, encoded ---- */
+/* ---- the records written straight as text: the exact text, and valid
+ * JSON that jansson reads back to the same values ---- */
+
+static void text_is(jf_json_text *b, const char *want) {
+    size_t got_len = 0;
+    char *got = jf_json_text_take(b, &got_len);
+    cr_assert_not_null(got);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(got_len, strlen(want));
+    json_error_t jerr;
+    json_t *doc = json_loads(got, 0, &jerr);
+    cr_assert_not_null(doc, "not JSON: %s at %d: %s", jerr.text, jerr.position, got);
+    json_decref(doc);
+    free(got);
+}
 
 static void same_text(json_t *doc, jf_json_text *b) {
     size_t want_len = 0, got_len = 0;
@@ -93,7 +106,7 @@ static void same_text(json_t *doc, jf_json_text *b) {
     json_decref(doc);
 }
 
-Test(json_out, member_and_task_as_text) {
+Test(json_out, ledger_records_as_text) {
     jf_tenant t = {.id = 1};
     snprintf(t.timezone, sizeof t.timezone, "Asia/Shanghai");
     jf_member m = {.id = 3, .tenant_id = 1, .status = JF_MEMBER_FROZEN, .entry_seq = 12,
@@ -102,8 +115,49 @@ Test(json_out, member_and_task_as_text) {
     snprintf(m.ext_id, sizeof m.ext_id, "m \"1\" 生鲜\n");
     jf_json_text b = {0};
     jf_render_member_text(&b, &t, &m);
-    same_text(jf_render_member(&t, &m), &b);
+    text_is(&b, "{\"member_id\":\"m \\\"1\\\" 生鲜\\n\",\"status\":\"frozen\",\"points\":{\"available\":1,"
+                "\"frozen\":2,\"pending\":3,\"debt\":4,\"earned\":5,\"spent\":6,\"expired\":9007199254740991},"
+                "\"entries\":12,\"created_at\":\"2026-01-15T10:00:00+08:00\",\"updated_at\":null}");
 
+    jf_result r = {.op = JF_OP_REVERSE, .member = m, .reversed_points = 7, .debt_points = 2, .clamped_points = 0,
+                   .has_hold = true};
+    r.entry = (jf_entry){.id = 40, .seq = 12, .kind = JF_ENTRY_REVERSE, .points = -7, .available_after = 0,
+                         .delta = {.available = -5, .debt = 2}, .ref_entry_id = 39, .created_at_ms = 1768442400001LL};
+    snprintf(r.entry.biz_no, sizeof r.entry.biz_no, "refund-1");
+    memset(r.entry.hash, 0xab, sizeof r.entry.hash);
+    r.hold = (jf_hold){.id = 8, .points = 30, .captured = 10, .state = JF_HOLD_CAPTURED, .entry_id = 41,
+                       .expires_at_ms = JF_NEVER, .created_at_ms = 1768442400000LL};
+    snprintf(r.hold.biz_no, sizeof r.hold.biz_no, "h-1");
+    jf_render_result_text(&b, &t, &r);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "{\"member_id\":\"m \\\"1\\\" 生鲜\\n\",\"points\":{\"available\":1,\"frozen\":2,\"pending\":3,"
+             "\"debt\":4,\"earned\":5,\"spent\":6,\"expired\":9007199254740991},"
+             "\"entry\":{\"entry_id\":40,\"member_id\":\"m \\\"1\\\" 生鲜\\n\",\"seq\":12,\"kind\":\"reverse\","
+             "\"points\":-7,\"available_after\":0,\"change\":{\"available\":-5,\"frozen\":0,\"pending\":0,"
+             "\"debt\":2},\"scene\":null,\"biz_no\":\"refund-1\",\"reason\":null,\"operator\":null,"
+             "\"ref_entry_id\":39,\"lot_id\":null,\"hold_id\":null,"
+             "\"created_at\":\"2026-01-15T10:00:00.001+08:00\",\"hash\":\"%s\"},"
+             "\"hold\":{\"hold_id\":8,\"member_id\":\"m \\\"1\\\" 生鲜\\n\",\"points\":30,\"captured\":10,"
+             "\"state\":\"captured\",\"biz_no\":\"h-1\",\"entry_id\":41,\"expires_at\":null,"
+             "\"created_at\":\"2026-01-15T10:00:00+08:00\",\"closed_at\":null},"
+             "\"reversal\":{\"reversed\":7,\"debt\":2,\"clamped\":0}}",
+             "abababababababababababababababababababababababababababababababab");
+    text_is(&b, want);
+
+    jf_lot l = {.id = 5, .entry_id = 0, .amount = 100, .remaining = 60, .state = JF_LOT_ACTIVE,
+                .available_at_ms = 0, .expires_at_ms = 1768442400000LL, .created_at_ms = 1768442400000LL};
+    jf_render_lot_text(&b, &t, &l);
+    text_is(&b, "{\"lot_id\":5,\"entry_id\":null,\"amount\":100,\"remaining\":60,\"state\":\"active\","
+                "\"available_at\":null,\"expires_at\":\"2026-01-15T10:00:00+08:00\","
+                "\"created_at\":\"2026-01-15T10:00:00+08:00\"}");
+}
+
+/* The tasks an event's answer shows are what the tasks endpoints show. */
+Test(json_out, task_state_as_text) {
+    jf_tenant t = {.id = 1};
+    snprintf(t.timezone, sizeof t.timezone, "Asia/Shanghai");
+    jf_json_text b = {0};
     jf_task_state s = {.task_id = 4, .task_version = 2, .period = JF_TASK_WEEKLY, .goal_is_sum = true, .claim = true,
                        .goal = 30000, .reward_points = 30, .period_start_ms = 1768147200000LL,
                        .period_end_ms = 1768752000000LL, .progress = 12800, .completed = true,
