@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine/ledger.h"
+#include "util/text.h"
 
 /* Call a store op: s->ops->name(s, ...). */
 #define ST(s, name, ...) ((s)->ops->name((s), __VA_ARGS__))
@@ -21,15 +22,6 @@
         if (try_code_ != JF_OK) return try_code_; \
     } while (0)
 
-/* Copy text into a fixed buffer, cut to fit (a bounded strcpy: snprintf's
- * "%s" did this at ~800 instructions a copy, several per event). */
-static inline void jf_copy_text(char *dst, size_t cap, const char *src) {
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap) n = cap - 1;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-}
-#define JF_COPY(dst, src) jf_copy_text((dst), sizeof(dst), (src))
 
 /* ---- validation (validate.c); field names are the API's ---- */
 jf_code jf_check_member_id(const char *s, const char *field, jf_error *err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http/handlers.h"
+#include "util/text.h"
 #include "util/tz.h"
 
 void jf_reply_error(jf_call *call, const jf_error *err) { jf_respond_error(call, err); }
@@ -188,7 +189,7 @@ jf_write_job *jf_job_or_reply(jf_call *call, size_t size, jf_write_run_fn run, j
         return NULL;
     }
     job->body = body;
-    if (member_id) snprintf(job->member_id, sizeof job->member_id, "%s", member_id);
+    if (member_id) JF_COPY(job->member_id, member_id);
     return job;
 }
 

@@ -17,6 +17,7 @@
 #include "engine/keys.h"
 #include "http/handlers.h"
 #include "http/problem.h"
+#include "util/text.h"
 #include "util/tz.h"
 
 #define APP JF_ROLE_APP
@@ -201,7 +202,7 @@ static jf_code authenticate(jf_store *s, const char *key, jf_api_key *out_key, j
     jf_code rc = jf_key_authenticate(s, key, out_key, err);
     if (rc == JF_OK) rc = s->ops->tenant_get(s, out_key->tenant_id, out_tenant, err);
     if (rc != JF_OK) return rc;
-    snprintf(slot->text, sizeof slot->text, "%s", key);
+    JF_COPY(slot->text, key);
     slot->key = *out_key;
     slot->tenant = *out_tenant;
     slot->fetched_ms = now;
@@ -237,7 +238,7 @@ static bool auth_or_reply(jf_call *call) {
         return false;
     }
     call->authenticated = true;
-    snprintf(call->meta.tenant, sizeof call->meta.tenant, "%s", call->tenant.slug);
+    JF_COPY(call->meta.tenant, call->tenant.slug);
     if ((int)call->key.role < call->route->role) {
         jf_fail(&err, JF_FORBIDDEN, "", "a %s key may not do this; it needs the %s role", jf_role_name(call->key.role),
                 jf_role_name((jf_role)call->route->role));
@@ -265,9 +266,9 @@ static void meta_init(jf_call *call) {
     h2o_req_t *req = call->req;
     clock_gettime(CLOCK_MONOTONIC, &call->meta.started);
     call->meta.route_index = -1;
-    snprintf(call->meta.method, sizeof call->meta.method, "%.*s", (int)req->method.len, req->method.base);
+    jf_copy_bytes(call->meta.method, sizeof call->meta.method, req->method.base, req->method.len);
     size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
-    snprintf(call->meta.path, sizeof call->meta.path, "%.*s", (int)(plen < 127 ? plen : 127), req->path.base);
+    jf_copy_bytes(call->meta.path, sizeof call->meta.path, req->path.base, plen);
 }
 
 int jf_dispatch(h2o_handler_t *self, h2o_req_t *req) {
