@@ -255,6 +255,7 @@ typedef struct {
     jf_tenant tenant;
     long members;
     long earn_seq, spend_seq;
+    jf_checkpointer *cp; /* its writer's turn is taken between transactions, as the server does */
 } engine;
 
 static jf_code create_tenant_tx(jf_store *s, void *arg, jf_error *err) {
@@ -452,6 +453,7 @@ static void run_engine(engine *e, op_kind kind, syncer *y, double seconds, long 
         r->txs++;
         if (y) syncer_committed(y, tx0);
         else add_latency(r, tx1 - tx0);
+        jf_checkpointer_writer_turn(e->cp);
     }
     if (y) {
         syncer_drain(y);
@@ -682,8 +684,9 @@ int main(int argc, char **argv) {
     baseline_open(&b, base_path, o.members);
     /* Checkpoints as the server runs them: from a thread of their own,
      * not inside the COMMIT that crosses the log's threshold. */
-    jf_checkpointer *cp = jf_checkpointer_start(db_path, e.store, JF_CHECKPOINT_INTERVAL_MS);
+    jf_checkpointer *cp = jf_checkpointer_start(db_path, e.store, JF_CHECKPOINT_INTERVAL_MS, JF_LOG_RESTART_FRAMES);
     if (cp == NULL) die_store("checkpointer", JF_UNAVAILABLE, &err);
+    e.cp = cp;
 
     /* Each shape: the baseline, earn and spend with synchronous=FULL (the
      * COMMIT syncs), and earn and spend with deferred syncs (the server's

@@ -356,6 +356,7 @@ static void *writer_main(void *arg) {
         size_t n = take(w, jobs, &stop);
         if (n > 0) process(w, jobs, n);
         else if (stop) break;
+        if (w->index == 0) jf_checkpointer_writer_turn(w->c->checkpointer);
         periodic_jobs(w);
     }
     free(jobs);
@@ -415,7 +416,9 @@ static void syncer_start(jf_committer *c) {
     }
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_cond_init(&c->sync_cv, NULL);
-    if (pthread_create(&c->syncer, NULL, syncer_main, c) != 0) {
+    if (pthread_create(&c->syncer, NULL, syncer_main, c) == 0) {
+        pthread_setname_np(c->syncer, "jf-syncer");
+    } else {
         /* No syncer: each COMMIT syncs again (or, if even that is refused,
          * nothing could be promised durable). */
         pthread_mutex_destroy(&c->sync_mu);
@@ -540,14 +543,17 @@ jf_code jf_committer_start(jf_server *srv, jf_committer **out, jf_error *err) {
     c->queue_max = JF_COMMIT_QUEUE_MAX / c->writers_n;
     /* PostgreSQL checkpoints by itself: no connection is kept for it. */
     if (!c->sort_batches)
-        c->checkpointer = jf_checkpointer_start(srv->cfg.db_path, c->writers[0].store, JF_CHECKPOINT_INTERVAL_MS);
+        c->checkpointer = jf_checkpointer_start(srv->cfg.db_path, c->writers[0].store, JF_CHECKPOINT_INTERVAL_MS,
+                                                 JF_LOG_RESTART_FRAMES);
     syncer_start(c);
     for (size_t i = 0; i < c->writers_n && rc == JF_OK; i++) {
         jf_writer *w = &c->writers[i];
-        if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+        if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
             rc = jf_fail(err, JF_INTERNAL, "", "could not start a committer thread");
-        else
+        } else {
+            pthread_setname_np(w->thread, "jf-committer");
             w->started = true;
+        }
     }
     if (rc != JF_OK) {
         jf_committer_stop(c);

@@ -12,13 +12,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/text.h"
 #include "util/tz.h"
 
+/* "prefix.name", or "name" at the top, cut to fit (without snprintf: this
+ * runs for every field of every request body). */
 static void field_path(char *buf, size_t cap, const char *prefix, const char *name) {
-    if (prefix && prefix[0])
-        snprintf(buf, cap, "%s.%s", prefix, name);
-    else
-        snprintf(buf, cap, "%s", name);
+    size_t n = 0;
+    if (prefix && prefix[0]) {
+        jf_copy_text(buf, cap, prefix);
+        n = strlen(buf);
+        if (n + 1 < cap) buf[n++] = '.';
+    }
+    jf_copy_text(buf + n, cap - n, name);
 }
 
 static bool chars_ok(const char *s, jf_chars cls) {

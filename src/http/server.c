@@ -204,7 +204,10 @@ int jf_server_run(const jf_serve_config *cfg) {
         close_loops(srv, srv->loops_n);
         return 1;
     }
-    for (int i = 0; i < srv->loops_n; i++) pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]);
+    /* Named for top -H and perf: one name a kind of thread. */
+    for (int i = 0; i < srv->loops_n; i++)
+        if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) == 0)
+            pthread_setname_np(srv->loops[i].thread, "jf-loop");
 
     size_t committers = jf_committer_writers(srv->committer);
     printf("jifen: listening on http://%s:%u (%d threads, %zu committer%s%s)\n", cfg->listen_host,

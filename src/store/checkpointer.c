@@ -4,6 +4,7 @@
 #include "store/checkpointer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -12,11 +13,34 @@ struct jf_checkpointer {
     jf_store *writer;
     jf_store *own; /* the connection checkpoints run on */
     int interval_ms;
+    int64_t restart_frames;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
+    atomic_bool restart_wanted; /* the writer's turn has a tail to copy */
 };
+
+/* One pass on the checkpointer's connection; the frames the log holds
+ * after it (-1: unknown). */
+static int64_t pass(jf_checkpointer *cp) {
+    jf_error err;
+    jf_error_clear(&err);
+    int64_t frames = -1;
+    if (cp->own->ops->checkpoint(cp->own, &frames, &err) != JF_OK)
+        fprintf(stderr, "jifen: checkpoint failed: %s\n", err.detail);
+    return frames;
+}
+
+int64_t jf_checkpointer_run(jf_checkpointer *cp) {
+    /* A long log: pass again at once (each pass copies what the writer
+     * added during the one before, fewer frames each time), then leave the
+     * last few to the writer's turn. */
+    int64_t frames = pass(cp);
+    for (int i = 1; i < JF_CHECKPOINT_PASSES_MAX && frames >= cp->restart_frames; i++) frames = pass(cp);
+    if (frames >= cp->restart_frames) atomic_store(&cp->restart_wanted, true);
+    return frames;
+}
 
 static void *checkpointer_main(void *arg) {
     jf_checkpointer *cp = arg;
@@ -30,19 +54,17 @@ static void *checkpointer_main(void *arg) {
         pthread_cond_timedwait(&cp->cv, &cp->mu, &until);
         if (cp->stop) break;
         pthread_mutex_unlock(&cp->mu);
-        jf_error err;
-        jf_error_clear(&err);
-        if (cp->own->ops->checkpoint(cp->own, &err) != JF_OK)
-            fprintf(stderr, "jifen: checkpoint failed: %s\n", err.detail);
+        jf_checkpointer_run(cp);
         pthread_mutex_lock(&cp->mu);
     }
     pthread_mutex_unlock(&cp->mu);
     return NULL;
 }
 
-jf_checkpointer *jf_checkpointer_start(const char *db, jf_store *writer, int interval_ms) {
+jf_checkpointer *jf_checkpointer_start(const char *db, jf_store *writer, int interval_ms, int64_t restart_frames) {
     jf_checkpointer *cp = calloc(1, sizeof *cp);
     if (cp == NULL) return NULL;
+    cp->restart_frames = restart_frames;
     cp->writer = writer;
     cp->interval_ms = interval_ms;
     pthread_mutex_init(&cp->mu, NULL);
@@ -51,8 +73,10 @@ jf_checkpointer *jf_checkpointer_start(const char *db, jf_store *writer, int int
     jf_error_clear(&err);
     if (jf_store_open(db, &cp->own, &err) == JF_OK) {
         if (writer->ops->set_auto_checkpoint(writer, false, &err) == JF_OK &&
-            pthread_create(&cp->thread, NULL, checkpointer_main, cp) == 0)
+            pthread_create(&cp->thread, NULL, checkpointer_main, cp) == 0) {
+            pthread_setname_np(cp->thread, "jf-checkpoint");
             return cp;
+        }
         writer->ops->set_auto_checkpoint(writer, true, &err);
         jf_store_close(cp->own);
     }
@@ -60,6 +84,15 @@ jf_checkpointer *jf_checkpointer_start(const char *db, jf_store *writer, int int
     pthread_mutex_destroy(&cp->mu);
     free(cp);
     return NULL;
+}
+
+void jf_checkpointer_writer_turn(jf_checkpointer *cp) {
+    if (cp == NULL || !atomic_load_explicit(&cp->restart_wanted, memory_order_relaxed)) return;
+    atomic_store(&cp->restart_wanted, false);
+    jf_error err;
+    jf_error_clear(&err);
+    if (cp->writer->ops->checkpoint(cp->writer, NULL, &err) != JF_OK)
+        fprintf(stderr, "jifen: checkpoint failed: %s\n", err.detail);
 }
 
 void jf_checkpointer_stop(jf_checkpointer *cp) {

@@ -2369,8 +2369,9 @@ static jf_code pg_set_auto_checkpoint(jf_store *s, bool on, jf_error *err) {
     return JF_OK;
 }
 
-static jf_code pg_checkpoint(jf_store *s, jf_error *err) {
+static jf_code pg_checkpoint(jf_store *s, int64_t *log_frames, jf_error *err) {
     (void)s, (void)err;
+    if (log_frames) *log_frames = 0;
     return JF_OK;
 }
 

@@ -38,6 +38,11 @@
  * 1000 pages, and checkpointing less often lets pages that many commits
  * touched (a hot member, an index's upper levels) reach the database once. */
 #define SQ_WAL_AUTOCHECKPOINT_PAGES 16384
+/* When the log starts over, a file that grew past this is cut back to it:
+ * the size at which the checkpointer has the log start over
+ * (JF_LOG_RESTART_FRAMES pages), so that a busy server keeps writing over
+ * the same blocks instead of cutting and growing the file each time. */
+#define SQ_WAL_SIZE_LIMIT_BYTES (256LL << 20)
 
 /* Page cache per connection (negative: KiB).  32 MiB keeps the hot index
  * pages of a million members in memory. */
@@ -1043,10 +1048,14 @@ static jf_code sq_set_auto_checkpoint(jf_store *s, bool on, jf_error *err) {
 }
 
 /* PASSIVE: copy what can be copied without waiting for readers or the
- * writer; SQLite restarts the log once a checkpoint has caught up. */
-static jf_code sq_checkpoint(jf_store *s, jf_error *err) {
+ * writer.  SQLite starts the log over only when the writer begins a
+ * transaction after a checkpoint has caught up with it; see checkpointer.h
+ * for how the writer makes sure that happens. */
+static jf_code sq_checkpoint(jf_store *s, int64_t *log_frames, jf_error *err) {
     sq_store *q = sq_of(s);
-    int rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int frames = -1, done = -1;
+    int rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
+    if (log_frames) *log_frames = rc == SQLITE_OK ? frames : -1;
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? JF_OK : sq_fail(q, rc, err, "checkpoint");
 }
 
@@ -1347,8 +1356,10 @@ static jf_code sq_configure(sq_store *q, jf_error *err) {
     char sql[256];
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
-             "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = %d; PRAGMA mmap_size = %lld;",
-             SQ_CACHE_SIZE_KIB, SQ_WAL_AUTOCHECKPOINT_PAGES, (long long)SQ_MMAP_SIZE_BYTES);
+             "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = %d; PRAGMA mmap_size = %lld; "
+             "PRAGMA journal_size_limit = %lld;",
+             SQ_CACHE_SIZE_KIB, SQ_WAL_AUTOCHECKPOINT_PAGES, (long long)SQ_MMAP_SIZE_BYTES,
+             (long long)SQ_WAL_SIZE_LIMIT_BYTES);
     return sq_exec(q, sql, err, "pragma");
 }
 

@@ -176,9 +176,11 @@ typedef struct {
      * COMMIT: a long stall for that one batch.  A server turns that off on
      * its writer (set_auto_checkpoint false) and calls checkpoint() from a
      * connection of its own instead; checkpoint() never blocks the writer.
-     * Backends without such a log (PostgreSQL) do nothing and answer JF_OK. */
+     * log_frames (may be NULL) gets how many frames the log holds after it
+     * (-1: unknown, another checkpoint was running).  Backends without such
+     * a log (PostgreSQL) do nothing, set 0 and answer JF_OK. */
     jf_code (*set_auto_checkpoint)(jf_store *s, bool on, jf_error *err);
-    jf_code (*checkpoint)(jf_store *s, jf_error *err);
+    jf_code (*checkpoint)(jf_store *s, int64_t *log_frames, jf_error *err);
 
     /* Deferred log syncs, so that a writer can run its next transaction
      * while the last one's log is being synced (optional: NULL where a
