@@ -1056,6 +1056,16 @@ static jf_code sq_checkpoint(jf_store *s, int64_t *log_frames, jf_error *err) {
     int frames = -1, done = -1;
     int rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
     if (log_frames) *log_frames = rc == SQLITE_OK ? frames : -1;
+    if (rc == SQLITE_OK && done > 0 && done < frames) {
+        /* SQLite syncs the database file only after a checkpoint that
+         * reached the log's end; one that the writer outran leaves what it
+         * copied to the kernel.  Sync it here, off the writer's path, so
+         * that the checkpoint that does reach the end (the writer's turn,
+         * checkpointer.h) has only its own few pages to sync. */
+        sqlite3_file *f = NULL;
+        if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) == SQLITE_OK && f && f->pMethods)
+            rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+    }
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? JF_OK : sq_fail(q, rc, err, "checkpoint");
 }
 
