@@ -148,6 +148,9 @@
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = ?1")                                         \
     X(LOT_UPDATE, "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?3 WHERE id = ?4")         \
     X(LOT_LINK_ENTRY, "UPDATE lots SET entry_id = ?1 WHERE id = ?2")                                  \
+    /* The id the next entry will get: SQLite gives a new row the largest  \
+     * rowid plus one (sq_lot_insert). */                                    \
+    X(ENTRY_NEXT_ID, "SELECT coalesce(max(id), 0) + 1 FROM entries")                                  \
     /* ?2: state or -1; ?3: only remaining > 0; ?4: expires_at_ms bound (inclusive).  The two      \
      * ranges of lots_by_member (schema migration 5), spendable and not, merged in order. */         \
     X(LOT_LIST,                                                                                       \
@@ -324,6 +327,13 @@ typedef struct {
     bool in_savepoint; /* one level: the committer's per-request savepoint */
     uint64_t failures; /* statements that failed (part of write_mark) */
     sq_due due;
+    /* A new lot names the entry inserted next (the one that creates it,
+     * store.h) by the id that entry will get, so that lot_link_entry finds
+     * the link written already instead of updating the lot: next_entry_id
+     * (0: not known; read once per transaction, then counted) and the last
+     * lot so written.  Reset at every transaction and savepoint edge. */
+    int64_t next_entry_id;
+    int64_t linked_lot_id, linked_entry_id;
     sqlite3_stmt *stmts[SQ__COUNT];
     /* After defer_sync: the log's path and a descriptor of it that
      * log_sync, on its own thread, syncs (-1 until the first sync). */
@@ -511,12 +521,15 @@ static jf_code sq_run(sq_store *q, sq_id id, jf_error *err, const char *what) {
 
 /* ---- transactions ------------------------------------------------------ */
 
+static void sq_links_forget(sq_store *q) { q->next_entry_id = q->linked_lot_id = q->linked_entry_id = 0; }
+
 static jf_code sq_begin(jf_store *s, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(q->tx == TX_NONE);
     jf_code code = sq_run(q, SQ_BEGIN_WRITE, err, "begin");
     if (code == JF_OK) q->tx = TX_WRITE;
     q->due.valid = false;
+    sq_links_forget(q);
     return code;
 }
 
@@ -535,6 +548,7 @@ static void sq_rollback(jf_store *s) {
     q->tx = TX_NONE;
     q->in_savepoint = false;
     q->due.valid = false;
+    sq_links_forget(q);
 }
 
 /* A failed commit leaves nothing open: the transaction is rolled back. */
@@ -546,6 +560,7 @@ static jf_code sq_commit(jf_store *s, jf_error *err) {
     if (code != JF_OK) sq_rollback(s);
     q->tx = TX_NONE;
     q->due.valid = false;
+    sq_links_forget(q);
     return code;
 }
 
@@ -556,6 +571,7 @@ static jf_code sq_savepoint(jf_store *s, jf_error *err) {
     jf_code code = sq_run(q, SQ_SAVEPOINT, err, "savepoint");
     if (code == JF_OK) q->in_savepoint = true;
     q->due.valid = false;
+    sq_links_forget(q);
     return code;
 }
 
@@ -571,6 +587,7 @@ static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
     else
         sq_savepoint_rollback(s);
     q->due.valid = false;
+    sq_links_forget(q);
     return code;
 }
 
@@ -592,6 +609,7 @@ static void sq_savepoint_rollback(jf_store *s) {
     }
     q->in_savepoint = false;
     q->due.valid = false;
+    sq_links_forget(q);
 }
 
 /* ---- tenants ----------------------------------------------------------- */
@@ -852,7 +870,12 @@ static jf_code sq_entry_insert(jf_store *s, jf_entry *e, jf_error *err) {
     rc |= sq_hash(st, 22, e->prev_hash);
     rc |= sq_hash(st, 23, e->hash);
     jf_code code = sq_write(q, st, rc, false, err, "entry insert");
-    if (code == JF_OK) e->id = sqlite3_last_insert_rowid(q->db);
+    if (code == JF_OK) {
+        e->id = sqlite3_last_insert_rowid(q->db);
+        q->next_entry_id = e->id + 1;
+    } else {
+        q->next_entry_id = 0;
+    }
     return code;
 }
 
@@ -914,12 +937,23 @@ static void read_lot(sqlite3_stmt *st, void *out) {
     l->created_at_ms = I64(9);
 }
 
+/* A lot without an entry_id gets the id the next entry insert will take
+ * (the entry that creates it, inserted next: store.h); lot_link_entry then
+ * has nothing to write when that is what it links. */
 static jf_code sq_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     sq_store *q = sq_of(s);
+    int64_t entry_id = l->entry_id;
+    if (entry_id == 0 && q->next_entry_id == 0) {
+        sqlite3_stmt *next = sq_stmt(q, SQ_ENTRY_NEXT_ID, err);
+        if (next == NULL) return err ? err->code : JF_INTERNAL;
+        jf_code code = sq_get(q, next, SQLITE_OK, read_id, &q->next_entry_id, err, "entry next id");
+        if (code != JF_OK) return code;
+    }
+    if (entry_id == 0) entry_id = q->next_entry_id;
     STMT_OR_FAIL(q, SQ_LOT_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, l->tenant_id);
     rc |= sqlite3_bind_int64(st, 2, l->member_id);
-    rc |= sqlite3_bind_int64(st, 3, l->entry_id);
+    rc |= sqlite3_bind_int64(st, 3, entry_id);
     rc |= sqlite3_bind_int64(st, 4, l->amount);
     rc |= sqlite3_bind_int64(st, 5, l->remaining);
     rc |= sqlite3_bind_int64(st, 6, l->state);
@@ -927,7 +961,11 @@ static jf_code sq_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     rc |= sqlite3_bind_int64(st, 8, l->expires_at_ms);
     rc |= sqlite3_bind_int64(st, 9, l->created_at_ms);
     jf_code code = sq_write(q, st, rc, false, err, "lot insert");
-    if (code == JF_OK) l->id = sqlite3_last_insert_rowid(q->db);
+    if (code == JF_OK) {
+        l->id = sqlite3_last_insert_rowid(q->db);
+        q->linked_lot_id = l->entry_id == 0 ? l->id : 0;
+        q->linked_entry_id = entry_id;
+    }
     return code;
 }
 
@@ -947,6 +985,7 @@ static jf_code sq_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
 
 static jf_code sq_lot_link_entry(jf_store *s, int64_t lot_id, int64_t entry_id, jf_error *err) {
     sq_store *q = sq_of(s);
+    if (lot_id == q->linked_lot_id && entry_id == q->linked_entry_id) return JF_OK; /* written with the lot */
     STMT_OR_FAIL(q, SQ_LOT_LINK_ENTRY, err);
     int rc = sqlite3_bind_int64(st, 1, entry_id) | sqlite3_bind_int64(st, 2, lot_id);
     return sq_write(q, st, rc, true, err, "lot link entry");

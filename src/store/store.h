@@ -238,7 +238,10 @@ typedef struct {
     /* Lots.  lot_update writes entry_id, remaining and state.  The engine
      * inserts a lot before the entry that creates it (the entry names its
      * lot), then links them with lot_link_entry, which writes only entry_id
-     * (no column any index of lots depends on, so no index is rewritten). */
+     * (no column any index of lots depends on, so no index is rewritten).
+     * The link may be written with the lot already — SQLite's store names
+     * the id the next entry will take, PostgreSQL's holds the lot's INSERT
+     * back until the link — and lot_link_entry then writes nothing. */
     jf_code (*lot_insert)(jf_store *s, jf_lot *l, jf_error *err);
     jf_code (*lot_get)(jf_store *s, int64_t id, jf_lot *out, jf_error *err);
     jf_code (*lot_update)(jf_store *s, const jf_lot *l, jf_error *err);

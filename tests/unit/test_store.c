@@ -514,6 +514,37 @@ Test(store, lot_round_trip_and_update) {
     EXPECT(JF_NOT_FOUND, S->ops->lot_get(S, l.id + 100, &got, E));
 }
 
+/* A lot is inserted before the entry that creates it (which names it) and
+ * then linked to that entry; the link holds also when another entry came in
+ * between, and after a savepoint took a lot and its entry back. */
+Test(store, lot_linked_to_the_entry_that_creates_it) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t lot1 = add_lot(tid, mid, 10, JF_LOT_ACTIVE, T0, JF_NEVER);
+    int64_t e1 = add_entry(tid, mid, 1, JF_ENTRY_EARN, 10, T0);
+    OK(S->ops->lot_link_entry(S, lot1, e1, E));
+    int64_t lot2 = add_lot(tid, mid, 20, JF_LOT_ACTIVE, T0, JF_NEVER);
+    int64_t between = add_entry(tid, mid, 2, JF_ENTRY_ADJUST, 0, T0);
+    int64_t e2 = add_entry(tid, mid, 3, JF_ENTRY_EARN, 20, T0);
+    OK(S->ops->lot_link_entry(S, lot2, e2, E));
+    OK(S->ops->savepoint(S, E));
+    add_lot(tid, mid, 30, JF_LOT_ACTIVE, T0, JF_NEVER);
+    add_entry(tid, mid, 4, JF_ENTRY_EARN, 30, T0);
+    S->ops->savepoint_rollback(S);
+    int64_t lot3 = add_lot(tid, mid, 40, JF_LOT_ACTIVE, T0, JF_NEVER);
+    int64_t e3 = add_entry(tid, mid, 4, JF_ENTRY_EARN, 40, T0);
+    OK(S->ops->lot_link_entry(S, lot3, e3, E));
+    commit();
+    const int64_t lots[] = {lot1, lot2, lot3}, entries[] = {e1, e2, e3};
+    for (int i = 0; i < 3; i++) {
+        jf_lot got;
+        OK(S->ops->lot_get(S, lots[i], &got, E));
+        cr_assert_eq(got.entry_id, entries[i], "lot %d names entry %lld, not %lld (between: %lld)", i + 1,
+                     (long long)got.entry_id, (long long)entries[i], (long long)between);
+    }
+}
+
 Test(store, spendable_order_and_cursor) {
     int64_t tid, mid;
     tenant_and_member(&tid, &mid);
