@@ -40,33 +40,37 @@ static const char digit_pairs[201] = "000102030405060708091011121314151617181920
                                      "8081828384858687888990919293949596979899";
 
 size_t jf_int_text(char *out, int64_t v) {
-    char tmp[JF_INT_TEXT_MAX];
-    size_t i = sizeof tmp;
     /* The magnitude as unsigned, so INT64_MIN needs no special case. */
     uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
+    size_t digits = 1;
+    for (uint64_t t = u; t >= 10; t /= 10) digits++;
+    size_t len = digits + (v < 0);
+    char *p = out + len; /* written backwards, straight into out */
+    *p = '\0';
     while (u >= 100) {
         size_t d = (size_t)(u % 100) * 2;
         u /= 100;
-        tmp[--i] = digit_pairs[d + 1];
-        tmp[--i] = digit_pairs[d];
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
     }
     if (u >= 10) {
-        tmp[--i] = digit_pairs[u * 2 + 1];
-        tmp[--i] = digit_pairs[u * 2];
+        *--p = digit_pairs[u * 2 + 1];
+        *--p = digit_pairs[u * 2];
     } else {
-        tmp[--i] = (char)('0' + u);
+        *--p = (char)('0' + u);
     }
-    if (v < 0) tmp[--i] = '-';
-    size_t len = sizeof tmp - i;
-    memcpy(out, tmp + i, len);
-    out[len] = '\0';
+    if (v < 0) *--p = '-';
     return len;
 }
 
 void jf_json_int(jf_json_text *b, int64_t v) {
-    char tmp[JF_INT_TEXT_MAX];
-    size_t len = jf_int_text(tmp, v);
-    jf_json_raw(b, tmp, len);
+    if (b->failed || b->cap - b->len <= JF_INT_TEXT_MAX) { /* no room yet: through the growing path */
+        char tmp[JF_INT_TEXT_MAX];
+        size_t len = jf_int_text(tmp, v);
+        jf_json_raw(b, tmp, len);
+        return;
+    }
+    b->len += jf_int_text(b->text + b->len, v); /* NUL-terminated by it */
 }
 
 /* Whether any of the 8 bytes of w needs escaping: below 0x20, '"' or
