@@ -231,7 +231,7 @@
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
     X(EVENT_INSERT,                                                                                   \
       "INSERT INTO events (" EVENT_COLS ", answer_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " \
-      "(SELECT coalesce(max(id), 0) + 1 FROM event_answers)) ON CONFLICT DO NOTHING")                 \
+      "?11) ON CONFLICT DO NOTHING")                                                                  \
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
@@ -269,6 +269,9 @@
     X(SETTING_GET, "SELECT value FROM settings WHERE tenant_id = ?1 AND name = ?2")                   \
     X(SETTING_PUT,                                                                                    \
       "INSERT OR REPLACE INTO settings (tenant_id, name, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)") \
+    X(EVENT_ANSWER_ID_MAX, "SELECT coalesce(max(id), 0) FROM event_answers")                         \
+    X(EVENT_ANSWER_INSERT_AT,                                                                         \
+      "INSERT INTO event_answers (id, tenant_id, event_id, answer) VALUES (?1, ?2, ?3, ?4)")          \
     X(EVENT_ANSWER_INSERT,                                                                            \
       "INSERT INTO event_answers (id, tenant_id, event_id, answer) SELECT answer_id, tenant_id, "      \
       "event_id, ?3 FROM events WHERE tenant_id = ?1 AND event_id = ?2 AND answer_id > 0")            \
@@ -317,6 +320,17 @@ typedef struct {
     int64_t hold_min, pending_min, active_min; /* INT64_MAX: none */
 } sq_due;
 
+/* The answer ids that event rows reserve (EVENT_INSERT): the next one,
+ * read once per write transaction (0: not read yet), and the last one
+ * reserved with its event, which that event's answer takes without
+ * looking the event up (sq_event_answer_put). */
+typedef struct {
+    int64_t next;
+    int64_t reserved_id; /* 0: none waiting for its answer */
+    int64_t tenant_id;
+    char event_id[JF_EVENT_ID_LEN_MAX + 1];
+} sq_answer_ids;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     sqlite3 *db;
@@ -324,6 +338,7 @@ typedef struct {
     bool in_savepoint; /* one level: the committer's per-request savepoint */
     uint64_t failures; /* statements that failed (part of write_mark) */
     sq_due due;
+    sq_answer_ids answer_ids;
     sqlite3_stmt *stmts[SQ__COUNT];
     /* After defer_sync: the log's path and a descriptor of it that
      * log_sync, on its own thread, syncs (-1 until the first sync). */
@@ -517,6 +532,7 @@ static jf_code sq_begin(jf_store *s, jf_error *err) {
     jf_code code = sq_run(q, SQ_BEGIN_WRITE, err, "begin");
     if (code == JF_OK) q->tx = TX_WRITE;
     q->due.valid = false;
+    q->answer_ids = (sq_answer_ids){0}; /* another connection may have written answers since */
     return code;
 }
 
@@ -1590,8 +1606,29 @@ static void read_event(sqlite3_stmt *st, void *out) {
     e->created_at_ms = I64(9);
 }
 
+static void read_int(sqlite3_stmt *st, void *out) { *(int64_t *)out = I64(0); }
+
+/* The answer id the next event row reserves: one past the largest, read
+ * once per write transaction and counted on from there (a savepoint
+ * rolled back leaves a gap, which is harmless). */
+static jf_code next_answer_id(sq_store *q, int64_t *id, jf_error *err) {
+    if (q->answer_ids.next == 0) {
+        STMT_OR_FAIL(q, SQ_EVENT_ANSWER_ID_MAX, err);
+        int64_t max = 0;
+        jf_code code = sq_get(q, st, SQLITE_OK, read_int, &max, err, "event answer id");
+        if (code != JF_OK) return code;
+        q->answer_ids.next = max + 1;
+    }
+    *id = q->answer_ids.next;
+    return JF_OK;
+}
+
 static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err) {
     sq_store *q = sq_of(s);
+    assert(q->tx == TX_WRITE);
+    int64_t answer_id = 0;
+    jf_code code = next_answer_id(q, &answer_id, err);
+    if (code != JF_OK) return code;
     STMT_OR_FAIL(q, SQ_EVENT_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, e->tenant_id);
     rc |= sq_text(st, 2, e->event_id);
@@ -1603,13 +1640,19 @@ static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err
     rc |= sq_text(st, 8, e->refund_of);
     rc |= sq_hash(st, 9, e->fingerprint);
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 11, answer_id);
     /* A taken event_id inserts nothing rather than failing the statement:
      * the engine inserts first to tell a new event from a replay, and a
      * failed statement would count as a write (sq_write_mark). */
-    jf_code code = sq_write(q, st, rc, false, err, "event insert");
+    code = sq_write(q, st, rc, false, err, "event insert");
     if (code == JF_OK && sqlite3_changes(q->db) == 0)
-        code = jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
-    return code;
+        return jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
+    if (code != JF_OK) return code;
+    q->answer_ids.next++;
+    q->answer_ids.reserved_id = answer_id;
+    q->answer_ids.tenant_id = e->tenant_id;
+    memcpy(q->answer_ids.event_id, e->event_id, sizeof q->answer_ids.event_id);
+    return JF_OK;
 }
 
 static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
@@ -1840,19 +1883,28 @@ static jf_code sq_tenant_lock(jf_store *s, int64_t tenant_id, jf_error *err) {
     return JF_OK;
 }
 
-/* The event row reserved its answer's id when it was inserted (the next
- * id of event_answers: EVENT_INSERT), so the answer is one append and the
- * event row is written once: linking it afterwards was an UPDATE of the
- * row costing twice the answer's insert (callgrind).  The answer row names
- * its event, and a replay reads it only through an event of that name: an
- * event row that never got its answer (none does in the engine, which
- * writes both in one job) shares its reserved id with the next event's
- * answer and still reads as recorded without one.  Answers linked before
- * (schema 7) have event_id ''.  An event recorded before answers were kept
- * (answer_id 0) is linked as they were then: append, then update. */
+/* The event row reserved its answer's id when it was inserted
+ * (sq_event_insert), so the answer is one append and the event row is
+ * written once: linking it afterwards was an UPDATE of the row that cost
+ * twice the answer's insert (callgrind).  The answer row names its event,
+ * and a replay reads it only through an event of that name: an event row
+ * that never got its answer (none does in the engine, which writes both in
+ * one job) may share its reserved id with a later event's answer and still
+ * reads as recorded without one.  Answers linked before (schema 7) have
+ * event_id ''.  The answer of the event inserted last takes the id noted
+ * then; any other looks its event up; one recorded before answers were
+ * kept (answer_id 0) is linked as they were then: append, then update. */
 static jf_code sq_event_answer_put(jf_store *s, int64_t tenant_id, const char *event_id, const char *answer,
                                    jf_error *err) {
     sq_store *q = sq_of(s);
+    sq_answer_ids *ids = &q->answer_ids;
+    if (ids->reserved_id != 0 && ids->tenant_id == tenant_id && strcmp(ids->event_id, event_id) == 0) {
+        STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT_AT, err);
+        int rc = sqlite3_bind_int64(st, 1, ids->reserved_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                 sq_text(st, 3, event_id) | sq_text(st, 4, answer);
+        ids->reserved_id = 0;
+        return sq_write(q, st, rc, false, err, "event answer insert");
+    }
     STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, answer);
     jf_code code = sq_write(q, st, rc, true, err, "event answer insert");
@@ -1886,8 +1938,6 @@ static jf_code sq_event_answer_get(jf_store *s, int64_t tenant_id, const char *e
     if (code == JF_OK && t.cap == 0) return jf_fail(err, JF_INTERNAL, "", "event answer get: longer than %zu bytes", cap);
     return code;
 }
-
-static void read_int(sqlite3_stmt *st, void *out) { *(int64_t *)out = I64(0); }
 
 /* for_update: the write transaction already holds SQLite's only writer lock. */
 static jf_code sq_rule_budget_get(jf_store *s, int64_t tenant_id, int64_t rule_id, bool for_update, int64_t *points,
