@@ -331,6 +331,18 @@ typedef struct {
     char event_id[JF_EVENT_ID_LEN_MAX + 1];
 } sq_answer_ids;
 
+/* The last setting read or written in this write transaction (the rules'
+ * generation, read by every event: jf_ruleset_acquire), so that the
+ * events of a batch read it once.  Short values only. */
+#define SQ_SETTING_MEMO_BYTES 64
+typedef struct {
+    bool valid;
+    bool found;
+    int64_t tenant_id;
+    char name[SQ_SETTING_MEMO_BYTES];
+    char value[SQ_SETTING_MEMO_BYTES];
+} sq_setting_memo;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     sqlite3 *db;
@@ -339,6 +351,7 @@ typedef struct {
     uint64_t failures; /* statements that failed (part of write_mark) */
     sq_due due;
     sq_answer_ids answer_ids;
+    sq_setting_memo setting;
     sqlite3_stmt *stmts[SQ__COUNT];
     /* After defer_sync: the log's path and a descriptor of it that
      * log_sync, on its own thread, syncs (-1 until the first sync). */
@@ -353,6 +366,14 @@ static sq_store *sq_of(jf_store *s) {
     assert(s != NULL);
     assert(s->ops == &sq_ops);
     return s->impl;
+}
+
+/* What the events' store ops remember within a write transaction, forgotten
+ * at its start (another connection may have written since) and whenever
+ * writes are rolled back (what they remember may have been undone). */
+static void sq_event_memos_forget(sq_store *q) {
+    q->answer_ids = (sq_answer_ids){0};
+    q->setting.valid = false;
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -532,7 +553,7 @@ static jf_code sq_begin(jf_store *s, jf_error *err) {
     jf_code code = sq_run(q, SQ_BEGIN_WRITE, err, "begin");
     if (code == JF_OK) q->tx = TX_WRITE;
     q->due.valid = false;
-    q->answer_ids = (sq_answer_ids){0}; /* another connection may have written answers since */
+    sq_event_memos_forget(q);
     return code;
 }
 
@@ -551,6 +572,7 @@ static void sq_rollback(jf_store *s) {
     q->tx = TX_NONE;
     q->in_savepoint = false;
     q->due.valid = false;
+    sq_event_memos_forget(q);
 }
 
 /* A failed commit leaves nothing open: the transaction is rolled back. */
@@ -608,6 +630,7 @@ static void sq_savepoint_rollback(jf_store *s) {
     }
     q->in_savepoint = false;
     q->due.valid = false;
+    sq_event_memos_forget(q);
 }
 
 /* ---- tenants ----------------------------------------------------------- */
@@ -1857,13 +1880,49 @@ static void read_setting(sqlite3_stmt *st, void *out) {
     sq_col_text(st, 0, t->buf, t->cap);
 }
 
+static bool setting_memo_is(const sq_store *q, int64_t tenant_id, const char *name) {
+    return q->setting.valid && q->setting.tenant_id == tenant_id && strcmp(q->setting.name, name) == 0;
+}
+
+/* Remember a short setting within a write transaction (found: value is
+ * the setting's; else there is none). */
+static void setting_memo_put(sq_store *q, int64_t tenant_id, const char *name, bool found, const char *value) {
+    q->setting.valid = false;
+    if (q->tx != TX_WRITE || strlen(name) >= SQ_SETTING_MEMO_BYTES || strlen(value) >= SQ_SETTING_MEMO_BYTES) return;
+    q->setting.tenant_id = tenant_id;
+    q->setting.found = found;
+    memcpy(q->setting.name, name, strlen(name) + 1);
+    memcpy(q->setting.value, value, strlen(value) + 1);
+    q->setting.valid = true;
+}
+
 static jf_code sq_setting_get(jf_store *s, int64_t tenant_id, const char *name, char *value, size_t cap,
                               jf_error *err) {
     sq_store *q = sq_of(s);
+    assert(cap > 0);
+    if (q->tx == TX_WRITE && setting_memo_is(q, tenant_id, name)) {
+        if (!q->setting.found) return jf_fail(err, JF_NOT_FOUND, "", "setting get: no such row");
+        size_t n = strlen(q->setting.value);
+        if (n >= cap) n = cap - 1; /* cut as sq_col_text cuts */
+        memcpy(value, q->setting.value, n);
+        value[n] = '\0';
+        return JF_OK;
+    }
     STMT_OR_FAIL(q, SQ_SETTING_GET, err);
-    sq_text_out t = {value, cap};
+    char read[SQ_SETTING_MEMO_BYTES];
+    bool memo = cap <= sizeof read; /* read whole into the memo's room, then cut for the caller */
+    sq_text_out t = {memo ? read : value, memo ? sizeof read : cap};
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, name);
-    return sq_get(q, st, rc, read_setting, &t, err, "setting get");
+    jf_code code = sq_get(q, st, rc, read_setting, &t, err, "setting get");
+    if (code == JF_OK && memo) {
+        size_t n = strlen(read);
+        if (n + 1 < sizeof read) setting_memo_put(q, tenant_id, name, true, read); /* not cut: whole */
+        if (n >= cap) n = cap - 1;
+        memcpy(value, read, n);
+        value[n] = '\0';
+    }
+    if (code == JF_NOT_FOUND) setting_memo_put(q, tenant_id, name, false, "");
+    return code;
 }
 
 static jf_code sq_setting_put(jf_store *s, int64_t tenant_id, const char *name, const char *value, int64_t now_ms,
@@ -1872,7 +1931,10 @@ static jf_code sq_setting_put(jf_store *s, int64_t tenant_id, const char *name, 
     STMT_OR_FAIL(q, SQ_SETTING_PUT, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, name) | sq_text(st, 3, value) |
              sqlite3_bind_int64(st, 4, now_ms);
-    return sq_write(q, st, rc, false, err, "setting put");
+    q->setting.valid = false;
+    jf_code code = sq_write(q, st, rc, false, err, "setting put");
+    if (code == JF_OK) setting_memo_put(q, tenant_id, name, true, value);
+    return code;
 }
 
 /* Nothing to lock: the write transaction holds SQLite's only writer lock. */

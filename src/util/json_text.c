@@ -39,11 +39,21 @@ static const char digit_pairs[201] = "000102030405060708091011121314151617181920
                                      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                      "8081828384858687888990919293949596979899";
 
+/* Digits of u in decimal: a 13-digit time takes 3 divisions, not 12. */
+static size_t decimal_digits(uint64_t u) {
+    size_t n = 1;
+    for (; u >= 10000; u /= 10000) n += 4;
+    if (u >= 100) {
+        u /= 100;
+        n += 2;
+    }
+    return u >= 10 ? n + 1 : n;
+}
+
 size_t jf_int_text(char *out, int64_t v) {
     /* The magnitude as unsigned, so INT64_MIN needs no special case. */
     uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
-    size_t digits = 1;
-    for (uint64_t t = u; t >= 10; t /= 10) digits++;
+    size_t digits = decimal_digits(u);
     size_t len = digits + (v < 0);
     char *p = out + len; /* written backwards, straight into out */
     *p = '\0';

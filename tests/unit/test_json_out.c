@@ -43,6 +43,17 @@ Test(json_out, scalars) {
     same_as_jansson(json_string(""));
 }
 
+/* Integers are written two digits at a time after counting the digits:
+ * every length, at both ends. */
+Test(json_out, integers_of_every_length) {
+    int64_t p = 1;
+    for (int k = 0; k < 19; k++, p *= 10)
+        for (int64_t d = -1; d <= 1; d++) {
+            same_as_jansson(json_integer(p + d));
+            same_as_jansson(json_integer(-(p + d)));
+        }
+}
+
 Test(json_out, strings_are_escaped_as_jansson_does) {
     same_as_jansson(json_string("plain ascii / slash"));
     same_as_jansson(json_string("quote \" backslash \\ end"));

@@ -1142,15 +1142,20 @@ Test(store, event_answers_round_trip) {
     free(got);
 }
 
-static void expect_answer(int64_t tid, const char *event_id, const char *want) {
+/* The text a keyed getter (event_answer_get, setting_get) gives for key:
+ * want, or JF_NOT_FOUND when want is NULL. */
+typedef jf_code (*text_get_fn)(jf_store *s, int64_t tenant_id, const char *key, char *out, size_t cap, jf_error *err);
+static void expect_text(text_get_fn get, int64_t tid, const char *key, const char *want) {
     char got[64];
     if (want == NULL) {
-        EXPECT(JF_NOT_FOUND, S->ops->event_answer_get(S, tid, event_id, got, sizeof got, E));
+        EXPECT(JF_NOT_FOUND, get(S, tid, key, got, sizeof got, E));
         return;
     }
-    OK(S->ops->event_answer_get(S, tid, event_id, got, sizeof got, E));
-    cr_assert_str_eq(got, want, "the answer of %s", event_id);
+    OK(get(S, tid, key, got, sizeof got, E));
+    cr_assert_str_eq(got, want, "the text of %s", key);
 }
+#define expect_answer(tid, event_id, want) expect_text(S->ops->event_answer_get, (tid), (event_id), (want))
+#define expect_setting(tid, name, want) expect_text(S->ops->setting_get, (tid), (name), (want))
 
 /* Each event's answer is its own, however events and answers alternate in
  * a transaction: an event left without an answer (the engine writes both
@@ -1185,6 +1190,47 @@ Test(store, event_answers_stay_with_their_events) {
     forget_answer_owners(S);
     expect_answer(tid, "e1", "{\"a\":1}");
     expect_answer(tid, "e6", "{\"a\":6}");
+}
+
+/* A setting read again in one write transaction (the rules' generation,
+ * read by every event of a batch) is what the database holds: after a
+ * write, after a savepoint or a transaction rolled back, and after
+ * another connection wrote between transactions. */
+Test(store, settings_read_again_are_current) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    expect_setting(tid, "gen", NULL);
+    OK(S->ops->setting_put(S, tid, "gen", "1", T0, E));
+    expect_setting(tid, "gen", "1");
+    OK(S->ops->savepoint(S, E));
+    OK(S->ops->setting_put(S, tid, "gen", "2", T0, E));
+    expect_setting(tid, "gen", "2");
+    S->ops->savepoint_rollback(S);
+    expect_setting(tid, "gen", "1");
+    commit();
+    begin();
+    expect_setting(tid, "gen", "1");
+    OK(S->ops->setting_put(S, tid, "gen", "3", T0, E));
+    expect_setting(tid, "gen", "3");
+    S->ops->rollback(S);
+    begin();
+    expect_setting(tid, "gen", "1");
+    commit();
+    jf_store *other = open_store();
+    jf_error err = {0};
+    cr_assert_eq(other->ops->begin(other, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(other->ops->setting_put(other, tid, "gen", "4", T0, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(other->ops->commit(other, &err), JF_OK, "%s", err.detail);
+    jf_store_close(other);
+    begin();
+    expect_setting(tid, "gen", "4");
+    char cut[2]; /* a caller's short buffer gets the value cut, as before */
+    OK(S->ops->setting_put(S, tid, "long", "abc", T0, E));
+    OK(S->ops->setting_get(S, tid, "long", cut, sizeof cut, E));
+    cr_assert_str_eq(cut, "a");
+    expect_setting(tid, "long", "abc");
+    commit();
 }
 
 Test(store, event_count_leaves_out_fully_refunded) {
