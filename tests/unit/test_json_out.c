@@ -46,12 +46,14 @@ Test(json_out, scalars) {
 /* Integers are written two digits at a time after counting the digits:
  * every length, at both ends. */
 Test(json_out, integers_of_every_length) {
-    int64_t p = 1;
-    for (int k = 0; k < 19; k++, p *= 10)
+    for (int k = 0; k < 19; k++) {
+        int64_t p = 1;
+        for (int i = 0; i < k; i++) p *= 10;
         for (int64_t d = -1; d <= 1; d++) {
             same_as_jansson(json_integer(p + d));
             same_as_jansson(json_integer(-(p + d)));
         }
+    }
 }
 
 Test(json_out, strings_are_escaped_as_jansson_does) {
@@ -110,14 +112,14 @@ Test(json_out, sorted_keys_as_jansson_sorts_them) {
     same_sorted(json_integer(7));
     json_t *wide = json_object();
     for (int i = 0; i < 64; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "k%d", (i * 37) % 64);
         json_object_set_new(wide, key, json_integer(i));
     }
     same_sorted(wide);
     json_t *too_wide = json_object();
     for (int i = 0; i < 65; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "k%d", i);
         json_object_set_new(too_wide, key, json_integer(i));
     }
