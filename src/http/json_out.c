@@ -53,26 +53,35 @@ static void put_member(jf_json_text *b, const char *key, size_t key_len, const j
 /* Objects this large are not ours to sort on the stack: jansson's. */
 #define SORTED_MEMBERS_MAX 64
 
-static void put_object(jf_json_text *b, const json_t *v, bool sorted, int depth) {
+/* Insertion order, as json_dumps without JSON_SORT_KEYS. */
+static void put_object(jf_json_text *b, const json_t *v, int depth) {
     const char *key;
     size_t key_len;
     json_t *item;
+    bool first = true;
+    jf_json_char(b, '{');
+    json_object_keylen_foreach((json_t *)v, key, key_len, item) {
+        put_member(b, key, key_len, item, first, false, depth);
+        first = false;
+    }
+    jf_json_char(b, '}');
+}
+
+/* Not inlined: its 1.5 KiB of room stays off the stack of every other level. */
+__attribute__((noinline)) static void put_object_sorted(jf_json_text *b, const json_t *v, int depth) {
     member members[SORTED_MEMBERS_MAX];
     size_t n = 0;
-    if (sorted && json_object_size(v) > SORTED_MEMBERS_MAX) {
+    if (json_object_size(v) > SORTED_MEMBERS_MAX) {
         b->failed = true; /* jf_json_encode_sorted's caller falls back */
         return;
     }
+    const char *key;
+    size_t key_len;
+    json_t *item;
+    json_object_keylen_foreach((json_t *)v, key, key_len, item) members[n++] = (member){key, key_len, item};
+    qsort(members, n, sizeof members[0], member_cmp);
     jf_json_char(b, '{');
-    /* Insertion order, as json_dumps without JSON_SORT_KEYS. */
-    json_object_keylen_foreach((json_t *)v, key, key_len, item) {
-        if (sorted) members[n++] = (member){key, key_len, item};
-        else put_member(b, key, key_len, item, n++ == 0, false, depth);
-    }
-    if (sorted) {
-        qsort(members, n, sizeof members[0], member_cmp);
-        for (size_t i = 0; i < n; i++) put_member(b, members[i].key, members[i].len, members[i].value, i == 0, true, depth);
-    }
+    for (size_t i = 0; i < n; i++) put_member(b, members[i].key, members[i].len, members[i].value, i == 0, true, depth);
     jf_json_char(b, '}');
 }
 
@@ -82,7 +91,10 @@ static void put_value(jf_json_text *b, const json_t *v, bool sorted, int depth) 
         return;
     }
     switch (json_typeof(v)) {
-    case JSON_OBJECT: put_object(b, v, sorted, depth); break;
+    case JSON_OBJECT:
+        if (sorted) put_object_sorted(b, v, depth);
+        else put_object(b, v, depth);
+        break;
     case JSON_ARRAY: {
         jf_json_char(b, '[');
         for (size_t i = 0; i < json_array_size(v); i++) {
