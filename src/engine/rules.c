@@ -11,12 +11,12 @@
  */
 #include "engine/rules.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/internal.h"
+#include "util/json_text.h"
 
 /* ---- small JSON readers, each naming the field it refuses ------------------ */
 
@@ -431,14 +431,28 @@ void jf_format_int(int64_t v, char *buf, size_t cap) {
     buf[n] = '\0';
 }
 
-__attribute__((format(printf, 2, 3))) static void explain(jf_award *a, const char *fmt, ...) {
-    size_t n = strlen(a->explanation);
-    if (n + 1 >= sizeof a->explanation) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(a->explanation + n, sizeof a->explanation - n, fmt, ap);
-    va_end(ap);
+/* Append the pieces to the explanation, cut (bytewise, as snprintf cuts)
+ * at its size.  Pieces, not a format: an event explains every rule of its
+ * type, and vsnprintf cost as much as the rest of the rule (callgrind).
+ * EXPLAIN(a, "x", s, "y"): the pieces in order; numbers through num(). */
+static void explain_pieces(jf_award *a, const char *const *pieces) {
+    size_t o = strlen(a->explanation), cap = sizeof a->explanation - 1;
+    for (const char *const *p = pieces; *p != NULL && o < cap; p++) {
+        size_t n = strlen(*p);
+        if (n > cap - o) n = cap - o;
+        memcpy(a->explanation + o, *p, n);
+        o += n;
+    }
+    a->explanation[o] = '\0';
 }
+#define EXPLAIN(a, ...) explain_pieces((a), (const char *const[]){__VA_ARGS__, NULL})
+
+/* v in decimal, in buf (which lives as long as the caller's block). */
+static const char *num_text(char *buf, int64_t v) {
+    jf_int_text(buf, v);
+    return buf;
+}
+#define num(v) num_text((char[JF_INT_TEXT_MAX]){0}, (v))
 
 /* ---- step 1: match and compute ----------------------------------------------------- */
 
@@ -567,7 +581,7 @@ static bool condition(const jf_compiled_rule *cr, eval_env *e, const jf_civil *c
     jf_expr_error_format(&err, msg, sizeof msg);
     a->status = JF_AWARD_EVAL_ERROR;
     a->explanation[0] = '\0';
-    explain(a, "condition failed to evaluate: %s", msg);
+    EXPLAIN(a, "condition failed to evaluate: ", msg);
     return false;
 }
 
@@ -637,7 +651,7 @@ static bool rate_points(const jf_compiled_rule *cr, const eval_env *e, const jf_
     __int128 weighted = amount;
     char amt[32], buf[32];
     jf_format_int(amount, amt, sizeof amt);
-    explain(a, "%s fen", amt);
+    EXPLAIN(a, amt, " fen");
     size_t shown = 0;
     for (size_t i = 0; i < ev->item_count && r->item_count > 0; i++) {
         const char *why = NULL;
@@ -646,12 +660,12 @@ static bool rate_points(const jf_compiled_rule *cr, const eval_env *e, const jf_
         weighted += (__int128)ev->items[i].amount_fen * (m - 1);
         if (shown++ < 3) {
             jf_format_int(ev->items[i].amount_fen, buf, sizeof buf);
-            explain(a, "%s%s fen of %s ×%lld", shown == 1 ? " (" : ", ", buf, why, (long long)m);
+            EXPLAIN(a, shown == 1 ? " (" : ", ", buf, " fen of ", why, " ×", num(m));
         }
     }
     if (shown > 0) {
         jf_format_int((int64_t)weighted, buf, sizeof buf);
-        explain(a, "%s → %s weighted fen)", shown > 3 ? ", …" : "", buf);
+        EXPLAIN(a, shown > 3 ? ", …" : "", " → ", buf, " weighted fen)");
     }
     __int128 p = weighted * r->rate_points / r->rate_fen;
     if (p > JF_POINTS_MAX) p = JF_POINTS_MAX;
@@ -659,7 +673,7 @@ static bool rate_points(const jf_compiled_rule *cr, const eval_env *e, const jf_
     jf_format_int(*points, buf, sizeof buf);
     char per[32];
     jf_format_int(r->rate_fen, per, sizeof per);
-    explain(a, " → %s point%s at %lld per %s fen", buf, *points == 1 ? "" : "s", (long long)r->rate_points, per);
+    EXPLAIN(a, " → ", buf, *points == 1 ? " point" : " points", " at ", num(r->rate_points), " per ", per, " fen");
     return true;
 }
 
@@ -679,7 +693,7 @@ static int64_t apply_campaigns(const jf_rule *r, const jf_civil *civil, int64_t 
     for (size_t i = 0; i < r->campaign_count; i++) {
         const jf_campaign *k = &r->campaigns[i];
         if (!campaign_active(k, civil)) continue;
-        explain(a, "%s %s ×%lld", active++ == 0 ? ";" : ",", k->name, (long long)k->multiplier);
+        EXPLAIN(a, active++ == 0 ? "; " : ", ", k->name, " ×", num(k->multiplier));
         if (r->combine == JF_COMBINE_MAX) {
             if (best == NULL || k->multiplier > best->multiplier) best = k;
         } else if (__builtin_mul_overflow(factor, k->multiplier, &factor) || factor > JF_POINTS_MAX) {
@@ -689,13 +703,13 @@ static int64_t apply_campaigns(const jf_rule *r, const jf_civil *civil, int64_t 
     if (active == 0) return points;
     if (r->combine == JF_COMBINE_MAX) {
         factor = best->multiplier;
-        if (active > 1) explain(a, " (highest: ×%lld)", (long long)factor);
+        if (active > 1) EXPLAIN(a, " (highest: ×", num(factor), ")");
     }
     int64_t out;
     if (__builtin_mul_overflow(points, factor, &out) || out > JF_POINTS_MAX) out = JF_POINTS_MAX;
     char buf[32];
     jf_format_int(out, buf, sizeof buf);
-    explain(a, " → %s", buf);
+    EXPLAIN(a, " → ", buf);
     return out;
 }
 
@@ -704,13 +718,13 @@ static void fill_times(const jf_rule *r, const jf_event *ev, const char *tz, jf_
         a->available_at_ms = ev->occurred_at_ms + (int64_t)r->pending_days * 86400000;
     if (r->expires_days > 0 && !jf_tz_add_days(tz, ev->occurred_at_ms, r->expires_days, &a->expires_at_ms))
         a->expires_at_ms = ev->occurred_at_ms + (int64_t)r->expires_days * 86400000;
-    if (r->pending_days > 0) explain(a, "; pending %d days", r->pending_days);
+    if (r->pending_days > 0) EXPLAIN(a, "; pending ", num(r->pending_days), " days");
 }
 
 /* Say why there is no award, and stop. */
 #define NO_AWARD(...)               \
     do {                            \
-        explain(out, __VA_ARGS__);  \
+        EXPLAIN(out, __VA_ARGS__);  \
         return;                     \
     } while (0)
 
@@ -720,10 +734,10 @@ void jf_rule_compute(const jf_compiled_rule *cr, const jf_event *ev, const jf_me
     memset(out, 0, sizeof *out);
     out->rule_id = r->id;
     out->rule_version = r->version;
-    snprintf(out->rule_name, sizeof out->rule_name, "%s", r->name);
+    JF_COPY(out->rule_name, r->name);
     out->status = JF_AWARD_NO_MATCH;
     if (!r->enabled) NO_AWARD("the rule is disabled");
-    if (strcmp(r->event_type, ev->type) != 0) NO_AWARD("the rule is for %s events", r->event_type);
+    if (strcmp(r->event_type, ev->type) != 0) NO_AWARD("the rule is for ", r->event_type, " events");
     if ((r->valid_from_ms && ev->occurred_at_ms < r->valid_from_ms) ||
         (r->valid_to_ms && ev->occurred_at_ms >= r->valid_to_ms))
         NO_AWARD("the event is outside the rule's validity");
@@ -738,7 +752,7 @@ void jf_rule_compute(const jf_compiled_rule *cr, const jf_event *ev, const jf_me
         if (!any) NO_AWARD("no item matches the condition");
         has_amount = true;
     } else if (!condition(cr, &e, civil, out)) {
-        if (out->status != JF_AWARD_EVAL_ERROR) explain(out, "the condition is false");
+        if (out->status != JF_AWARD_EVAL_ERROR) EXPLAIN(out, "the condition is false");
         return;
     }
     int64_t points = 0;
@@ -746,7 +760,7 @@ void jf_rule_compute(const jf_compiled_rule *cr, const jf_event *ev, const jf_me
         points = r->points;
         char buf[32];
         jf_format_int(points, buf, sizeof buf);
-        explain(out, "%s point%s", buf, points == 1 ? "" : "s");
+        EXPLAIN(out, buf, points == 1 ? " point" : " points");
     } else {
         if (!has_amount) NO_AWARD("a rate needs the event's amount_fen");
         rate_points(cr, &e, civil, amount, out, &points);
@@ -757,7 +771,7 @@ void jf_rule_compute(const jf_compiled_rule *cr, const jf_event *ev, const jf_me
         out->capped = true;
         char buf[32];
         jf_format_int(points, buf, sizeof buf);
-        explain(out, "; capped at %s by the per-award cap", buf);
+        EXPLAIN(out, "; capped at ", buf, " by the per-award cap");
     }
     out->computed_points = points;
     if (points <= 0) return;
@@ -787,14 +801,14 @@ static void cap_at(jf_award *a, int64_t cap, int64_t used, const char *what) {
     if (left <= 0) {
         a->status = JF_AWARD_LIMITED;
         a->points = 0;
-        explain(a, "; not awarded: the %s of %s is reached", what, capbuf);
+        EXPLAIN(a, "; not awarded: the ", what, " of ", capbuf, " is reached");
         return;
     }
     if (a->points > left) {
         a->points = left;
         a->capped = true;
         jf_format_int(left, buf, sizeof buf);
-        explain(a, "; capped at %s by the %s", buf, what);
+        EXPLAIN(a, "; capped at ", buf, " by the ", what);
     }
 }
 
@@ -803,10 +817,10 @@ void jf_rule_limit(const jf_rule *r, const jf_rule_usage *u, jf_award *a) {
     if (r->frequency != JF_FREQ_ANY && u->awards_in_period > 0) {
         a->status = JF_AWARD_LIMITED;
         a->points = 0;
-        explain(a, "; not awarded: once %s, already awarded %s",
+        EXPLAIN(a, "; not awarded: once ",
                 r->frequency == JF_FREQ_ONCE ? "per member" : r->frequency == JF_FREQ_DAY ? "per day"
                 : r->frequency == JF_FREQ_WEEK ? "per week" : "per month",
-                period_word(r->frequency));
+                ", already awarded ", period_word(r->frequency));
         return;
     }
     cap_at(a, r->cap_member_day, u->points_day, "daily limit");

@@ -207,7 +207,7 @@ static void state_from(jf_task_state *st, const jf_task *t, int64_t start, int64
     memset(st, 0, sizeof *st);
     st->task_id = t->id;
     st->task_version = t->version;
-    snprintf(st->name, sizeof st->name, "%s", t->name);
+    JF_COPY(st->name, t->name);
     st->period = t->period;
     st->goal_is_sum = t->goal_is_sum;
     st->claim = t->claim;

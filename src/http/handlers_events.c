@@ -21,6 +21,7 @@
 
 #include "engine/events.h"
 #include "http/handlers.h"
+#include "http/json_out.h"
 #include "http/render.h"
 
 /* What the lists hold is read up to their counts only: parsing clears the
@@ -64,10 +65,17 @@ static jf_code parse_items(json_t *list, parsed_event *p, jf_error *err) {
     return JF_OK;
 }
 
+/* The encoder's sorted text is json_dumps's (test_json_out): the
+ * fingerprints of events recorded before stay the same. */
 static void fingerprint(json_t *root, uint8_t out[JF_HASH_BYTES]) {
-    char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t len = 0;
+    char *text = jf_json_encode_sorted(root, &len);
+    if (text == NULL) { /* out of memory, or an object too large to sort in place */
+        text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+        len = text ? strlen(text) : 0;
+    }
     memset(out, 0, JF_HASH_BYTES);
-    if (text) jf_sha256(text, strlen(text), out);
+    if (text) jf_sha256(text, len, out);
     free(text);
 }
 
@@ -90,6 +98,7 @@ static bool event_or_reply(jf_call *call, parsed_event *p) {
     int64_t amount = -1, refund_fen = -1;
     bool has_amount = false;
     const char *device = NULL, *ip = NULL;
+    json_t *items = NULL, *attributes = NULL;
     const jf_field spec[] = {
         JF_FIELD_STRING("type", &ev->type, 1, JF_EVENT_TYPE_LEN_MAX, JF_CHARS_SCENE, JF_REQUIRED),
         JF_FIELD_STRING("member_id", &ev->member_id, 1, JF_MEMBER_ID_LEN_MAX, JF_CHARS_PRINTABLE, JF_REQUIRED),
@@ -100,17 +109,13 @@ static bool event_or_reply(jf_call *call, parsed_event *p) {
         JF_FIELD_STRING("device_id", &device, 1, 128, JF_CHARS_PRINTABLE, 0),
         JF_FIELD_STRING("ip", &ip, 1, 64, JF_CHARS_PRINTABLE, 0),
         JF_FIELD_STRING("refund_of", &p->refund_of, 1, JF_EVENT_ID_LEN_MAX, JF_CHARS_PRINTABLE, 0),
+        /* Checked below, after the scalar fields. */
+        JF_FIELD_JSON("items", &items, 0),
+        JF_FIELD_JSON("attributes", &attributes, 0),
         JF_FIELD_END,
     };
-    /* The declarative parser sees the scalar fields; items and attributes
-     * are checked below. */
-    json_t *scalars = json_copy(root);
-    json_object_del(scalars, "items");
-    json_object_del(scalars, "attributes");
-    jf_code rc = jf_json_apply(scalars, spec, "", &err);
-    json_decref(scalars);
-    if (rc == JF_OK) rc = parse_items(json_object_get(root, "items"), p, &err);
-    json_t *attributes = json_object_get(root, "attributes");
+    jf_code rc = jf_json_apply(root, spec, "", &err);
+    if (rc == JF_OK) rc = parse_items(items, p, &err);
     if (rc == JF_OK) rc = jf_event_attributes_load(attributes, &p->attributes, &err);
     if (rc != JF_OK) {
         jf_respond_error(call, &err);

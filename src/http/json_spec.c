@@ -124,6 +124,7 @@ static jf_code parse_field(json_t *v, const jf_field *f, const char *path, jf_er
     case JF_FT_TIME: return parse_time(v, f, path, err);
     case JF_FT_ENUM: return parse_enum(v, f, path, err);
     case JF_FT_DATE_MD: return parse_date_md(v, f, path, err);
+    case JF_FT_JSON: *(json_t **)f->out = v; return JF_OK;
     case JF_FT_OBJECT:
         if (!json_is_object(v)) return jf_fail(err, JF_INVALID_FIELD, path, "%s must be an object", path);
         return jf_json_apply(v, f->sub, path, err);

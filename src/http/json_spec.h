@@ -38,7 +38,8 @@ typedef enum {
     JF_FT_TIME,   /* RFC 3339 string within the accepted time range → int64_t ms */
     JF_FT_ENUM,   /* string accepted by parse() (returns -1 if unknown) → int */
     JF_FT_OBJECT, /* nested object parsed by its own spec */
-    JF_FT_DATE_MD /* "MM-DD" → int month, int day (out = int[2]) */
+    JF_FT_DATE_MD, /* "MM-DD" → int month, int day (out = int[2]) */
+    JF_FT_JSON     /* any value, which the handler checks itself → json_t * (borrowed from the document) */
 } jf_field_type;
 
 typedef enum {
@@ -88,6 +89,9 @@ typedef struct jf_field {
     {.name = (n), .type = JF_FT_OBJECT, .flags = (fl), .present = (pres), .sub = (subspec)}
 #define JF_FIELD_DATE_MD(n, p, pres, fl) \
     {.name = (n), .type = JF_FT_DATE_MD, .flags = (fl), .out = JF__PTR(int, p), .present = (pres)}
+/* A field the handler checks by hand (lists of records, free-form
+ * attributes): listed so that it is known, passed through as is. */
+#define JF_FIELD_JSON(n, p, fl) {.name = (n), .type = JF_FT_JSON, .flags = (fl), .out = JF__PTR(json_t *, p)}
 #define JF_FIELD_END {.name = NULL}
 
 /* Where a JSON syntax error is (1-based; 0 when not known). */

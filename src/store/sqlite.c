@@ -238,8 +238,8 @@
       "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
     X(EVENT_INSERT,                                                                                   \
-      "INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "         \
-      "ON CONFLICT DO NOTHING")                                                                       \
+      "INSERT INTO events (" EVENT_COLS ", answer_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " \
+      "?11) ON CONFLICT DO NOTHING")                                                                  \
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
@@ -277,11 +277,19 @@
     X(SETTING_GET, "SELECT value FROM settings WHERE tenant_id = ?1 AND name = ?2")                   \
     X(SETTING_PUT,                                                                                    \
       "INSERT OR REPLACE INTO settings (tenant_id, name, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)") \
-    X(EVENT_ANSWER_INSERT, "INSERT INTO event_answers (tenant_id, answer) VALUES (?1, ?2)")           \
+    X(EVENT_ANSWER_ID_MAX, "SELECT coalesce(max(id), 0) FROM event_answers")                         \
+    X(EVENT_ANSWER_INSERT_AT,                                                                         \
+      "INSERT INTO event_answers (id, tenant_id, event_id, answer) VALUES (?1, ?2, ?3, ?4)")          \
+    X(EVENT_ANSWER_INSERT,                                                                            \
+      "INSERT INTO event_answers (id, tenant_id, event_id, answer) SELECT answer_id, tenant_id, "      \
+      "event_id, ?3 FROM events WHERE tenant_id = ?1 AND event_id = ?2 AND answer_id > 0")            \
+    X(EVENT_ANSWER_APPEND,                                                                            \
+      "INSERT INTO event_answers (tenant_id, event_id, answer) SELECT tenant_id, event_id, ?3 "        \
+      "FROM events WHERE tenant_id = ?1 AND event_id = ?2 AND answer_id = 0")                         \
     X(EVENT_ANSWER_LINK, "UPDATE events SET answer_id = ?1 WHERE tenant_id = ?2 AND event_id = ?3") \
     X(EVENT_ANSWER_GET,                                                                               \
       "SELECT a.answer FROM events e JOIN event_answers a ON a.id = e.answer_id "                    \
-      "WHERE e.tenant_id = ?1 AND e.event_id = ?2")                                                   \
+      "AND a.event_id IN (e.event_id, '') WHERE e.tenant_id = ?1 AND e.event_id = ?2")                \
     X(RULE_BUDGET_GET, "SELECT points FROM rule_budgets WHERE tenant_id = ?1 AND rule_id = ?2")       \
     X(RULE_BUDGET_ADD, "UPDATE rule_budgets SET points = points + ?1 WHERE tenant_id = ?2 AND rule_id = ?3") \
     X(RULE_BUDGET_CREATE,                                                                             \
@@ -320,6 +328,29 @@ typedef struct {
     int64_t hold_min, pending_min, active_min; /* INT64_MAX: none */
 } sq_due;
 
+/* The answer ids that event rows reserve (EVENT_INSERT): the next one,
+ * read once per write transaction (0: not read yet), and the last one
+ * reserved with its event, which that event's answer takes without
+ * looking the event up (sq_event_answer_put). */
+typedef struct {
+    int64_t next;
+    int64_t reserved_id; /* 0: none waiting for its answer */
+    int64_t tenant_id;
+    char event_id[JF_EVENT_ID_LEN_MAX + 1];
+} sq_answer_ids;
+
+/* The last setting read or written in this write transaction (the rules'
+ * generation, read by every event: jf_ruleset_acquire), so that the
+ * events of a batch read it once.  Short values only. */
+#define SQ_SETTING_MEMO_BYTES 64
+typedef struct {
+    bool valid;
+    bool found;
+    int64_t tenant_id;
+    char name[SQ_SETTING_MEMO_BYTES];
+    char value[SQ_SETTING_MEMO_BYTES];
+} sq_setting_memo;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     sqlite3 *db;
@@ -334,6 +365,8 @@ typedef struct {
      * lot so written.  Reset at every transaction and savepoint edge. */
     int64_t next_entry_id;
     int64_t linked_lot_id, linked_entry_id;
+    sq_answer_ids answer_ids;
+    sq_setting_memo setting;
     sqlite3_stmt *stmts[SQ__COUNT];
     /* After defer_sync: the log's path and a descriptor of it that
      * log_sync, on its own thread, syncs (-1 until the first sync). */
@@ -348,6 +381,14 @@ static sq_store *sq_of(jf_store *s) {
     assert(s != NULL);
     assert(s->ops == &sq_ops);
     return s->impl;
+}
+
+/* What the events' store ops remember within a write transaction, forgotten
+ * at its start (another connection may have written since) and whenever
+ * writes are rolled back (what they remember may have been undone). */
+static void sq_event_memos_forget(sq_store *q) {
+    q->answer_ids = (sq_answer_ids){0};
+    q->setting.valid = false;
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -530,6 +571,7 @@ static jf_code sq_begin(jf_store *s, jf_error *err) {
     if (code == JF_OK) q->tx = TX_WRITE;
     q->due.valid = false;
     sq_links_forget(q);
+    sq_event_memos_forget(q);
     return code;
 }
 
@@ -549,6 +591,7 @@ static void sq_rollback(jf_store *s) {
     q->in_savepoint = false;
     q->due.valid = false;
     sq_links_forget(q);
+    sq_event_memos_forget(q);
 }
 
 /* A failed commit leaves nothing open: the transaction is rolled back. */
@@ -610,6 +653,7 @@ static void sq_savepoint_rollback(jf_store *s) {
     q->in_savepoint = false;
     q->due.valid = false;
     sq_links_forget(q);
+    sq_event_memos_forget(q);
 }
 
 /* ---- tenants ----------------------------------------------------------- */
@@ -1645,8 +1689,29 @@ static void read_event(sqlite3_stmt *st, void *out) {
     e->created_at_ms = I64(9);
 }
 
+static void read_int(sqlite3_stmt *st, void *out) { *(int64_t *)out = I64(0); }
+
+/* The answer id the next event row reserves: one past the largest, read
+ * once per write transaction and counted on from there (a savepoint
+ * rolled back leaves a gap, which is harmless). */
+static jf_code next_answer_id(sq_store *q, int64_t *id, jf_error *err) {
+    if (q->answer_ids.next == 0) {
+        STMT_OR_FAIL(q, SQ_EVENT_ANSWER_ID_MAX, err);
+        int64_t max = 0;
+        jf_code code = sq_get(q, st, SQLITE_OK, read_int, &max, err, "event answer id");
+        if (code != JF_OK) return code;
+        q->answer_ids.next = max + 1;
+    }
+    *id = q->answer_ids.next;
+    return JF_OK;
+}
+
 static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err) {
     sq_store *q = sq_of(s);
+    assert(q->tx == TX_WRITE);
+    int64_t answer_id = 0;
+    jf_code code = next_answer_id(q, &answer_id, err);
+    if (code != JF_OK) return code;
     STMT_OR_FAIL(q, SQ_EVENT_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, e->tenant_id);
     rc |= sq_text(st, 2, e->event_id);
@@ -1658,13 +1723,19 @@ static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err
     rc |= sq_text(st, 8, e->refund_of);
     rc |= sq_hash(st, 9, e->fingerprint);
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
+    rc |= sqlite3_bind_int64(st, 11, answer_id);
     /* A taken event_id inserts nothing rather than failing the statement:
      * the engine inserts first to tell a new event from a replay, and a
      * failed statement would count as a write (sq_write_mark). */
-    jf_code code = sq_write(q, st, rc, false, err, "event insert");
+    code = sq_write(q, st, rc, false, err, "event insert");
     if (code == JF_OK && sqlite3_changes(q->db) == 0)
-        code = jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
-    return code;
+        return jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
+    if (code != JF_OK) return code;
+    q->answer_ids.next++;
+    q->answer_ids.reserved_id = answer_id;
+    q->answer_ids.tenant_id = e->tenant_id;
+    memcpy(q->answer_ids.event_id, e->event_id, sizeof q->answer_ids.event_id);
+    return JF_OK;
 }
 
 static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
@@ -1869,13 +1940,49 @@ static void read_setting(sqlite3_stmt *st, void *out) {
     sq_col_text(st, 0, t->buf, t->cap);
 }
 
+static bool setting_memo_is(const sq_store *q, int64_t tenant_id, const char *name) {
+    return q->setting.valid && q->setting.tenant_id == tenant_id && strcmp(q->setting.name, name) == 0;
+}
+
+/* Remember a short setting within a write transaction (found: value is
+ * the setting's; else there is none). */
+static void setting_memo_put(sq_store *q, int64_t tenant_id, const char *name, bool found, const char *value) {
+    q->setting.valid = false;
+    if (q->tx != TX_WRITE || strlen(name) >= SQ_SETTING_MEMO_BYTES || strlen(value) >= SQ_SETTING_MEMO_BYTES) return;
+    q->setting.tenant_id = tenant_id;
+    q->setting.found = found;
+    memcpy(q->setting.name, name, strlen(name) + 1);
+    memcpy(q->setting.value, value, strlen(value) + 1);
+    q->setting.valid = true;
+}
+
 static jf_code sq_setting_get(jf_store *s, int64_t tenant_id, const char *name, char *value, size_t cap,
                               jf_error *err) {
     sq_store *q = sq_of(s);
+    assert(cap > 0);
+    if (q->tx == TX_WRITE && setting_memo_is(q, tenant_id, name)) {
+        if (!q->setting.found) return jf_fail(err, JF_NOT_FOUND, "", "setting get: no such row");
+        size_t n = strlen(q->setting.value);
+        if (n >= cap) n = cap - 1; /* cut as sq_col_text cuts */
+        memcpy(value, q->setting.value, n);
+        value[n] = '\0';
+        return JF_OK;
+    }
     STMT_OR_FAIL(q, SQ_SETTING_GET, err);
-    sq_text_out t = {value, cap};
+    char read[SQ_SETTING_MEMO_BYTES];
+    bool memo = cap <= sizeof read; /* read whole into the memo's room, then cut for the caller */
+    sq_text_out t = {memo ? read : value, memo ? sizeof read : cap};
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, name);
-    return sq_get(q, st, rc, read_setting, &t, err, "setting get");
+    jf_code code = sq_get(q, st, rc, read_setting, &t, err, "setting get");
+    if (code == JF_OK && memo) {
+        size_t n = strlen(read);
+        if (n + 1 < sizeof read) setting_memo_put(q, tenant_id, name, true, read); /* not cut: whole */
+        if (n >= cap) n = cap - 1;
+        memcpy(value, read, n);
+        value[n] = '\0';
+    }
+    if (code == JF_NOT_FOUND) setting_memo_put(q, tenant_id, name, false, "");
+    return code;
 }
 
 static jf_code sq_setting_put(jf_store *s, int64_t tenant_id, const char *name, const char *value, int64_t now_ms,
@@ -1884,7 +1991,10 @@ static jf_code sq_setting_put(jf_store *s, int64_t tenant_id, const char *name, 
     STMT_OR_FAIL(q, SQ_SETTING_PUT, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, name) | sq_text(st, 3, value) |
              sqlite3_bind_int64(st, 4, now_ms);
-    return sq_write(q, st, rc, false, err, "setting put");
+    q->setting.valid = false;
+    jf_code code = sq_write(q, st, rc, false, err, "setting put");
+    if (code == JF_OK) setting_memo_put(q, tenant_id, name, true, value);
+    return code;
 }
 
 /* Nothing to lock: the write transaction holds SQLite's only writer lock. */
@@ -1895,12 +2005,37 @@ static jf_code sq_tenant_lock(jf_store *s, int64_t tenant_id, jf_error *err) {
     return JF_OK;
 }
 
+/* The event row reserved its answer's id when it was inserted
+ * (sq_event_insert), so the answer is one append and the event row is
+ * written once: linking it afterwards was an UPDATE of the row that cost
+ * twice the answer's insert (callgrind).  The answer row names its event,
+ * and a replay reads it only through an event of that name: an event row
+ * that never got its answer (none does in the engine, which writes both in
+ * one job) may share its reserved id with a later event's answer and still
+ * reads as recorded without one.  Answers linked before (schema 7) have
+ * event_id ''.  The answer of the event inserted last takes the id noted
+ * then; any other looks its event up; one recorded before answers were
+ * kept (answer_id 0) is linked as they were then: append, then update. */
 static jf_code sq_event_answer_put(jf_store *s, int64_t tenant_id, const char *event_id, const char *answer,
                                    jf_error *err) {
     sq_store *q = sq_of(s);
+    sq_answer_ids *ids = &q->answer_ids;
+    if (ids->reserved_id != 0 && ids->tenant_id == tenant_id && strcmp(ids->event_id, event_id) == 0) {
+        STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT_AT, err);
+        int rc = sqlite3_bind_int64(st, 1, ids->reserved_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                 sq_text(st, 3, event_id) | sq_text(st, 4, answer);
+        ids->reserved_id = 0;
+        return sq_write(q, st, rc, false, err, "event answer insert");
+    }
     STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT, err);
-    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, answer);
-    jf_code code = sq_write(q, st, rc, false, err, "event answer insert");
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, answer);
+    jf_code code = sq_write(q, st, rc, true, err, "event answer insert");
+    if (code != JF_NOT_FOUND) return code;
+    jf_error_clear(err);
+    st = sq_stmt(q, SQ_EVENT_ANSWER_APPEND, err);
+    if (st == NULL) return err ? err->code : JF_INTERNAL;
+    rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, answer);
+    code = sq_write(q, st, rc, true, err, "event answer append");
     if (code != JF_OK) return code;
     int64_t id = sqlite3_last_insert_rowid(q->db);
     st = sq_stmt(q, SQ_EVENT_ANSWER_LINK, err);
@@ -1925,8 +2060,6 @@ static jf_code sq_event_answer_get(jf_store *s, int64_t tenant_id, const char *e
     if (code == JF_OK && t.cap == 0) return jf_fail(err, JF_INTERNAL, "", "event answer get: longer than %zu bytes", cap);
     return code;
 }
-
-static void read_int(sqlite3_stmt *st, void *out) { *(int64_t *)out = I64(0); }
 
 /* for_update: the write transaction already holds SQLite's only writer lock. */
 static jf_code sq_rule_budget_get(jf_store *s, int64_t tenant_id, int64_t rule_id, bool for_update, int64_t *points,

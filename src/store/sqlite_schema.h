@@ -326,6 +326,13 @@ static const char *const jf_sqlite_migrations[] = {
      * idempotency), so a refund finds an award's entry here; 0 for the
      * awards written before, found through their earn's record. */
     "ALTER TABLE awards ADD COLUMN entry_id INTEGER NOT NULL DEFAULT 0;",
+    /* 7: an event row reserves its answer's id when it is inserted (the
+     * next id of event_answers) instead of being updated with it once the
+     * answer is written: the UPDATE rewrote the row, at twice the cost of
+     * the answer's insert.  The answer names its event, so that an event
+     * that never got its answer cannot read the answer that later took
+     * the id it reserved; '' for the answers linked before. */
+    "ALTER TABLE event_answers ADD COLUMN event_id TEXT NOT NULL DEFAULT '';",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

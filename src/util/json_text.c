@@ -34,37 +34,87 @@ void jf_json_raw_grow(jf_json_text *b, const char *s, size_t n) {
     b->text[b->len] = '\0';
 }
 
+/* Two digits at a time: the answers carry dozens of 13-digit times. */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+/* Digits of u in decimal: a 13-digit time takes 3 divisions, not 12. */
+static size_t decimal_digits(uint64_t u) {
+    size_t n = 1;
+    for (; u >= 10000; u /= 10000) n += 4;
+    if (u >= 100) {
+        u /= 100;
+        n += 2;
+    }
+    return u >= 10 ? n + 1 : n;
+}
+
 size_t jf_int_text(char *out, int64_t v) {
-    char tmp[JF_INT_TEXT_MAX];
-    size_t i = sizeof tmp;
     /* The magnitude as unsigned, so INT64_MIN needs no special case. */
     uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0) tmp[--i] = '-';
-    size_t len = sizeof tmp - i;
-    memcpy(out, tmp + i, len);
-    out[len] = '\0';
+    size_t digits = decimal_digits(u);
+    size_t len = digits + (v < 0);
+    char *p = out + len; /* written backwards, straight into out */
+    *p = '\0';
+    while (u >= 100) {
+        size_t d = (size_t)(u % 100) * 2;
+        u /= 100;
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
+    }
+    if (u >= 10) {
+        *--p = digit_pairs[u * 2 + 1];
+        *--p = digit_pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
+    if (v < 0) *--p = '-';
     return len;
 }
 
 void jf_json_int(jf_json_text *b, int64_t v) {
-    char tmp[JF_INT_TEXT_MAX];
-    size_t len = jf_int_text(tmp, v);
-    jf_json_raw(b, tmp, len);
+    if (b->failed || b->cap - b->len <= JF_INT_TEXT_MAX) { /* no room yet: through the growing path */
+        char tmp[JF_INT_TEXT_MAX];
+        size_t len = jf_int_text(tmp, v);
+        jf_json_raw(b, tmp, len);
+        return;
+    }
+    b->len += jf_int_text(b->text + b->len, v); /* NUL-terminated by it */
 }
+
+/* Whether any of the 8 bytes of w needs escaping: below 0x20, '"' or
+ * '\\'.  The classic exact tests for "has a byte less than n" (n <= 128)
+ * and "has a zero byte" (of w xor the byte repeated). */
+#define BYTES(c) (0x0101010101010101ULL * (uint64_t)(c))
+static inline bool word_needs_escape(uint64_t w) {
+    uint64_t high = BYTES(0x80);
+    uint64_t below_space = (w - BYTES(0x20)) & ~w & high;
+    uint64_t q = w ^ BYTES('"'), bs = w ^ BYTES('\\');
+    uint64_t quote = (q - BYTES(1)) & ~q & high;
+    uint64_t backslash = (bs - BYTES(1)) & ~bs & high;
+    return (below_space | quote | backslash) != 0;
+}
+
+static inline bool byte_needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 
 void jf_json_str(jf_json_text *b, const char *s, size_t n) {
     static const char hex[] = "0123456789ABCDEF";
     jf_json_char(b, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t run = 0, i = 0;
+    for (;;) {
+        /* Skip what needs no escaping, 8 bytes at a time (nearly all text). */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (word_needs_escape(w)) break;
+            i += 8;
+        }
+        while (i < n && !byte_needs_escape((unsigned char)s[i])) i++;
+        if (i >= n) break; /* else s[i] needs escaping */
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
         jf_json_raw(b, s + run, i - run);
-        run = i + 1;
+        run = ++i;
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t len = 2;
         switch (c) {

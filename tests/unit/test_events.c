@@ -340,6 +340,11 @@ Test(events, several_awards_are_entries_of_one_member_operation) {
         cr_assert_str_eq(entries[i].reason, reason);
         cr_assert_eq(strlen(entries[i].biz_no), 3 + 40);
         cr_assert_eq(strncmp(entries[i].biz_no, "ev-", 3), 0, "%s", entries[i].biz_no);
+        /* one hash per event (24 hex digits, shared), then the rule id in 16 */
+        char rule_hex[17];
+        snprintf(rule_hex, sizeof rule_hex, "%016llx", (unsigned long long)rules[i]);
+        cr_assert_str_eq(entries[i].biz_no + 3 + 24, rule_hex);
+        cr_assert_eq(strncmp(entries[i].biz_no, entries[0].biz_no, 3 + 24), 0, "%s", entries[i].biz_no);
     }
     cr_assert_eq(fx_count(&fx, "idempotency"), 0, "no idempotency record per award");
     FX_ASSERT_ACCT(fx_member(&fx, "m1").acct, 143, 0, 0, 0, 143, 0, 0);

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,19 @@ Test(json_out, scalars) {
     same_as_jansson(json_string(""));
 }
 
+/* Integers are written two digits at a time after counting the digits:
+ * every length, at both ends. */
+Test(json_out, integers_of_every_length) {
+    for (int k = 0; k < 19; k++) {
+        int64_t p = 1;
+        for (int i = 0; i < k; i++) p *= 10;
+        for (int64_t d = -1; d <= 1; d++) {
+            same_as_jansson(json_integer(p + d));
+            same_as_jansson(json_integer(-(p + d)));
+        }
+    }
+}
+
 Test(json_out, strings_are_escaped_as_jansson_does) {
     same_as_jansson(json_string("plain ascii / slash"));
     same_as_jansson(json_string("quote \" backslash \\ end"));
@@ -52,6 +66,66 @@ Test(json_out, strings_are_escaped_as_jansson_does) {
     for (int i = 1; i < 128; i++) all[i - 1] = (char)i;
     all[127] = '\0';
     same_as_jansson(json_string(all));
+}
+
+/* The escaper skips clean text 8 bytes at a time: every character that
+ * needs escaping, at every offset of a word and in the tail after it. */
+Test(json_out, escapes_at_every_offset_of_a_word) {
+    const char special[] = {'"', '\\', '\n', '\x01', '\x1f', '\x7f', ' '};
+    for (int utf8 = 0; utf8 < 2; utf8++)
+        for (size_t len = 2; len <= 24; len += 2)
+            for (size_t at = 0; at < len; at += 1 + (size_t)utf8)
+                for (size_t k = 0; k < sizeof special; k++) {
+                    /* Filler "aa…" or "éé…" (two bytes, both above 0x7f). */
+                    char text[32];
+                    for (size_t i = 0; i < len; i += 2) memcpy(text + i, utf8 ? "\xc3\xa9" : "aa", 2);
+                    text[at] = special[k];
+                    if (utf8) text[at + 1] = 'b';
+                    if (at + 2 < len) {
+                        text[len - 2] = special[(k + 1) % sizeof special];
+                        text[len - 1] = 'c';
+                    }
+                    same_as_jansson(json_stringn(text, len));
+                }
+}
+
+static void same_sorted(json_t *doc) {
+    cr_assert_not_null(doc);
+    char *want = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    size_t len = 0;
+    char *got = jf_json_encode_sorted(doc, &len);
+    cr_assert_not_null(got);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(len, strlen(want));
+    free(got);
+    free(want);
+    json_decref(doc);
+}
+
+/* The fingerprint of an event is the hash of this text: it must stay
+ * json_dumps's, or events recorded before would conflict with their replays. */
+Test(json_out, sorted_keys_as_jansson_sorts_them) {
+    same_sorted(json_pack("{s:s, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:[{s:i, s:i}]}}", "type", "order.paid", "b", 1,
+                          "ab", 2, "a", 3, "", 4, "attributes", "z", 1, "y", 2, "items", "sku", 5, "amount_fen", 6));
+    same_sorted(json_pack("{s:s, s:s, s:s, s:f}", "生鲜", "x", "Zeta", "y", "zeta", "z", "real", 0.25));
+    same_sorted(json_object());
+    same_sorted(json_integer(7));
+    json_t *wide = json_object();
+    for (int i = 0; i < 64; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", (i * 37) % 64);
+        json_object_set_new(wide, key, json_integer(i));
+    }
+    same_sorted(wide);
+    json_t *too_wide = json_object();
+    for (int i = 0; i < 65; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_set_new(too_wide, key, json_integer(i));
+    }
+    size_t len = 0;
+    cr_assert_null(jf_json_encode_sorted(too_wide, &len), "more members than it sorts in place: the caller's fallback");
+    json_decref(too_wide);
 }
 
 Test(json_out, nested_documents_keep_key_order) {
