@@ -168,55 +168,42 @@ json_t *jf_render_task_state(const jf_tenant *t, const jf_task_state *s) {
  * the server gives on a hot path, and building a jansson tree of it to
  * encode took half of a loop thread's instructions per event (callgrind).
  * The tasks it shows are also shown by the tasks endpoints
- * (jf_render_task_state), in the same shape (test_json_out compares). ---- */
-
-static void put_str(jf_json_text *b, const char *s) { jf_json_str(b, s, strlen(s)); }
-
-static void put_bool(jf_json_text *b, bool v) {
-    if (v) jf_json_lit(b, "true");
-    else jf_json_lit(b, "false");
-}
-
-/* One member of an object: key is a literal with its punctuation
- * ("{\"id\":" first, ",\"name\":" after). */
-#define KEY_INT(b, key, v) (jf_json_lit(b, key), jf_json_int(b, v))
-#define KEY_STR(b, key, v) (jf_json_lit(b, key), put_str(b, v))
-#define KEY_BOOL(b, key, v) (jf_json_lit(b, key), put_bool(b, v))
-#define KEY_TIME(b, key, tz, ms) (jf_json_lit(b, key), jf_render_time_text(b, tz, ms))
+ * (jf_render_task_state), in the same shape (test_json_out compares).
+ * JF_KEY_*: json_text.h and render.h. ---- */
 
 void jf_render_task_state_text(jf_json_text *b, const jf_tenant *t, const jf_task_state *s) {
-    KEY_INT(b, "{\"task_id\":", s->task_id);
-    KEY_INT(b, ",\"task_version\":", s->task_version);
-    KEY_STR(b, ",\"name\":", s->name);
-    KEY_STR(b, ",\"period\":", jf_task_period_name(s->period));
-    KEY_INT(b, ",\"progress\":", s->progress);
-    KEY_STR(b, ",\"goal_kind\":", s->goal_is_sum ? "sum_amount_fen" : "count");
-    KEY_INT(b, ",\"goal\":", s->goal);
-    KEY_BOOL(b, ",\"completed\":", s->completed);
-    KEY_BOOL(b, ",\"rewarded\":", s->rewarded);
-    KEY_INT(b, ",\"reward_points\":", s->reward_points);
-    KEY_STR(b, ",\"completion\":", s->claim ? "claim" : "auto");
-    KEY_BOOL(b, ",\"claimable\":", s->claim && s->completed && !s->rewarded);
-    KEY_TIME(b, ",\"period_start\":", t->timezone, s->period_start_ms); /* 0: null */
-    KEY_TIME(b, ",\"period_end\":", t->timezone, s->period_end_ms); /* INT64_MAX (JF_NEVER): null */
-    KEY_INT(b, ",\"points_awarded\":", s->points_awarded);
+    JF_KEY_INT(b, "{\"task_id\":", s->task_id);
+    JF_KEY_INT(b, ",\"task_version\":", s->task_version);
+    JF_KEY_STR(b, ",\"name\":", s->name);
+    JF_KEY_STR(b, ",\"period\":", jf_task_period_name(s->period));
+    JF_KEY_INT(b, ",\"progress\":", s->progress);
+    JF_KEY_STR(b, ",\"goal_kind\":", s->goal_is_sum ? "sum_amount_fen" : "count");
+    JF_KEY_INT(b, ",\"goal\":", s->goal);
+    JF_KEY_BOOL(b, ",\"completed\":", s->completed);
+    JF_KEY_BOOL(b, ",\"rewarded\":", s->rewarded);
+    JF_KEY_INT(b, ",\"reward_points\":", s->reward_points);
+    JF_KEY_STR(b, ",\"completion\":", s->claim ? "claim" : "auto");
+    JF_KEY_BOOL(b, ",\"claimable\":", s->claim && s->completed && !s->rewarded);
+    JF_KEY_TIME(b, ",\"period_start\":", t->timezone, s->period_start_ms); /* 0: null */
+    JF_KEY_TIME(b, ",\"period_end\":", t->timezone, s->period_end_ms); /* INT64_MAX (JF_NEVER): null */
+    JF_KEY_INT(b, ",\"points_awarded\":", s->points_awarded);
     jf_json_char(b, '}');
 }
 
 static void award_text(jf_json_text *b, const jf_tenant *t, const jf_award *a) {
-    KEY_INT(b, "{\"rule_id\":", a->rule_id);
-    KEY_INT(b, ",\"rule_version\":", a->rule_version);
-    KEY_STR(b, ",\"rule_name\":", a->rule_name);
+    JF_KEY_INT(b, "{\"rule_id\":", a->rule_id);
+    JF_KEY_INT(b, ",\"rule_version\":", a->rule_version);
+    JF_KEY_STR(b, ",\"rule_name\":", a->rule_name);
     if (a->status == JF_AWARD_GIVEN) {
-        KEY_INT(b, ",\"points\":", a->points);
-        KEY_BOOL(b, ",\"capped\":", a->capped);
+        JF_KEY_INT(b, ",\"points\":", a->points);
+        JF_KEY_BOOL(b, ",\"capped\":", a->capped);
         if (a->available_at_ms) {
-            KEY_TIME(b, ",\"pending_until\":", t->timezone, a->available_at_ms);
+            JF_KEY_TIME(b, ",\"pending_until\":", t->timezone, a->available_at_ms);
         }
     } else {
-        KEY_STR(b, ",\"status\":", status_word(a->status));
+        JF_KEY_STR(b, ",\"status\":", status_word(a->status));
     }
-    KEY_STR(b, ",\"explanation\":", a->explanation);
+    JF_KEY_STR(b, ",\"explanation\":", a->explanation);
     jf_json_char(b, '}');
 }
 
@@ -247,7 +234,7 @@ static void refund_text(jf_json_text *b, const jf_event_outcome *out) {
     static const char *const keys[] = {"{\"rule_id\":",        ",\"rule_version\":", ",\"awarded\":",
                                        ",\"reversed\":",       ",\"reversed_total\":", ",\"debt\":",
                                        ",\"clamped\":"};
-    KEY_STR(b, "{\"refund_of\":", out->refund_of);
+    JF_KEY_STR(b, "{\"refund_of\":", out->refund_of);
     const int64_t head[] = {out->refund_fen, out->refunded_fen, out->order_fen, out->reversed_total};
     put_ints(b, head_keys, head, sizeof head / sizeof head[0]);
     jf_json_lit(b, ",\"reversals\":[");
@@ -268,12 +255,12 @@ static void refund_text(jf_json_text *b, const jf_event_outcome *out) {
 static char *outcome_text(const jf_tenant *t, const jf_event *ev, const jf_event_outcome *out, bool dry_run,
                           size_t *len) {
     jf_json_text b = {0};
-    KEY_STR(&b, "{\"event_id\":", ev->event_id);
-    KEY_STR(&b, ",\"type\":", ev->type);
-    KEY_STR(&b, ",\"member_id\":", ev->member_id);
-    KEY_BOOL(&b, ",\"dry_run\":", dry_run);
-    KEY_TIME(&b, ",\"occurred_at\":", t->timezone, out->occurred_at_ms);
-    KEY_INT(&b, ",\"points_awarded\":", out->points_total);
+    JF_KEY_STR(&b, "{\"event_id\":", ev->event_id);
+    JF_KEY_STR(&b, ",\"type\":", ev->type);
+    JF_KEY_STR(&b, ",\"member_id\":", ev->member_id);
+    JF_KEY_BOOL(&b, ",\"dry_run\":", dry_run);
+    JF_KEY_TIME(&b, ",\"occurred_at\":", t->timezone, out->occurred_at_ms);
+    JF_KEY_INT(&b, ",\"points_awarded\":", out->points_total);
     jf_json_lit(&b, ",\"awards\":");
     awards_text(&b, t, out, true);
     jf_json_lit(&b, ",\"not_awarded\":");

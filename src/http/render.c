@@ -39,8 +39,6 @@ static json_t *text_or_null(const char *s) {
  * jansson tree of them only to encode it took over a third of a loop
  * thread's instructions per GET member (callgrind). ---- */
 
-#define KEY_TIME(b, key, tz, ms) (jf_json_lit(b, key), jf_render_time_text(b, tz, ms))
-
 static void put_text_or_null(jf_json_text *b, const char *s) {
     if (s == NULL || s[0] == '\0') jf_json_lit(b, "null");
     else jf_json_cstr(b, s);
@@ -71,8 +69,8 @@ void jf_render_member_text(jf_json_text *b, const jf_tenant *t, const jf_member 
     jf_json_lit(b, ",\"points\":");
     jf_render_points_text(b, &m->acct);
     JF_KEY_INT(b, ",\"entries\":", m->entry_seq);
-    KEY_TIME(b, ",\"created_at\":", t->timezone, m->created_at_ms);
-    KEY_TIME(b, ",\"updated_at\":", t->timezone, m->updated_at_ms);
+    JF_KEY_TIME(b, ",\"created_at\":", t->timezone, m->created_at_ms);
+    JF_KEY_TIME(b, ",\"updated_at\":", t->timezone, m->updated_at_ms);
     jf_json_char(b, '}');
 }
 
@@ -106,7 +104,7 @@ void jf_render_entry_text(jf_json_text *b, const jf_tenant *t, const char *membe
     KEY_ID(b, ",\"ref_entry_id\":", e->ref_entry_id);
     KEY_ID(b, ",\"lot_id\":", e->lot_id);
     KEY_ID(b, ",\"hold_id\":", e->hold_id);
-    KEY_TIME(b, ",\"created_at\":", t->timezone, e->created_at_ms);
+    JF_KEY_TIME(b, ",\"created_at\":", t->timezone, e->created_at_ms);
     jf_json_lit(b, ",\"hash\":");
     put_hash_hex(b, e->hash);
     jf_json_char(b, '}');
@@ -118,9 +116,9 @@ void jf_render_lot_text(jf_json_text *b, const jf_tenant *t, const jf_lot *l) {
     JF_KEY_INT(b, ",\"amount\":", l->amount);
     JF_KEY_INT(b, ",\"remaining\":", l->remaining);
     JF_KEY_STR(b, ",\"state\":", jf_lot_state_name(l->state));
-    KEY_TIME(b, ",\"available_at\":", t->timezone, l->available_at_ms);
-    KEY_TIME(b, ",\"expires_at\":", t->timezone, l->expires_at_ms);
-    KEY_TIME(b, ",\"created_at\":", t->timezone, l->created_at_ms);
+    JF_KEY_TIME(b, ",\"available_at\":", t->timezone, l->available_at_ms);
+    JF_KEY_TIME(b, ",\"expires_at\":", t->timezone, l->expires_at_ms);
+    JF_KEY_TIME(b, ",\"created_at\":", t->timezone, l->created_at_ms);
     jf_json_char(b, '}');
 }
 
@@ -132,9 +130,9 @@ void jf_render_hold_text(jf_json_text *b, const jf_tenant *t, const char *member
     JF_KEY_STR(b, ",\"state\":", jf_hold_state_name(h->state));
     KEY_TEXT(b, ",\"biz_no\":", h->biz_no);
     KEY_ID(b, ",\"entry_id\":", h->entry_id);
-    KEY_TIME(b, ",\"expires_at\":", t->timezone, h->expires_at_ms);
-    KEY_TIME(b, ",\"created_at\":", t->timezone, h->created_at_ms);
-    KEY_TIME(b, ",\"closed_at\":", t->timezone, h->closed_at_ms);
+    JF_KEY_TIME(b, ",\"expires_at\":", t->timezone, h->expires_at_ms);
+    JF_KEY_TIME(b, ",\"created_at\":", t->timezone, h->created_at_ms);
+    JF_KEY_TIME(b, ",\"closed_at\":", t->timezone, h->closed_at_ms);
     jf_json_char(b, '}');
 }
 

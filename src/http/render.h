@@ -22,6 +22,7 @@ json_t *jf_render_key(const jf_tenant *t, const jf_api_key *k);
 /* The ledger's records are written straight into JSON text (json_text.h):
  * they are in every write's answer and in the hottest reads. */
 void jf_render_time_text(jf_json_text *b, const char *tz, int64_t ms);
+#define JF_KEY_TIME(b, key, tz, ms) (jf_json_lit(b, key), jf_render_time_text(b, tz, ms))
 void jf_render_points_text(jf_json_text *b, const jf_account *a);
 void jf_render_member_text(jf_json_text *b, const jf_tenant *t, const jf_member *m);
 void jf_render_entry_text(jf_json_text *b, const jf_tenant *t, const char *member_id, const jf_entry *e);
