@@ -47,7 +47,6 @@ hz=$(getconf CLK_TCK)
 # ticks PID… → utime + stime summed
 ticks() { local t=0 p; for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 pg_pids() { echo "$postmaster" $(pgrep -P "$postmaster" || true); }
-metric() { curl -s "$1/metrics" | awk -v m="$2" '$1==m {print $2}'; }
 
 export JIFEN_BENCH_MEMBERS=1000
 n=0
@@ -61,7 +60,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     bases=() spids=()
     for ((i = 0; i < SERVERS; i++)); do
       port=$(free_port)
-      "$bin" serve --db "$db" --listen "127.0.0.1:$port" --no-access-log >>"$dir/out" 2>>"$dir/err" &
+      "$bin" serve --db "$db" --listen "127.0.0.1:$port" --no-access-log >>"$dir/out" 2>>"${ERRLOG:-$dir/err}" &
       pids+=($!) spids+=($!)
       for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
       bases+=("http://127.0.0.1:$port")
@@ -69,30 +68,38 @@ for ((round = 1; round <= ROUNDS; round++)); do
     wrk_all() { # SECONDS TAG
       local w=() i
       for ((i = 0; i < SERVERS; i++)); do
-        wrk -t1 -c$((CONNS / SERVERS)) -d"$1s" -s bench/http_write.lua "${bases[$i]}" >"$dir/wrk.$2.$i" 2>&1 &
+        JIFEN_BENCH_TAG="w$n.$2.$i-" wrk -t1 -c$((CONNS / SERVERS)) -d"$1s" -s bench/http_write.lua "${bases[$i]}" >"$dir/wrk.$2.$i" 2>&1 &
         w+=($!)
       done
       wait "${w[@]}"
     }
     wrk_all 2 warm
-    s0=0 c0=0
-    for b in "${bases[@]}"; do s0=$((s0 + $(metric "$b" jifen_committer_batch_size_sum))); c0=$((c0 + $(metric "$b" jifen_committer_batch_size_count))); done
+    # sums over the servers of the metrics: batch jobs, batches, batch seconds, reruns
+    sums() {
+      local b
+      for b in "${bases[@]}"; do
+        curl -s "$b/metrics" | awk '$1=="jifen_committer_batch_size_sum" {j=$2} $1=="jifen_committer_batch_size_count" {c=$2}
+          $1=="jifen_commit_seconds_total" {t=$2} $1=="jifen_committer_batch_reruns_total" {r=$2} END {print j, c, t, r}'
+      done | awk '{j+=$1; c+=$2; t+=$3; r+=$4} END {print j, c, t, r}'
+    }
+    read -r s0 c0 t0 r0 < <(sums)
     p0=$(ticks $(pg_pids)) j0=$(ticks "${spids[@]}") load=$(cut -d' ' -f1 /proc/loadavg)
     wrk_all "$DUR" run
     p1=$(ticks $(pg_pids)) j1=$(ticks "${spids[@]}")
-    s1=0 c1=0
-    for b in "${bases[@]}"; do s1=$((s1 + $(metric "$b" jifen_committer_batch_size_sum))); c1=$((c1 + $(metric "$b" jifen_committer_batch_size_count))); done
+    read -r s1 c1 t1 r1 < <(sums)
     reqs=0
     for ((i = 0; i < SERVERS; i++)); do
       r=$(awk '/requests in/ {print $1}' "$dir/wrk.run.$i"); reqs=$((reqs + r))
     done
-    python3 - "$bin" "$round" "$reqs" "$DUR" "$((p1 - p0))" "$((j1 - j0))" "$hz" "$((s1 - s0))" "$((c1 - c0))" "$load" <<'PY'
+    python3 - "$bin" "$round" "$reqs" "$DUR" "$((p1 - p0))" "$((j1 - j0))" "$hz" "$s0 $c0 $t0 $r0" "$s1 $c1 $t1 $r1" \
+      "$load" <<'PY'
 import sys
-bin_, rnd, reqs, dur, pt, jt, hz, bs, bc, load = sys.argv[1:]
-reqs, dur, pt, jt, hz, bs, bc = int(reqs), float(dur), int(pt), int(jt), int(hz), int(bs), int(bc)
+bin_, rnd, reqs, dur, pt, jt, hz, m0, m1, load = sys.argv[1:]
+reqs, dur, pt, jt, hz = int(reqs), float(dur), int(pt), int(jt), int(hz)
+bs, bc, bt, br = (float(b) - float(a) for a, b in zip(m0.split(), m1.split()))
 us = lambda t: t / hz * 1e6 / max(reqs, 1)
 print(f"{bin_:40s} round {rnd}: {reqs / dur:8.0f} req/s   PostgreSQL {us(pt):6.0f} µs/req   jifen {us(jt):5.0f} µs/req"
-      f"   batch {bs / max(bc, 1):5.1f}   load {load}")
+      f"   batch {bs / max(bc, 1):5.1f} in {bt / max(bc, 1) * 1000:5.1f} ms   reruns {br:.0f}   load {load}")
 PY
     for p in "${spids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
     pids=()

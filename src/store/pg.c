@@ -18,7 +18,9 @@
  * Statements are registered once in the table below, prepared lazily once
  * per connection and run in libpq's pipeline mode: sent without waiting,
  * their results read when the engine needs one (see "connection and the
- * pipeline" below: an earn waits twice).  Parameters and results travel as
+ * pipeline" below: an earn waits twice in a savepoint, once in a batch
+ * without savepoints, and not at all when its batch's members were locked
+ * at once, pg_pre).  Parameters and results travel as
  * text (integers in decimal, hashes as bytea hex), which keeps the
  * conversions obvious; every parameter carries an explicit cast.
  *
@@ -1090,7 +1092,11 @@ static void col_hash(const PGresult *r, int row, int col, uint8_t *dst) {
  * savepoints) writes are sent ahead as in a savepoint — an earn's rows are
  * even held back and flushed one statement per table (pg_defer, below) —
  * and any failure found loses the whole transaction: it moves the write
- * mark and the batch runs again with savepoints.
+ * mark and the batch runs again with savepoints.  There, when the committer
+ * named the batch's members (store.h: batch_members), they are all locked
+ * at the first lock, and the jobs' locks answered from what was read then
+ * (pg_pre): a batch of earns waits three times in all (that lock, the
+ * flush, COMMIT).
  * Elsewhere outside a savepoint every write is synchronous, as before: the
  * engine sees its answer at once.
  */
@@ -1518,20 +1524,22 @@ static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind k
 
 /* ---- rows held back: a batch's inserts, many rows per statement --------
  *
- * In a batch without savepoints (begin_batch) the rows an earn inserts —
- * its entry and lot (with the ids drawn under the member lock) and the
- * idempotency record — are not sent one statement each but held back here
- * (pg_defer), and sent as one statement per table for the whole batch
- * (pg_flush: INSERT … SELECT * FROM unnest of one array per column):
- * PostgreSQL's work per statement (its portal, executor start and end, the
- * CHECK constraints parsed again) is paid once per batch, not once per row.
- * The member update is not held back but sent ahead: an UPDATE … FROM
- * unnest joins the members by a plan that PostgreSQL may make a scan of
- * every member (it did, on a small table with the id array as a filter).
+ * In a batch without savepoints (begin_batch) the rows an earn writes —
+ * its entry and lot (with the ids drawn under the member lock), the
+ * idempotency record and the member update — are not sent one statement
+ * each but held back here (pg_defer), and sent as one statement per table
+ * for the whole batch (pg_flush: INSERT … SELECT * FROM unnest of one array
+ * per column; UPDATE … FROM unnest, which also names the ids as
+ * m.id = ANY(…) so that PostgreSQL finds the members by index: joined to
+ * the unnest alone it planned a scan of every member).  PostgreSQL's work
+ * per statement (its portal, executor start and end, the CHECK constraints
+ * parsed again) is paid once per batch, not once per row.  A member's
+ * second update before a flush replaces its first (pg_defer_row).
  * Held-back rows are invisible to the database, so they are flushed before
  * anything could need them:
- *   - before any statement but a member lock or update (pg_send_rows),
- *     whatever it reads or writes;
+ *   - before any statement but a member lock (pg_send_rows), whatever it
+ *     reads or writes (a lock answered from the batch's lock, pg_pre,
+ *     reads nothing);
  *   - before a member lock of a member locked since the last flush (only
  *     under its lock are a member's rows written, store.h) or whose
  *     idempotency lookup names a biz_no held back (pg_member_lock);
@@ -1749,6 +1757,7 @@ static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     assert(q->tx == TX_NONE);
     assert(!q->in_savepoint);
     pg_lock_forget(q);
+    q->pre->state = PRE_NONE;
     jf_code code = pg_usable(q, err);
     if (code != JF_OK) return code;
     q->failed = JF_OK;
@@ -1756,7 +1765,6 @@ static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     q->data_sent = false;
     q->batch = false;
     pg_defer_forget(q);
-    q->pre->state = PRE_NONE;
     q->tx = tx;
     q->begin_id = id;
     q->begin_pending = true;
