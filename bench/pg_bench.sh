@@ -20,7 +20,10 @@
 #   (1) one jifen server: wrk's earn benchmark (bench/http_write.lua, unique
 #       biz_no, 1000 members, WRK_CONNECTIONS connections);
 #   (2) two jifen servers on one database, half the connections each (two
-#       wrk processes; their req/s added).
+#       wrk processes, each with keys of its own, JIFEN_BENCH_TAG; their
+#       req/s added).
+# After each jifen run: verify, and the earns written (idempotency records)
+# beside the requests answered — a replay would write nothing.
 # Prints req/s (transactions/s for pgbench), the ratios of (1) and (2) to
 # the best pgbench (target: jifen >= 2x pgbench, thanks to batching several
 # requests into one commit) and to pgbench at 64 clients, and the

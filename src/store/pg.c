@@ -835,6 +835,7 @@ typedef struct {
  *     this transaction (id order within a member is creation order);
  *   - idempotency records inserted: a job whose biz_no was inserted since
  *     is not answered from the read (it may be a replay now).
+ * Only members PRE_LOCK locked are answered (pre_was_locked).
  * Anything else — a savepoint, raw SQL, the end of the pass — drops it;
  * what it cannot answer (a member not found, another biz_no, a second job
  * with the same one) takes the ordinary lock, which waits. */
@@ -2112,6 +2113,17 @@ static const char *pre_array_end(jf_json_text *t, bool *failed) {
     return t->text;
 }
 
+/* Whether PRE_LOCK locked member id.  A member it did not see (created
+ * and committed by another transaction after PRE_LOCK's snapshot, while it
+ * waited for another member's lock) may be seen by PRE_MEMBERS, whose
+ * snapshot is later: such a member is not locked, and its job must lock it
+ * as usual. */
+static bool pre_was_locked(const PGresult *lock, int64_t id) {
+    for (int r = 0; r < PQntuples(lock); r++)
+        if (col_i64(lock, r, 0) == id) return true;
+    return false;
+}
+
 /* The batch's members locked and read (see pg_pre).  On success pre is
  * PRE_READ; a failure of the statements is the caller's (its lock). */
 static jf_code pg_pre_send(pg_store *q, jf_error *err) {
@@ -2148,7 +2160,8 @@ static jf_code pg_pre_send(pg_store *q, jf_error *err) {
         if (ko < 1 || ko > p->members_n) continue;
         pg_pre_member *m = &p->members[ko - 1];
         read_member(res[1], r, &m->m);
-        m->found = m->m.tenant_id == m->tenant_id && strcmp(m->m.ext_id, m->ext_id) == 0;
+        m->found = m->m.tenant_id == m->tenant_id && strcmp(m->m.ext_id, m->ext_id) == 0 &&
+                   pre_was_locked(res[0], m->m.id);
         pg_due *d = &m->due;
         *d = (pg_due){.valid = true, .member_id = m->m.id};
         d->has_hold = !PQgetisnull(res[1], r, 15);
