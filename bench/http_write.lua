@@ -8,12 +8,17 @@
 --                evaluated as for real orders.
 -- Members are spread over the pool the bench seeded (JIFEN_BENCH_MEMBERS).
 -- Each wrk thread gets its own prefix so keys never repeat across threads
--- or operations.
+-- or operations.  Several wrk processes started together draw the same
+-- "random" thread ids (Lua's generator is not seeded) in the same second:
+-- each must then be given its own JIFEN_BENCH_TAG, or they send the same
+-- requests (bench/pg_bench.sh runs one wrk per server), and half of them
+-- are answered as replays.
 local counter = 0
 local prefix = ""
 local key = os.getenv("JIFEN_KEY") or ""
 local members = tonumber(os.getenv("JIFEN_BENCH_MEMBERS") or "1000")
 local op = os.getenv("JIFEN_BENCH_OP") or "earn"
+local tag = os.getenv("JIFEN_BENCH_TAG") or ""
 local headers = {
   ["Authorization"] = "Bearer " .. key,
   ["Content-Type"] = "application/json",
@@ -24,7 +29,7 @@ function setup(thread)
 end
 
 function init(args)
-  prefix = op .. "-" .. thread_id .. "-"
+  prefix = op .. "-" .. tag .. thread_id .. "-"
 end
 
 function request()

@@ -20,7 +20,10 @@
 #   (1) one jifen server: wrk's earn benchmark (bench/http_write.lua, unique
 #       biz_no, 1000 members, WRK_CONNECTIONS connections);
 #   (2) two jifen servers on one database, half the connections each (two
-#       wrk processes; their req/s added).
+#       wrk processes, each with keys of its own, JIFEN_BENCH_TAG; their
+#       req/s added).
+# After each jifen run: verify, and the earns written (idempotency records)
+# beside the requests answered — a replay would write nothing.
 # Prints req/s (transactions/s for pgbench), the ratios of (1) and (2) to
 # the best pgbench (target: jifen >= 2x pgbench, thanks to batching several
 # requests into one commit) and to pgbench at 64 clients, and the
@@ -69,7 +72,7 @@ serve() {
 }
 # wrk_earn BASE THREADS CONNS → req/s (and its line on stderr via report)
 wrk_earn() {
-  wrk -t"$2" -c"$3" -d"${DUR}s" --latency -s bench/http_write.lua "$1" >"$dir/wrk.$4" 2>&1
+  JIFEN_BENCH_TAG="w$4-" wrk -t"$2" -c"$3" -d"${DUR}s" --latency -s bench/http_write.lua "$1" >"$dir/wrk.$4" 2>&1
 }
 field() { awk -v k="$2" '$1==k {print $2}' "$1"; }
 rps_of() { awk '/Requests\/sec/ {print $2}' "$1"; }
@@ -114,10 +117,11 @@ run_jifen() {
     wpids+=($!)
   done
   wait "${wpids[@]}"
-  local total=0 r bad=""
+  local total=0 r bad="" sent=0
   for ((i = 0; i < n; i++)); do
     r=$(rps_of "$dir/wrk.$n.$i"); total=$(python3 -c "print(round($total+$r, 2))")
     bad+=$(non2xx_of "$dir/wrk.$n.$i")
+    sent=$((sent + $(awk '/requests in/ {print $1}' "$dir/wrk.$n.$i")))
   done
   local s1 c1
   s1=$(batch_sum jifen_committer_batch_size_sum "${bases[@]}")
@@ -131,6 +135,12 @@ run_jifen() {
   for ((i = 0; i < n; i++)); do kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true; unset 'pids[-1]'; done
   if "$BIN" verify --db "$db" >/dev/null 2>"$dir/verify.err"; then echo "    verify after the run: ok" >&2
   else echo "    verify after the run FAILED: $(cat "$dir/verify.err")" >&2; fi
+  # Every request is a new earn (a replay would be cheaper): the records
+  # written must match the answers counted (those in flight when wrk
+  # stopped were written too).
+  local written
+  written=$("$PSQL" "$db" -qAt -c "SELECT count(*) FROM idempotency")
+  echo "    earns written: $written for $sent answered requests" >&2
   ran=$total
 }
 run_jifen 1; j1=$ran

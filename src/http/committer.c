@@ -87,6 +87,7 @@ typedef struct {
     /* Scratch for run_batch, JF_COMMIT_BATCH_MAX each. */
     batch_slot *slots;
     jf_write_job **pending, **again;
+    jf_batch_member *hints; /* hint_members */
     pthread_t thread;
     bool started;
     pthread_mutex_t mu;
@@ -217,6 +218,23 @@ static void failed_one(size_t i, void *arg, jf_code code, const jf_error *err) {
     job->code = code;
 }
 
+/* Tell the store which members the batch's jobs will lock and which
+ * biz_no each will look up (store.h: batch_members; PostgreSQL locks them
+ * all at once).  The biz_no is the body's "biz_no" where it has one; a
+ * wrong guess only costs the job its own lock statement. */
+static void hint_members(jf_writer *w, jf_write_job **jobs, size_t n) {
+    jf_store *s = w->store;
+    if (s->ops->batch_members == NULL) return;
+    assert(n <= JF_COMMIT_BATCH_MAX);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->member_id[0] == '\0') continue;
+        const char *biz_no = json_string_value(json_object_get(jobs[i]->body, "biz_no"));
+        w->hints[k++] = (jf_batch_member){jobs[i]->tenant.id, jobs[i]->member_id, biz_no ? biz_no : ""};
+    }
+    if (k > 0) s->ops->batch_members(s, w->hints, k);
+}
+
 /* One transaction over jobs[0..n) (jf_tx_batch).  Returns JF_OK when it
  * committed (then the jobs that asked for a retry are moved to again[],
  * *again_n of them, and the rest are finished), or the failure of the
@@ -226,6 +244,7 @@ static jf_code attempt_batch(jf_writer *w, jf_write_job **jobs, size_t n, jf_wri
                              jf_error *err) {
     *again_n = 0;
     bool reran = false;
+    hint_members(w, jobs, n);
     jf_code rc = jf_tx_batch(w->store, n, run_one, failed_one, jobs, &reran, err);
     if (reran) jf_metrics_batch_rerun();
     if (rc == JF_OK)
@@ -447,6 +466,7 @@ static void writer_free(jf_writer *w) {
     free(w->slots);
     free(w->pending);
     free(w->again);
+    free(w->hints);
 }
 
 static void committer_free(jf_committer *c) {
@@ -463,7 +483,8 @@ static jf_code writer_open(jf_committer *c, size_t i, jf_error *err) {
     w->slots = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->slots);
     w->pending = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->pending);
     w->again = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->again);
-    if (w->slots == NULL || w->pending == NULL || w->again == NULL)
+    w->hints = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->hints);
+    if (w->slots == NULL || w->pending == NULL || w->again == NULL || w->hints == NULL)
         return jf_fail(err, JF_INTERNAL, "", "out of memory");
     w->rng = ((uint64_t)mono_us() + i * 0x9e3779b97f4a7c15ULL) | 1;
     jf_code rc = jf_store_open(c->srv->cfg.db_path, &w->store, err);

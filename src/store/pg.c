@@ -18,7 +18,9 @@
  * Statements are registered once in the table below, prepared lazily once
  * per connection and run in libpq's pipeline mode: sent without waiting,
  * their results read when the engine needs one (see "connection and the
- * pipeline" below: an earn waits twice).  Parameters and results travel as
+ * pipeline" below: an earn waits twice in a savepoint, once in a batch
+ * without savepoints, and not at all when its batch's members were locked
+ * at once, pg_pre).  Parameters and results travel as
  * text (integers in decimal, hashes as bytea hex), which keeps the
  * conversions obvious; every parameter carries an explicit cast.
  *
@@ -365,11 +367,16 @@ static const char *const pg_migrations[] = {
 #define LOT_COLS                                                                                      \
     "id, tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, expires_at_ms, " \
     "created_at_ms"
-#define MEMBER_DUE_COLS                                                                               \
-    "m.id, (SELECT min(h.expires_at_ms) FROM holds h WHERE h.member_id = m.id AND h.state = 0), "   \
+/* A member's earliest open hold expiry, pending lot activation and active
+ * lot expiry (NULL: none), from the partial indexes the settling queries
+ * use; the member is m. */
+#define MEMBER_DUE_MINS                                                                               \
+    "(SELECT min(h.expires_at_ms) FROM holds h WHERE h.member_id = m.id AND h.state = 0), "         \
     "(SELECT min(l.available_at_ms) FROM lots l WHERE l.member_id = m.id AND l.state = 0), "        \
     "(SELECT min(l.expires_at_ms) FROM lots l WHERE l.member_id = m.id AND l.state = 1 AND "        \
-    "l.remaining > 0), nextval('lots_id_seq'::regclass), nextval('entries_id_seq'::regclass)"
+    "l.remaining > 0)"
+#define DRAWN_IDS "nextval('lots_id_seq'::regclass), nextval('entries_id_seq'::regclass)"
+#define MEMBER_DUE_COLS "m.id, " MEMBER_DUE_MINS ", " DRAWN_IDS
 #define MOVE_COLS "id, entry_id, lot_id, points"
 #define HOLD_COLS                                                                                     \
     "id, tenant_id, member_id, entry_id, points, captured, state, biz_no, expires_at_ms, "           \
@@ -541,6 +548,34 @@ static const char *const pg_migrations[] = {
     X(IDEM_INSERT_MANY,                                                                               \
       "INSERT INTO idempotency (" IDEM_COLS ") SELECT * FROM unnest(" BA(1) ", " TA(2) ", " BA(3) ", " \
       HA(4) ", " BA(5) ", " BA(6) ", " TA(7) ", " BA(8) ") ON CONFLICT DO NOTHING RETURNING 1")        \
+    /* A batch's member locks, all at once (pg_pre): the members, sorted,    \
+     * locked one after another in the arrays' order (a lateral subquery per  \
+     * member: a parameterized index scan, never a scan of every member);     \
+     * then, each with a snapshot taken after every lock was granted, their    \
+     * rows with what each has due (ko: the member's place in the arrays),    \
+     * and for each job a lot id and an entry id drawn under those locks and \
+     * the idempotency record of its biz_no, in the jobs' order. */            \
+    X(PRE_LOCK,                                                                                       \
+      "SELECT m.id FROM unnest(" BA(1) ", " TA(2) ") k(kt, ke) CROSS JOIN LATERAL (SELECT id FROM "    \
+      "members WHERE tenant_id = k.kt AND ext_id = k.ke FOR UPDATE) m")                              \
+    X(PRE_MEMBERS,                                                                                    \
+      "SELECT " MEMBER_COLS ", " MEMBER_DUE_MINS ", k.ko FROM unnest(" BA(1) ", " TA(2) ") WITH "       \
+      "ORDINALITY k(kt, ke, ko) CROSS JOIN LATERAL (SELECT * FROM members WHERE tenant_id = k.kt AND "  \
+      "ext_id = k.ke OFFSET 0) m")                                                                    \
+    X(PRE_JOBS,                                                                                       \
+      "SELECT " DRAWN_IDS ", " IDEM_COLS_I " FROM unnest(" BA(1) ", " TA(2) ") WITH ORDINALITY "        \
+      "k(kt, kb, ko) LEFT JOIN LATERAL (SELECT * FROM idempotency WHERE tenant_id = k.kt AND biz_no = " \
+      "k.kb OFFSET 0) i ON true ORDER BY k.ko")                                                       \
+    /* The member updates a batch holds back (pg_defer).  m.id = ANY(…) lets \
+     * PostgreSQL find the rows by index; joined only to the unnest, it      \
+     * planned a scan of every member. */                                     \
+    X(MEMBER_UPDATE_MANY,                                                                             \
+      "UPDATE members m SET status = u.status, available = u.available, frozen = u.frozen, pending = " \
+      "u.pending, debt = u.debt, earned = u.earned, spent = u.spent, expired = u.expired, entry_seq = " \
+      "u.entry_seq, last_hash = u.last_hash, updated_at_ms = u.updated_at_ms FROM unnest(" BA(1) ", "    \
+      BA(2) ", " BA(3) ", " BA(4) ", " BA(5) ", " BA(6) ", " BA(7) ", " BA(8) ", " BA(9) ", " HA(10)     \
+      ", " BA(11) ", " BA(12) ") u(status, available, frozen, pending, debt, earned, spent, expired, "   \
+      "entry_seq, last_hash, updated_at_ms, id) WHERE m.id = u.id AND m.id = ANY(" BA(12) ")")          \
     X(KEY_INSERT,                                                                                     \
       "INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, role, created_at_ms, "            \
       "revoked_at_ms) VALUES (" B(1) ", " T(2) ", " T(3) ", " H(4) ", " B(5) ", " B(6) ", " B(7)      \
@@ -777,6 +812,64 @@ typedef struct {
     jf_idem rec;
 } pg_idem_ahead;
 
+/* A batch's members locked at once (store.h: batch_members).  The
+ * committer names a batch's jobs before its first pass: each job's member
+ * (tenant_id, ext_id) and the biz_no it will look up.  At the pass's first
+ * member lock the store locks every member named, in (tenant_id, ext_id)
+ * order — the order the committer sorts batches in, so every writer and
+ * server locks members in one order — and reads, after the last lock was
+ * granted, each member's row and due summary, and for each job two drawn
+ * ids and its idempotency record (PRE_LOCK, PRE_MEMBERS, PRE_JOBS: one
+ * round trip, three statements for the batch).  A job's member lock is then
+ * answered from what was read, without a statement, when a job named with
+ * that member and biz_no has not been answered yet.  That stays true
+ * because the member's lock has been held since, and every write of this
+ * transaction that the answer depends on is followed here:
+ *   - member_update: the row read is kept up to date;
+ *   - lots and holds inserted or updated: the due summary is kept as lower
+ *     bounds of the earliest due times (a write can only add due rows or
+ *     take some away; pg_pre_lot, pg_pre_hold), so "nothing due before t"
+ *     stays true;
+ *   - lots and entries inserted: ids drawn at the batch lock are used only
+ *     while they are larger than every id of the member's rows written in
+ *     this transaction (id order within a member is creation order);
+ *   - idempotency records inserted: a job whose biz_no was inserted since
+ *     is not answered from the read (it may be a replay now).
+ * Only members PRE_LOCK locked are answered (pre_was_locked).
+ * Anything else — a savepoint, raw SQL, the end of the pass — drops it;
+ * what it cannot answer (a member not found, another biz_no, a second job
+ * with the same one) takes the ordinary lock, which waits. */
+#define PG_PRE_JOBS_MAX 64 /* the committer's batches on PostgreSQL (JF_COMMIT_BATCH_MAX_SAVEPOINTS) */
+
+typedef enum { PRE_NONE = 0, PRE_HINTED, PRE_PENDING, PRE_READ } pg_pre_state;
+
+typedef struct {
+    int64_t tenant_id;
+    char ext_id[JF_MEMBER_ID_LEN_MAX + 1];
+    int named; /* its place in the order it was named (before sorting) */
+    bool found;
+    jf_member m;                      /* as it is now in this transaction */
+    pg_due due;                       /* lower bounds (see above) */
+    int64_t lot_id_max, entry_id_max; /* of its rows written in this transaction */
+} pg_pre_member;
+
+typedef struct {
+    int member; /* index into pg_pre.members */
+    char biz_no[JF_BIZ_NO_LEN_MAX + 1];
+    bool used;
+    bool idem_stale; /* a record with its biz_no was inserted since it was read */
+    bool idem_found;
+    int64_t lot_id, entry_id; /* drawn under the lock */
+    jf_idem idem;             /* last: not cleared when named */
+} pg_pre_job;
+
+typedef struct {
+    pg_pre_state state;
+    int members_n, jobs_n;
+    pg_pre_member members[PG_PRE_JOBS_MAX]; /* sorted by (tenant_id, ext_id): the lock order */
+    pg_pre_job jobs[PG_PRE_JOBS_MAX];       /* in the order the jobs run */
+} pg_pre;
+
 typedef struct {
     jf_store base; /* base.impl points back here */
     PGconn *conn;
@@ -824,6 +917,7 @@ typedef struct {
     pg_drawn drawn;
     pg_held_lot held;
     pg_idem_ahead idem;
+    pg_pre *pre;
     jf_pg_counters counters;
 } pg_store;
 
@@ -999,7 +1093,11 @@ static void col_hash(const PGresult *r, int row, int col, uint8_t *dst) {
  * savepoints) writes are sent ahead as in a savepoint — an earn's rows are
  * even held back and flushed one statement per table (pg_defer, below) —
  * and any failure found loses the whole transaction: it moves the write
- * mark and the batch runs again with savepoints.
+ * mark and the batch runs again with savepoints.  There, when the committer
+ * named the batch's members (store.h: batch_members), they are all locked
+ * at the first lock, and the jobs' locks answered from what was read then
+ * (pg_pre): a batch of earns waits three times in all (that lock, the
+ * flush, COMMIT).
  * Elsewhere outside a savepoint every write is synchronous, as before: the
  * engine sees its answer at once.
  */
@@ -1129,13 +1227,13 @@ static jf_code pg_send(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, jf
 /* Put a statement into the pipeline (prepared first if this connection has
  * not seen it).  Nothing is read; pg_sync checks it later as `kind` says
  * (rows: see pq_item).  Rows held back go first (pg_flush), unless this is
- * a member lock that does not need them or a member update. */
+ * a member lock that does not need them. */
 static jf_code pg_send_rows(pg_store *q, pg_id id, const pg_args *a, pq_kind kind, int rows, jf_error *err,
                             const char *what) {
     assert((unsigned)id < PG__COUNT);
     jf_code code = pg_usable(q, err);
     if (code != JF_OK) return code;
-    if (q->rows_n > 0 && !q->lock_phase && id != PG_MEMBER_UPDATE) { /* it reads nothing held back */
+    if (q->rows_n > 0 && !q->lock_phase) {
         code = pg_flush(q, err);
         if (code != JF_OK) return code;
     }
@@ -1427,20 +1525,22 @@ static jf_code pg_write_ahead(pg_store *q, pg_id id, const pg_args *a, pq_kind k
 
 /* ---- rows held back: a batch's inserts, many rows per statement --------
  *
- * In a batch without savepoints (begin_batch) the rows an earn inserts —
- * its entry and lot (with the ids drawn under the member lock) and the
- * idempotency record — are not sent one statement each but held back here
- * (pg_defer), and sent as one statement per table for the whole batch
- * (pg_flush: INSERT … SELECT * FROM unnest of one array per column):
- * PostgreSQL's work per statement (its portal, executor start and end, the
- * CHECK constraints parsed again) is paid once per batch, not once per row.
- * The member update is not held back but sent ahead: an UPDATE … FROM
- * unnest joins the members by a plan that PostgreSQL may make a scan of
- * every member (it did, on a small table with the id array as a filter).
+ * In a batch without savepoints (begin_batch) the rows an earn writes —
+ * its entry and lot (with the ids drawn under the member lock), the
+ * idempotency record and the member update — are not sent one statement
+ * each but held back here (pg_defer), and sent as one statement per table
+ * for the whole batch (pg_flush: INSERT … SELECT * FROM unnest of one array
+ * per column; UPDATE … FROM unnest, which also names the ids as
+ * m.id = ANY(…) so that PostgreSQL finds the members by index: joined to
+ * the unnest alone it planned a scan of every member).  PostgreSQL's work
+ * per statement (its portal, executor start and end, the CHECK constraints
+ * parsed again) is paid once per batch, not once per row.  A member's
+ * second update before a flush replaces its first (pg_defer_row).
  * Held-back rows are invisible to the database, so they are flushed before
  * anything could need them:
- *   - before any statement but a member lock or update (pg_send_rows),
- *     whatever it reads or writes;
+ *   - before any statement but a member lock (pg_send_rows), whatever it
+ *     reads or writes (a lock answered from the batch's lock, pg_pre,
+ *     reads nothing);
  *   - before a member lock of a member locked since the last flush (only
  *     under its lock are a member's rows written, store.h) or whose
  *     idempotency lookup names a biz_no held back (pg_member_lock);
@@ -1459,7 +1559,20 @@ static const char *pg_row_arg(const pg_store *q, const pg_row *r, int i) {
     return q->arena + r->off[i];
 }
 
-/* Hold back an insert (its text parameters copied). */
+/* Where a row held back goes: a new one, or — for a member update — the
+ * same member's update held before, which this one replaces (it writes
+ * every column the earlier one did; a member is updated once per flush,
+ * as the many-row UPDATE needs). */
+static pg_row *pg_defer_row(pg_store *q, pg_id id, const pg_args *a) {
+    if (id == PG_MEMBER_UPDATE) {
+        assert(a->n == 12);
+        for (int k = 0; k < q->rows_n; k++)
+            if (q->rows[k].id == id && strcmp(pg_row_arg(q, &q->rows[k], 11), a->v[11]) == 0) return &q->rows[k];
+    }
+    return &q->rows[q->rows_n++];
+}
+
+/* Hold back an insert or a member update (its text parameters copied). */
 static jf_code pg_defer(pg_store *q, pg_id id, const pg_args *a, jf_error *err) {
     assert(pg_deferring(q));
     assert(a->n <= PG_PARAMS_MAX);
@@ -1479,7 +1592,7 @@ static jf_code pg_defer(pg_store *q, pg_id id, const pg_args *a, jf_error *err) 
         q->arena = grown;
         q->arena_cap = cap;
     }
-    pg_row *r = &q->rows[q->rows_n++];
+    pg_row *r = pg_defer_row(q, id, a);
     r->id = id;
     r->n = a->n;
     for (int i = 0; i < a->n; i++) {
@@ -1582,6 +1695,9 @@ static jf_code pg_flush(pg_store *q, jf_error *err) {
     if (code == JF_OK)
         code = pg_flush_one(q, rows, n, PG_IDEM_INSERT, PG_IDEM_INSERT_MANY, PQ_INSERT_ONE, err,
                             "idempotency insert");
+    if (code == JF_OK)
+        code = pg_flush_one(q, rows, n, PG_MEMBER_UPDATE, PG_MEMBER_UPDATE_MANY, PQ_UPDATE_ONE, err,
+                            "member update");
     q->arena_used = 0;
     if (code == JF_OK) q->mark = mark;
     return code;
@@ -1642,6 +1758,7 @@ static jf_code pg_begin_as(pg_store *q, pg_id id, pg_tx tx, jf_error *err) {
     assert(q->tx == TX_NONE);
     assert(!q->in_savepoint);
     pg_lock_forget(q);
+    q->pre->state = PRE_NONE;
     jf_code code = pg_usable(q, err);
     if (code != JF_OK) return code;
     q->failed = JF_OK;
@@ -1666,8 +1783,10 @@ static jf_code pg_begin(jf_store *s, jf_error *err) { return pg_begin_as(pg_of(s
  * job's writes. */
 static jf_code pg_begin_batch(jf_store *s, jf_error *err) {
     pg_store *q = pg_of(s);
+    bool hinted = q->pre->state == PRE_HINTED;
     jf_code code = pg_begin_as(q, PG_BEGIN_WRITE, TX_WRITE, err);
     if (code == JF_OK) q->batch = true;
+    if (code == JF_OK && hinted) q->pre->state = PRE_PENDING;
     return code;
 }
 
@@ -1697,6 +1816,7 @@ static void pg_rollback(jf_store *s) {
     pg_store *q = pg_of(s);
     pg_lock_forget(q);
     pg_defer_forget(q);
+    q->pre->state = PRE_NONE;
     q->failed = JF_OK;
     q->held.active = false;
     if (q->tx != TX_NONE && !q->broken && !q->begin_pending) {
@@ -1725,6 +1845,7 @@ static jf_code pg_commit(jf_store *s, jf_error *err) {
     assert(q->tx != TX_NONE);
     assert(!q->in_savepoint);
     pg_lock_forget(q);
+    q->pre->state = PRE_NONE;
     q->release_pending = false; /* COMMIT releases every savepoint */
     if (q->begin_pending) { /* nothing was sent: nothing to commit */
         q->begin_pending = false;
@@ -1754,6 +1875,7 @@ static jf_code pg_savepoint(jf_store *s, jf_error *err) {
     assert(q->tx == TX_WRITE);
     assert(!q->in_savepoint);
     pg_lock_forget(q);
+    q->pre->state = PRE_NONE; /* a rollback to it would undo what pg_pre follows */
     if (q->failed != JF_OK) return pg_failed(q, err);
     jf_code code = pg_flush(q, err);
     if (code == JF_OK && q->release_pending) code = pg_send(q, PG_RELEASE, NULL, PQ_CONTROL, err, "release savepoint");
@@ -1935,6 +2057,236 @@ static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     return code;
 }
 
+/* ---- a batch's members locked at once (pg_pre) ------------------------- */
+
+static void read_idem_at(const PGresult *r, int row, int col, jf_idem *rec);
+
+static int pre_member_cmp(const void *a, const void *b) {
+    const pg_pre_member *x = a, *y = b;
+    if (x->tenant_id != y->tenant_id) return x->tenant_id < y->tenant_id ? -1 : 1;
+    return strcmp(x->ext_id, y->ext_id); /* the committer's order (batch_slot_cmp); COLLATE "C" */
+}
+
+/* The member (tenant_id, ext_id) among pre's, or -1. */
+static int pg_pre_find(const pg_pre *p, int64_t tenant_id, const char *ext_id) {
+    for (int i = 0; i < p->members_n; i++)
+        if (p->members[i].tenant_id == tenant_id && strcmp(p->members[i].ext_id, ext_id) == 0) return i;
+    return -1;
+}
+
+/* store.h: batch_members.  The first PG_PRE_JOBS_MAX jobs are kept (the
+ * rest lock as usual); ids and biz_nos too long for the engine are left
+ * out (it refuses them before locking). */
+static void pg_batch_members(jf_store *s, const jf_batch_member *jobs, size_t n) {
+    pg_store *q = pg_of(s);
+    pg_pre *p = q->pre;
+    p->state = PRE_NONE;
+    p->members_n = p->jobs_n = 0;
+    for (size_t i = 0; i < n && p->jobs_n < PG_PRE_JOBS_MAX; i++) {
+        const jf_batch_member *b = &jobs[i];
+        if (strlen(b->member_id) > JF_MEMBER_ID_LEN_MAX || strlen(b->biz_no) > JF_BIZ_NO_LEN_MAX) continue;
+        int mi = pg_pre_find(p, b->tenant_id, b->member_id);
+        if (mi < 0) {
+            mi = p->members_n++;
+            pg_pre_member *m = &p->members[mi];
+            memset(m, 0, sizeof *m);
+            m->tenant_id = b->tenant_id;
+            m->named = mi;
+            snprintf(m->ext_id, sizeof m->ext_id, "%s", b->member_id);
+        }
+        pg_pre_job *j = &p->jobs[p->jobs_n++];
+        memset(j, 0, offsetof(pg_pre_job, idem));
+        j->member = mi;
+        snprintf(j->biz_no, sizeof j->biz_no, "%s", b->biz_no);
+    }
+    qsort(p->members, (size_t)p->members_n, sizeof *p->members, pre_member_cmp);
+    int moved[PG_PRE_JOBS_MAX];
+    for (int i = 0; i < p->members_n; i++) moved[p->members[i].named] = i;
+    for (int i = 0; i < p->jobs_n; i++) p->jobs[i].member = moved[p->jobs[i].member];
+    if (p->jobs_n > 0) p->state = PRE_HINTED;
+}
+
+/* One array parameter of text elements. */
+static const char *pre_array_end(jf_json_text *t, bool *failed) {
+    jf_json_raw(t, "}", 1);
+    *failed = *failed || t->failed;
+    return t->text;
+}
+
+/* Whether PRE_LOCK locked member id.  A member it did not see (created
+ * and committed by another transaction after PRE_LOCK's snapshot, while it
+ * waited for another member's lock) may be seen by PRE_MEMBERS, whose
+ * snapshot is later: such a member is not locked, and its job must lock it
+ * as usual. */
+static bool pre_was_locked(const PGresult *lock, int64_t id) {
+    for (int r = 0; r < PQntuples(lock); r++)
+        if (col_i64(lock, r, 0) == id) return true;
+    return false;
+}
+
+/* The batch's members locked and read (see pg_pre).  On success pre is
+ * PRE_READ; a failure of the statements is the caller's (its lock). */
+static jf_code pg_pre_send(pg_store *q, jf_error *err) {
+    pg_pre *p = q->pre;
+    assert(p->state == PRE_PENDING);
+    p->state = PRE_NONE; /* tried once */
+    jf_json_text cols[4];
+    memset(cols, 0, sizeof cols);
+    char num[24];
+    for (int i = 0; i < p->members_n; i++) {
+        jf_int_text(num, p->members[i].tenant_id);
+        text_put_element(&cols[0], num, i == 0);
+        text_put_element(&cols[1], p->members[i].ext_id, i == 0);
+    }
+    for (int i = 0; i < p->jobs_n; i++) {
+        jf_int_text(num, p->members[p->jobs[i].member].tenant_id);
+        text_put_element(&cols[2], num, i == 0);
+        text_put_element(&cols[3], p->jobs[i].biz_no, i == 0);
+    }
+    bool failed = false;
+    pg_args ma = {.n = 2}, ja = {.n = 2};
+    for (int i = 0; i < 2; i++) ma.v[i] = pre_array_end(&cols[i], &failed);
+    for (int i = 0; i < 2; i++) ja.v[i] = pre_array_end(&cols[2 + i], &failed);
+    PGresult *res[3] = {NULL, NULL, NULL};
+    jf_code code = JF_OK;
+    if (!failed) { /* out of memory: the jobs lock one by one */
+        pg_stmt st[3] = {{PG_PRE_LOCK, &ma}, {PG_PRE_MEMBERS, &ma}, {PG_PRE_JOBS, &ja}};
+        code = pg_query_many(q, st, 3, res, err, "batch member lock");
+    }
+    for (int i = 0; i < 4; i++) free(cols[i].text);
+    if (failed || code != JF_OK) return code;
+    for (int r = 0; r < PQntuples(res[1]); r++) {
+        int64_t ko = col_i64(res[1], r, 18);
+        if (ko < 1 || ko > p->members_n) continue;
+        pg_pre_member *m = &p->members[ko - 1];
+        read_member(res[1], r, &m->m);
+        m->found = m->m.tenant_id == m->tenant_id && strcmp(m->m.ext_id, m->ext_id) == 0 &&
+                   pre_was_locked(res[0], m->m.id);
+        pg_due *d = &m->due;
+        *d = (pg_due){.valid = true, .member_id = m->m.id};
+        d->has_hold = !PQgetisnull(res[1], r, 15);
+        d->hold_min = d->has_hold ? col_i64(res[1], r, 15) : 0;
+        d->has_pending = !PQgetisnull(res[1], r, 16);
+        d->pending_min = d->has_pending ? col_i64(res[1], r, 16) : 0;
+        d->has_active = !PQgetisnull(res[1], r, 17);
+        d->active_min = d->has_active ? col_i64(res[1], r, 17) : 0;
+    }
+    bool jobs_read = PQntuples(res[2]) == p->jobs_n;
+    for (int i = 0; i < p->jobs_n; i++) {
+        pg_pre_job *j = &p->jobs[i];
+        j->used = !jobs_read; /* rows missing: none is answered from here */
+        if (!jobs_read) continue;
+        j->lot_id = col_i64(res[2], i, 0);
+        j->entry_id = col_i64(res[2], i, 1);
+        j->idem_found = !PQgetisnull(res[2], i, 2);
+        if (j->idem_found) read_idem_at(res[2], i, 2, &j->idem);
+    }
+    for (int i = 0; i < 3; i++) PQclear(res[i]);
+    p->state = PRE_READ;
+    return JF_OK;
+}
+
+/* Before a member lock: the batch's lock, if it is due now. */
+static jf_code pg_pre_ready(pg_store *q, jf_error *err) {
+    if (q->pre->state != PRE_PENDING) return JF_OK;
+    if (!pg_deferring(q) || q->failed != JF_OK) {
+        q->pre->state = PRE_NONE;
+        return JF_OK;
+    }
+    return pg_pre_send(q, err);
+}
+
+/* Member mi's lock answered from the batch's (see pg_pre), for the job
+ * named with that member and the biz_no the engine is about to look up:
+ * true, with *out, q->due, q->drawn and q->idem set as pg_member_lock sets
+ * them; false when there is no such job (the caller locks as usual). */
+static bool pg_pre_answer(pg_store *q, int mi, jf_member *out) {
+    pg_pre *p = q->pre;
+    assert(p->state == PRE_READ);
+    pg_pre_member *m = &p->members[mi];
+    if (!m->found || q->failed != JF_OK || !pg_deferring(q)) return false;
+    bool asked = q->idem.state == IDEM_ASKED;
+    if (asked && q->idem.tenant_id != m->tenant_id) return false;
+    pg_pre_job *job = NULL;
+    for (int i = 0; i < p->jobs_n && job == NULL; i++) {
+        pg_pre_job *j = &p->jobs[i];
+        if (j->member == mi && !j->used && !(asked && j->idem_stale) &&
+            strcmp(j->biz_no, asked ? q->idem.biz_no : "") == 0)
+            job = j;
+    }
+    if (job == NULL) return false;
+    job->used = true;
+    pg_lock_forget(q);
+    *out = m->m;
+    q->due = m->due;
+    q->drawn = (pg_drawn){m->m.id, job->lot_id > m->lot_id_max ? job->lot_id : 0,
+                          job->entry_id > m->entry_id_max ? job->entry_id : 0};
+    if (asked) {
+        q->idem.state = IDEM_READ;
+        q->idem.found = job->idem_found;
+        if (job->idem_found) q->idem.rec = job->idem;
+    }
+    pg_locked_add(q, m->m.id, m->tenant_id, m->ext_id);
+    q->counters.batch_locked++;
+    return true;
+}
+
+/* The batch's member with internal id member_id, if it was read. */
+static pg_pre_member *pg_pre_member_of(pg_store *q, int64_t member_id) {
+    if (q->pre->state != PRE_READ) return NULL;
+    for (int i = 0; i < q->pre->members_n; i++)
+        if (q->pre->members[i].found && q->pre->members[i].m.id == member_id) return &q->pre->members[i];
+    return NULL;
+}
+
+static void pre_due_lower(bool *has, int64_t *min, int64_t at_ms) {
+    if (!*has || at_ms < *min) *min = at_ms;
+    *has = true;
+}
+
+static void pre_id_seen(int64_t *max, int64_t id) {
+    if (id > *max) *max = id;
+}
+
+/* A lot of this transaction, as written (inserted or updated). */
+static void pg_pre_lot(pg_store *q, const jf_lot *l) {
+    pg_pre_member *m = pg_pre_member_of(q, l->member_id);
+    if (m == NULL) return;
+    pre_id_seen(&m->lot_id_max, l->id);
+    if (l->state == JF_LOT_PENDING) pre_due_lower(&m->due.has_pending, &m->due.pending_min, l->available_at_ms);
+    if (l->state == JF_LOT_ACTIVE && l->remaining > 0)
+        pre_due_lower(&m->due.has_active, &m->due.active_min, l->expires_at_ms);
+}
+
+static void pg_pre_hold(pg_store *q, const jf_hold *h) {
+    pg_pre_member *m = pg_pre_member_of(q, h->member_id);
+    if (m != NULL && h->state == JF_HOLD_OPEN) pre_due_lower(&m->due.has_hold, &m->due.hold_min, h->expires_at_ms);
+}
+
+static void pg_pre_entry(pg_store *q, const jf_entry *e) {
+    pg_pre_member *m = pg_pre_member_of(q, e->member_id);
+    if (m != NULL) pre_id_seen(&m->entry_id_max, e->id);
+}
+
+/* The columns member_update writes. */
+static void pg_pre_member_update(pg_store *q, const jf_member *u) {
+    pg_pre_member *m = pg_pre_member_of(q, u->id);
+    if (m == NULL) return;
+    m->m.status = u->status;
+    m->m.acct = u->acct;
+    m->m.entry_seq = u->entry_seq;
+    memcpy(m->m.last_hash, u->last_hash, sizeof m->m.last_hash);
+    m->m.updated_at_ms = u->updated_at_ms;
+}
+
+static void pg_pre_idem_taken(pg_store *q, int64_t tenant_id, const char *biz_no) {
+    pg_pre *p = q->pre;
+    if (p->state != PRE_READ) return;
+    for (int i = 0; i < p->jobs_n; i++)
+        if (p->members[p->jobs[i].member].tenant_id == tenant_id && strcmp(p->jobs[i].biz_no, biz_no) == 0)
+            p->jobs[i].idem_stale = true;
+}
+
 /* The member row lock (SELECT … FOR UPDATE, held to the end of the
  * transaction) and, in the same round trip, what the member has due
  * (MEMBER_DUE, into q->due).  At READ COMMITTED a locked row that another
@@ -1944,8 +2296,6 @@ static jf_code pg_member_insert(jf_store *s, jf_member *m, jf_error *err) {
  * lock is held, only this transaction changes the member's lots and holds
  * (store.h: every write to them happens under the lock), so the summary
  * stays true until this transaction writes anything. */
-static void read_idem_at(const PGresult *r, int row, int col, jf_idem *rec);
-
 /* The idempotency record asked for (idem_prefetch) is read after the lock
  * too — with MEMBER_DUE (due_idem_col: its first column there), or by a
  * statement of its own (-1) — so a request with the same biz_no that held
@@ -2011,6 +2361,10 @@ static jf_code pg_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
     arg_i64(&a, tenant_id);
     arg_text(&a, ext_id);
     if (for_update) {
+        jf_code code = pg_pre_ready(q, err);
+        if (code != JF_OK) return code;
+        int mi = q->pre->state == PRE_READ ? pg_pre_find(q->pre, tenant_id, ext_id) : -1;
+        if (mi >= 0 && pg_pre_answer(q, mi, out)) return JF_OK;
         bool asked = q->idem.state == IDEM_ASKED && q->idem.tenant_id == tenant_id;
         pg_args d = a;
         arg_text(&d, asked ? q->idem.biz_no : "");
@@ -2028,6 +2382,10 @@ static jf_code pg_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_
     pg_args a = {0};
     arg_i64(&a, id);
     if (for_update) {
+        jf_code code = pg_pre_ready(q, err);
+        if (code != JF_OK) return code;
+        pg_pre_member *m = pg_pre_member_of(q, id);
+        if (m != NULL && pg_pre_answer(q, (int)(m - q->pre->members), out)) return JF_OK;
         pg_locked key = {.id = id};
         return pg_member_lock(q, PG_MEMBER_GET_BY_ID_LOCK, &a, PG_MEMBER_DUE_BY_ID, &a, -1, &key, out, err);
     }
@@ -2049,7 +2407,11 @@ static jf_code pg_member_update(jf_store *s, const jf_member *m, jf_error *err) 
     arg_hash(&a, m->last_hash);
     arg_i64(&a, m->updated_at_ms);
     arg_i64(&a, m->id);
-    return pg_write_ahead(pg_of(s), PG_MEMBER_UPDATE, &a, PQ_UPDATE_ONE, err, "member update");
+    pg_store *q = pg_of(s);
+    jf_code code = pg_deferring(q) ? pg_defer(q, PG_MEMBER_UPDATE, &a, err)
+                                   : pg_write_ahead(q, PG_MEMBER_UPDATE, &a, PQ_UPDATE_ONE, err, "member update");
+    if (code == JF_OK) pg_pre_member_update(q, m);
+    return code;
 }
 
 static jf_code pg_member_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
@@ -2122,8 +2484,10 @@ static jf_code pg_entry_insert(jf_store *s, jf_entry *e, jf_error *err) {
      * so a conflict would be a broken invariant, answered JF_INTERNAL at the
      * next sync (a unique violation of a statement sent ahead). */
     pg_store *q = pg_of(s);
-    return pg_insert_drawn(q, PG_ENTRY_INSERT, PG_ENTRY_INSERT_ID, &a, e->member_id, &q->drawn.entry_id, &e->id, err,
-                           "entry insert");
+    jf_code code = pg_insert_drawn(q, PG_ENTRY_INSERT, PG_ENTRY_INSERT_ID, &a, e->member_id, &q->drawn.entry_id,
+                                   &e->id, err, "entry insert");
+    if (code == JF_OK) pg_pre_entry(q, e);
+    return code;
 }
 
 static jf_code pg_entry_get(jf_store *s, int64_t id, jf_entry *out, jf_error *err) {
@@ -2215,7 +2579,9 @@ static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     if (id == 0) {
         pg_args a = {0};
         args_lot(&a, l);
-        return pg_insert(q, PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+        jf_code code = pg_insert(q, PG_LOT_INSERT, &a, &l->id, err, "lot insert");
+        if (code == JF_OK) pg_pre_lot(q, l);
+        return code;
     }
     pg_due_forget(q);
     if (q->failed != JF_OK) return pg_failed(q, err);
@@ -2226,6 +2592,7 @@ static jf_code pg_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     l->id = id;
     q->held = (pg_held_lot){true, *l};
     q->mark++;
+    pg_pre_lot(q, l);
     return JF_OK;
 }
 
@@ -2237,6 +2604,7 @@ static jf_code pg_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
 
 static jf_code pg_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
     pg_store *q = pg_of(s);
+    pg_pre_lot(q, l); /* before it is sent: a lower bound either way */
     if (q->held.active && q->held.lot.id == l->id) { /* the held lot: its INSERT takes the new values */
         if (q->failed != JF_OK) return pg_failed(q, err);
         q->held.lot.remaining = l->remaining;
@@ -2414,7 +2782,10 @@ static jf_code pg_hold_insert(jf_store *s, jf_hold *h, jf_error *err) {
     arg_i64(&a, h->expires_at_ms);
     arg_i64(&a, h->created_at_ms);
     arg_i64(&a, h->closed_at_ms);
-    return pg_insert(pg_of(s), PG_HOLD_INSERT, &a, &h->id, err, "hold insert");
+    pg_store *q = pg_of(s);
+    jf_code code = pg_insert(q, PG_HOLD_INSERT, &a, &h->id, err, "hold insert");
+    if (code == JF_OK) pg_pre_hold(q, h);
+    return code;
 }
 
 static jf_code pg_hold_get(jf_store *s, int64_t id, jf_hold *out, jf_error *err) {
@@ -2430,6 +2801,7 @@ static jf_code pg_hold_update(jf_store *s, const jf_hold *h, jf_error *err) {
     arg_i64(&a, h->closed_at_ms);
     arg_i64(&a, h->entry_id);
     arg_i64(&a, h->id);
+    pg_pre_hold(pg_of(s), h);
     return pg_write_ahead(pg_of(s), PG_HOLD_UPDATE, &a, PQ_UPDATE_ONE, err, "hold update");
 }
 
@@ -2497,6 +2869,7 @@ static jf_code pg_idem_get(jf_store *s, int64_t tenant_id, const char *biz_no, j
 static jf_code pg_idem_insert(jf_store *s, const jf_idem *r, jf_error *err) {
     pg_store *q = pg_of(s);
     q->idem.state = IDEM_NONE;
+    pg_pre_idem_taken(q, r->tenant_id, r->biz_no);
     pg_args a = {0};
     arg_i64(&a, r->tenant_id);
     arg_text(&a, r->biz_no);
@@ -2574,6 +2947,7 @@ static void pg_close(jf_store *s) {
     free(q->rows);
     free(q->locked);
     free(q->arena);
+    free(q->pre);
     free(q);
 }
 
@@ -2645,7 +3019,8 @@ jf_code jf_pg_open(const char *url, jf_store **out, jf_error *err) {
     q->base.impl = q;
     q->rows = calloc(PG_DEFER_ROWS_MAX, sizeof *q->rows);
     q->locked = calloc(PG_DEFER_ROWS_MAX, sizeof *q->locked);
-    if (q->rows == NULL || q->locked == NULL) {
+    q->pre = calloc(1, sizeof *q->pre);
+    if (q->rows == NULL || q->locked == NULL || q->pre == NULL) {
         pg_close(&q->base);
         return jf_fail(err, JF_UNAVAILABLE, "", "out of memory");
     }
@@ -2673,7 +3048,7 @@ jf_code jf_pg_open(const char *url, jf_store **out, jf_error *err) {
 }
 
 jf_pg_counters jf_pg_counters_of(jf_store *s) {
-    jf_pg_counters none = {0, 0};
+    jf_pg_counters none = {0, 0, 0};
     if (s == NULL || s->ops != &pg_ops) return none;
     return pg_of(s)->counters;
 }
@@ -2681,6 +3056,7 @@ jf_pg_counters jf_pg_counters_of(jf_store *s) {
 jf_code jf_pg_exec_raw(jf_store *s, const char *sql, jf_error *err) {
     assert(sql != NULL);
     if (s == NULL || s->ops != &pg_ops) return jf_fail(err, JF_INTERNAL, "", "not a PostgreSQL store");
+    pg_of(s)->pre->state = PRE_NONE; /* it may change anything */
     return pg_exec(pg_of(s), sql, err, "exec");
 }
 
@@ -3117,6 +3493,7 @@ static const jf_store_ops pg_ops = {
     .idem_get = pg_idem_get,
     .idem_insert = pg_idem_insert,
     .idem_prefetch = pg_idem_prefetch,
+    .batch_members = pg_batch_members,
     .key_insert = pg_key_insert,
     .key_get_by_hash = pg_key_get_by_hash,
     .key_get = pg_key_get,

@@ -13,6 +13,7 @@
 typedef struct {
     uint64_t statements;  /* statements sent (prepares not counted) */
     uint64_t round_trips; /* times the caller waited for PostgreSQL's answers */
+    uint64_t batch_locked; /* member locks answered from a batch's lock (store.h: batch_members) */
 } jf_pg_counters;
 
 /* The counters of a PostgreSQL store (zeros for any other store). */

@@ -49,6 +49,7 @@
  *   - later jobs see the rows held back (a replay, a spend of points just
  *     earned, a conflict on another member) without a rerun.
  */
+#include <assert.h>
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1088,11 +1089,11 @@ Test(pg, rows_held_back_are_seen_by_later_jobs_of_the_batch) {
 }
 
 /* An earn in a batch without savepoints (begin_batch, jf_tx_batch's first
- * pass) waits once, at its member lock, and sends three statements: the
- * lock, the due summary (with the idempotency lookup and the drawn ids) and
- * the member update (sent ahead).  Its entry, lot and idempotency record
- * are held back and sent with the batch's others, one statement per table
- * (from PG_FLUSH_MANY_MIN rows on: four earns here), at writes_check: three
+ * pass) waits once, at its member lock, and sends two statements: the
+ * lock and the due summary (with the idempotency lookup and the drawn ids).
+ * Its entry, lot, idempotency record and member update are held back and
+ * sent with the batch's others, one statement per table (from
+ * PG_FLUSH_MANY_MIN rows on: four earns here), at writes_check: four
  * statements and one wait for the whole batch. */
 Test(pg, earn_in_a_batch_without_savepoints_waits_once) {
     SKIP_WITHOUT_PG();
@@ -1120,13 +1121,238 @@ Test(pg, earn_in_a_batch_without_savepoints_waits_once) {
     jf_pg_counters c3 = jf_pg_counters_of(s);
     cr_assert_eq(c1.round_trips - c0.round_trips, 1, "an earn waited %llu times",
                  (unsigned long long)(c1.round_trips - c0.round_trips));
-    cr_assert_eq(c1.statements - c0.statements, 3, "an earn sent %llu statements",
+    cr_assert_eq(c1.statements - c0.statements, 2, "an earn sent %llu statements",
                  (unsigned long long)(c1.statements - c0.statements));
-    cr_assert_eq(c2.statements - c1.statements, 3, "the batch's rows: one statement per table");
+    cr_assert_eq(c2.statements - c1.statements, 4, "the batch's rows: one statement per table");
     cr_assert_eq(c2.round_trips - c1.round_trips, 1, "the batch's writes are checked in one wait");
     cr_assert_eq(c3.round_trips - c2.round_trips, 1, "COMMIT is one wait");
     for (int i = 0; i < 3; i++) FX_ASSERT_ACCT(member_of(&v, members[i]).acct, 12, 0, 0, 0, 12, 0, 0);
     FX_ASSERT_ACCT(member_of(&v, "m4").acct, 8, 0, 0, 0, 8, 0, 0);
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+/* ---- a batch's members locked at once (store.h: batch_members) ----
+ *
+ * Batches run through jf_tx_batch as the committer runs them, after the
+ * hint it gives: each job's member and biz_no. */
+typedef struct {
+    int kind; /* 0 earn, 1 spend, 2 hold */
+    const char *member, *biz_no;
+    int64_t points;
+    int64_t now_ms; /* 0: T0 */
+    int64_t expires_at_ms, available_at_ms, ttl_s;
+    const char *hint_biz_no; /* NULL: biz_no */
+} script_job;
+
+#define SCRIPT_JOBS_MAX 8
+
+typedef struct {
+    server *v;
+    const script_job *jobs;
+    size_t n;
+    jf_code codes[SCRIPT_JOBS_MAX];
+    jf_result res[SCRIPT_JOBS_MAX];
+    jf_error errs[SCRIPT_JOBS_MAX];
+    bool reran;
+} script;
+
+static jf_code script_run(jf_store *s, size_t i, void *arg) {
+    script *sc = arg;
+    const script_job *j = &sc->jobs[i];
+    jf_ctx c = {.store = s, .tenant = &sc->v->t, .now_ms = j->now_ms ? j->now_ms : T0};
+    jf_error_clear(&sc->errs[i]);
+    if (j->kind == 1) {
+        jf_spend_req r = {.member_id = j->member, .points = j->points, .biz_no = j->biz_no};
+        sc->codes[i] = jf_spend(&c, &r, &sc->res[i], &sc->errs[i]);
+    } else if (j->kind == 2) {
+        jf_hold_req r = {.member_id = j->member, .points = j->points, .biz_no = j->biz_no, .ttl_s = j->ttl_s};
+        sc->codes[i] = jf_hold_create(&c, &r, &sc->res[i], &sc->errs[i]);
+    } else {
+        jf_earn_req r = {.member_id = j->member, .points = j->points, .biz_no = j->biz_no,
+                         .expires_at_ms = j->expires_at_ms, .available_at_ms = j->available_at_ms};
+        sc->codes[i] = jf_earn(&c, &r, &sc->res[i], &sc->errs[i]);
+    }
+    return sc->codes[i];
+}
+
+static void script_hint(script *sc) {
+    jf_batch_member hints[SCRIPT_JOBS_MAX];
+    for (size_t i = 0; i < sc->n; i++) {
+        const script_job *j = &sc->jobs[i];
+        hints[i] = (jf_batch_member){sc->v->t.id, j->member, j->hint_biz_no ? j->hint_biz_no : j->biz_no};
+    }
+    jf_store *s = sc->v->s;
+    cr_assert(s->ops->batch_members != NULL);
+    s->ops->batch_members(s, hints, sc->n);
+}
+
+/* The jobs as one hinted batch; returns jf_tx_batch's code. */
+static jf_code script_batch(script *sc, server *v, const script_job *jobs, size_t n) {
+    assert(n <= SCRIPT_JOBS_MAX);
+    memset(sc, 0, sizeof *sc);
+    *sc = (script){.v = v, .jobs = jobs, .n = n};
+    script_hint(sc);
+    jf_error err = {0};
+    jf_code rc = jf_tx_batch(v->s, n, script_run, NULL, sc, &sc->reran, &err);
+    cr_assert_eq(rc, JF_OK, "the batch: %s (%s)", jf_code_name(rc), err.detail);
+    return rc;
+}
+
+/* Every job answered JF_OK in the first pass. */
+static void script_all_ok(const script *sc) {
+    for (size_t i = 0; i < sc->n; i++)
+        cr_assert_eq(sc->codes[i], JF_OK, "job %zu: %s (%s)", i, jf_code_name(sc->codes[i]), sc->errs[i].detail);
+    cr_assert(!sc->reran, "no job failed after writing");
+}
+
+static void assert_ids_in_seq_order(server *v, const char *member) {
+    jf_entry chain[16];
+    size_t n = chain_of(v, member_of(v, member).id, chain, 16);
+    for (size_t i = 1; i < n && i < 16; i++)
+        cr_assert_gt(chain[i].id, chain[i - 1].id, "%s: entry seq %lld has id %lld, after id %lld", member,
+                     (long long)chain[i].seq, (long long)chain[i].id, (long long)chain[i - 1].id);
+}
+
+/* A hinted batch: one wait and four statements (BEGIN, the lock, the
+ * members read, the jobs' ids and idempotency records) at its first lock;
+ * every later earn of an existing member, a second one of the same member
+ * included, is answered from them without a statement.  A member that does
+ * not exist yet is created as before. */
+Test(pg, batch_lock_answers_a_batch_in_one_wait) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    const char *members[] = {"m1", "m2", "m3", "m4"}, *seeds[] = {"seed-1", "seed-2", "seed-3", "seed-4"};
+    for (int i = 0; i < 4; i++) run_op(&v, 0, members[i], seeds[i], 5, 0, NULL, NULL); /* they exist, prepared */
+    static const script_job jobs[] = {
+        {.member = "m1", .biz_no = "b1", .points = 7}, {.member = "m1", .biz_no = "b1-again", .points = 1},
+        {.member = "m2", .biz_no = "b2", .points = 7}, {.member = "m3", .biz_no = "b3", .points = 7},
+        {.member = "m4", .biz_no = "b4", .points = 7},
+    };
+    jf_store *s = v.s;
+    script sc = {.v = &v, .jobs = jobs, .n = 5};
+    script_hint(&sc);
+    jf_error err = {0};
+    cr_assert_eq(s->ops->begin_batch(s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c0 = jf_pg_counters_of(s);
+    cr_assert_eq(script_run(s, 0, &sc), JF_OK, "%s", sc.errs[0].detail);
+    jf_pg_counters c1 = jf_pg_counters_of(s);
+    for (size_t i = 1; i < 5; i++) cr_assert_eq(script_run(s, i, &sc), JF_OK, "job %zu: %s", i, sc.errs[i].detail);
+    jf_pg_counters c2 = jf_pg_counters_of(s);
+    cr_assert_eq(s->ops->writes_check(s, &err), JF_OK, "%s", err.detail);
+    jf_pg_counters c3 = jf_pg_counters_of(s);
+    cr_assert_eq(s->ops->commit(s, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(c1.round_trips - c0.round_trips, 1, "the first job waited %llu times",
+                 (unsigned long long)(c1.round_trips - c0.round_trips));
+    cr_assert_eq(c1.statements - c0.statements, 4, "the first job sent %llu statements",
+                 (unsigned long long)(c1.statements - c0.statements));
+    cr_assert_eq(c2.round_trips - c1.round_trips, 0, "the other jobs waited");
+    cr_assert_eq(c2.statements - c1.statements, 0, "the other jobs sent statements");
+    cr_assert_eq(c2.batch_locked - c0.batch_locked, 5, "every lock was answered from the batch's");
+    cr_assert_eq(c3.statements - c2.statements, 4, "the rows: one statement per table (four member updates)");
+    FX_ASSERT_ACCT(member_of(&v, "m1").acct, 13, 0, 0, 0, 13, 0, 0);
+    for (int i = 1; i < 4; i++) FX_ASSERT_ACCT(member_of(&v, members[i]).acct, 12, 0, 0, 0, 12, 0, 0);
+    cr_assert_eq(entries_of(&v, "m1"), 3);
+    assert_ids_in_seq_order(&v, "m1");
+    /* A member that does not exist yet, twice, beside one that does. */
+    static const script_job fresh[] = {
+        {.member = "fresh", .biz_no = "f1", .points = 2}, {.member = "fresh", .biz_no = "f2", .points = 3},
+        {.member = "m2", .biz_no = "b2-2", .points = 1},
+    };
+    script_batch(&sc, &v, fresh, 3);
+    script_all_ok(&sc);
+    FX_ASSERT_ACCT(member_of(&v, "fresh").acct, 5, 0, 0, 0, 5, 0, 0);
+    FX_ASSERT_ACCT(member_of(&v, "m2").acct, 13, 0, 0, 0, 13, 0, 0);
+    assert_ids_in_seq_order(&v, "fresh");
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+/* What the jobs of a hinted batch write is seen by the later jobs of the
+ * same members, answered from the batch's lock: the same request again is a
+ * replay, a spend finds the points just earned, another member's request
+ * with that biz_no is a conflict — in the first pass, without a rerun. */
+Test(pg, batch_lock_answers_see_the_batch_writes) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "m", "seed", 1, 0, NULL, NULL);
+    run_op(&v, 0, "other", "seed-other", 1, 0, NULL, NULL);
+    static const script_job jobs[] = {
+        {.member = "m", .biz_no = "e1", .points = 10},     {.member = "m", .biz_no = "e1", .points = 10},
+        {.kind = 1, .member = "m", .biz_no = "s1", .points = 6}, {.member = "other", .biz_no = "e1", .points = 10},
+        {.member = "m", .biz_no = "e2", .points = 10},
+    };
+    script sc;
+    script_batch(&sc, &v, jobs, 5);
+    cr_assert(!sc.reran, "no job failed after writing");
+    cr_assert_eq(sc.codes[0], JF_OK, "%s", sc.errs[0].detail);
+    cr_assert_eq(sc.codes[1], JF_OK, "%s", sc.errs[1].detail);
+    cr_assert(sc.res[1].replayed, "the same request again is a replay");
+    cr_assert_eq(sc.res[1].entry.id, sc.res[0].entry.id);
+    cr_assert_eq(sc.codes[2], JF_OK, "the spend finds the points earned in this batch: %s", sc.errs[2].detail);
+    cr_assert_eq(sc.codes[3], JF_IDEMPOTENCY_CONFLICT, "%s", jf_code_name(sc.codes[3]));
+    cr_assert_eq(sc.codes[4], JF_OK, "%s", sc.errs[4].detail);
+    FX_ASSERT_ACCT(member_of(&v, "m").acct, 15, 0, 0, 0, 21, 6, 0);
+    cr_assert_eq(entries_of(&v, "m"), 4);
+    assert_ids_in_seq_order(&v, "m");
+    FX_ASSERT_ACCT(member_of(&v, "other").acct, 1, 0, 0, 0, 1, 0, 0);
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+/* The due summary read with a batch's lock follows the batch's own writes:
+ * a lot earned by one job that expires (or activates, or a hold that times
+ * out) before a later job of the same member runs is settled by that job,
+ * though the summary read at the lock said nothing was due. */
+Test(pg, batch_lock_due_summary_follows_the_batch_writes) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "x", "seed-x", 1, 0, NULL, NULL); /* never expires: nothing due */
+    run_op(&v, 0, "p", "seed-p", 1, 0, NULL, NULL);
+    run_op(&v, 0, "h", "seed-h", 5, 0, NULL, NULL);
+    static const script_job jobs[] = {
+        {.member = "h", .biz_no = "h-hold", .kind = 2, .points = 2, .ttl_s = 1},
+        {.member = "h", .biz_no = "h-later", .points = 1, .now_ms = T0 + 2000},
+        {.member = "p", .biz_no = "p-pending", .points = 4, .available_at_ms = T0 + 1000},
+        {.member = "p", .biz_no = "p-later", .points = 1, .now_ms = T0 + 2000},
+        {.member = "x", .biz_no = "x-soon", .points = 5, .expires_at_ms = T0 + 1000},
+        {.member = "x", .biz_no = "x-later", .points = 1, .now_ms = T0 + 2000},
+    };
+    script sc;
+    script_batch(&sc, &v, jobs, 6);
+    script_all_ok(&sc);
+    FX_ASSERT_ACCT(member_of(&v, "h").acct, 6, 0, 0, 0, 6, 0, 0);  /* the hold timed out: released */
+    FX_ASSERT_ACCT(member_of(&v, "p").acct, 6, 0, 0, 0, 6, 0, 0);  /* the pending lot activated */
+    FX_ASSERT_ACCT(member_of(&v, "x").acct, 2, 0, 0, 0, 7, 0, 5);  /* the lot expired */
+    verify_clean(v.s);
+    jf_store_close(v.s);
+}
+
+/* Ids drawn at a batch's lock are used only while they are larger than
+ * every id of the member's rows written since: here the first job is not
+ * the one hinted (another biz_no) and locks as usual, drawing larger ids;
+ * the second, answered from the batch's lock, must not take the smaller
+ * ones it drew (entry ids would then go against the member's seq order). */
+Test(pg, batch_lock_drawn_ids_keep_creation_order) {
+    SKIP_WITHOUT_PG();
+    server v;
+    server_open(&v, LOC, true);
+    run_op(&v, 0, "m", "seed", 1, 0, NULL, NULL);
+    static const script_job jobs[] = {
+        {.member = "m", .biz_no = "not-hinted", .points = 2, .hint_biz_no = "h1"},
+        {.member = "m", .biz_no = "h2", .points = 3},
+    };
+    script sc;
+    jf_pg_counters c0 = jf_pg_counters_of(v.s);
+    script_batch(&sc, &v, jobs, 2);
+    jf_pg_counters c1 = jf_pg_counters_of(v.s);
+    script_all_ok(&sc);
+    cr_assert_eq(c1.batch_locked - c0.batch_locked, 1, "the second job was answered from the batch's lock");
+    FX_ASSERT_ACCT(member_of(&v, "m").acct, 6, 0, 0, 0, 6, 0, 0);
+    assert_ids_in_seq_order(&v, "m");
     verify_clean(v.s);
     jf_store_close(v.s);
 }
@@ -1188,6 +1414,100 @@ Test(pg, unique_violation_found_at_sync_is_retry) {
     verify_clean(x.s);
     jf_store_close(x.s);
     jf_store_close(y.v.s);
+}
+
+/* A batch's lock waits for the member's last holder on another connection
+ * and then reads what it committed: its idempotency record (the same
+ * request is a replay) and the member's new balance (a later earn adds to
+ * it) — answered from the batch's lock, in the first pass. */
+typedef struct {
+    server v;
+    const script_job *jobs;
+    size_t n;
+    script sc;
+    jf_code rc;
+    pthread_t th;
+} lock_racer;
+
+static void *lock_racer_main(void *p) {
+    lock_racer *w = p;
+    w->sc = (script){.v = &w->v, .jobs = w->jobs, .n = w->n};
+    script_hint(&w->sc);
+    jf_error err = {0};
+    w->rc = jf_tx_batch(w->v.s, w->n, script_run, NULL, &w->sc, &w->sc.reran, &err);
+    return NULL;
+}
+
+/* x (opened, with y) holds member "early" (seeded with 1 point) with an
+ * uncommitted earn of 9 under biz_no "raced"; y starts its hinted batch
+ * of jobs[0..n) in a thread, whose lock waits for x. */
+static void lock_race_start(server *x, lock_racer *y, const script_job *jobs, size_t n) {
+    server_open(x, LOC, true);
+    server_open(&y->v, LOC, false);
+    jf_error err = {0};
+    cr_assert_eq(run_op(x, 0, "early", "seed", 1, 0, NULL, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(x->s->ops->begin(x->s, &err), JF_OK);
+    cr_assert_eq(batch_earn(x, "early", "raced", 9, NULL, &err), JF_OK, "%s", err.detail);
+    y->jobs = jobs;
+    y->n = n;
+    cr_assert_eq(pthread_create(&y->th, NULL, lock_racer_main, y), 0);
+    usleep(300000); /* y waits in the batch's lock */
+}
+
+Test(pg, batch_lock_reads_what_the_last_holder_committed) {
+    SKIP_WITHOUT_PG();
+    server x;
+    static lock_racer y;
+    memset(&y, 0, sizeof y);
+    static const script_job jobs[] = {
+        {.member = "early", .biz_no = "raced", .points = 9}, {.member = "early", .biz_no = "after", .points = 1},
+    };
+    lock_race_start(&x, &y, jobs, 2);
+    jf_error err = {0};
+    cr_assert_eq(x.s->ops->commit(x.s, &err), JF_OK, "%s", err.detail);
+    pthread_join(y.th, NULL);
+    jf_pg_counters c1 = jf_pg_counters_of(y.v.s);
+    cr_assert_eq(y.rc, JF_OK, "%s", jf_code_name(y.rc));
+    cr_assert(!y.sc.reran);
+    cr_assert_eq(c1.batch_locked, 2, "y's connection answered both locks from its batch's");
+    cr_assert_eq(y.sc.codes[0], JF_OK, "%s", y.sc.errs[0].detail);
+    cr_assert(y.sc.res[0].replayed, "x's record is seen: a replay");
+    cr_assert_eq(y.sc.codes[1], JF_OK, "%s", y.sc.errs[1].detail);
+    FX_ASSERT_ACCT(member_of(&x, "early").acct, 11, 0, 0, 0, 11, 0, 0);
+    cr_assert_eq(entries_of(&x, "early"), 3);
+    verify_clean(x.s);
+    jf_store_close(x.s);
+    jf_store_close(y.v.s);
+}
+
+/* A member created and committed by another connection while the batch's
+ * lock waits for an earlier member is not locked by it (the lock statement's
+ * snapshot is older), though the members read after the lock sees it: its
+ * job must take its own lock, not be answered from the batch's. */
+Test(pg, batch_lock_does_not_answer_for_a_member_it_did_not_lock) {
+    SKIP_WITHOUT_PG();
+    server x, z;
+    static lock_racer y;
+    memset(&y, 0, sizeof y);
+    static const script_job jobs[] = {
+        {.member = "early", .biz_no = "after", .points = 1}, {.member = "late", .biz_no = "late-2", .points = 2},
+    };
+    lock_race_start(&x, &y, jobs, 2);
+    server_open(&z, LOC, false);
+    jf_error err = {0};
+    cr_assert_eq(run_op(&z, 0, "late", "late-1", 5, 0, NULL, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(x.s->ops->commit(x.s, &err), JF_OK, "%s", err.detail);
+    pthread_join(y.th, NULL);
+    jf_pg_counters c1 = jf_pg_counters_of(y.v.s);
+    cr_assert_eq(y.rc, JF_OK, "%s", jf_code_name(y.rc));
+    script_all_ok(&y.sc);
+    cr_assert_eq(c1.batch_locked, 1, "only \"early\" was answered from the batch's lock");
+    FX_ASSERT_ACCT(member_of(&x, "early").acct, 11, 0, 0, 0, 11, 0, 0);
+    FX_ASSERT_ACCT(member_of(&x, "late").acct, 7, 0, 0, 0, 7, 0, 0);
+    verify_clean(x.s);
+    jf_store_close(x.s);
+    jf_store_close(y.v.s);
+    jf_store_close(z.s);
 }
 
 /* In a batch without savepoints the idempotency insert is sent ahead: a
