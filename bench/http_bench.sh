@@ -14,6 +14,7 @@
 # says how to read them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${JIFEN_BIN:-build/jifen}
 DUR=${1:-10}
 THREADS=${WRK_THREADS:-2}
@@ -24,14 +25,10 @@ command -v wrk >/dev/null || { echo "wrk is not installed (scripts/deps.sh --ben
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 db="$dir/bench.db"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # --demo: a fresh database gets the demo tenant with the seeds' earning
 # programme (what `make run` starts with); its admin key is printed once.
-"$BIN" serve --db "$db" --listen "127.0.0.1:$port" --no-access-log --demo >"$dir/out" 2>"$dir/err" &
-pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
-base="http://127.0.0.1:$port"
-key=$(sed -n 's/.*export JIFEN_KEY=\([^ ]*\).*/\1/p' "$dir/out")
+start_demo "$BIN" "$db" "$dir"
+port=${base##*:}
 [[ -n $key ]] || { echo "no demo key in the server's output: $(cat "$dir/out" "$dir/err")"; exit 1; }
 order_rules=$(curl -s "$base/v1/rules?limit=100" -H "Authorization: Bearer $key" |
   python3 -c 'import json,sys; print(sum(r["event_type"] == "order.paid" and r["enabled"] for r in json.load(sys.stdin)["rules"]))')

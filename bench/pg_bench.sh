@@ -32,6 +32,7 @@
 # its cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${JIFEN_BIN:-build/jifen}
 DUR=${1:-10}
 THREADS=${WRK_THREADS:-2}
@@ -58,7 +59,6 @@ url=$(scripts/pg-test.sh start)
 # The database named $1 on the cluster: replace the URL's path.
 db_url() { sed -E "s#^(postgres(ql)?://[^/?]*)/[^?]*#\1/$1#" <<<"$url"; }
 mkdb() { "$PSQL" "$url" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE $1" >/dev/null; db_url "$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # serve DB → starts a server; its base URL in $served (no subshell: the
 # pid is kept for the cleanup)

@@ -15,6 +15,7 @@
 # from /proc (utime + stime), and the mean batch size.  Never asserts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 SERVERS=2 DUR=8 ROUNDS=1
 while getopts s:d:r: o; do
   case $o in
@@ -42,7 +43,6 @@ url=$(scripts/pg-test.sh start)
 cluster=$(cat "$JIFEN_PG_STATE")
 postmaster=$(head -1 "$cluster/data/postmaster.pid")
 db_url() { sed -E "s#^(postgres(ql)?://[^/?]*)/[^?]*#\1/$1#" <<<"$url"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 hz=$(getconf CLK_TCK)
 # ticks PID… → utime + stime summed
 ticks() { local t=0 p; for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }

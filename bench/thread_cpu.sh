@@ -11,6 +11,7 @@
 # task-clock` counts.  Needs perf (linux-perf).  Never asserts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=${1:-build/jifen}
 OP=${2:-earn}
 DUR=${3:-5}
@@ -18,19 +19,15 @@ command -v perf >/dev/null || { echo "perf is not installed (apt-get install lin
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 db="$dir/b.db"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" serve --db "$db" --listen "127.0.0.1:$port" --no-access-log --demo >"$dir/out" 2>"$dir/err" &
-pid=$!
-for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-key=$(sed -n 's/.*export JIFEN_KEY=\([^ ]*\).*/\1/p' "$dir/out")
+start_demo "$BIN" "$db" "$dir"
 export JIFEN_KEY=$key JIFEN_BENCH_MEMBERS=1000 JIFEN_BENCH_OP=$OP
-JIFEN_BENCH_OP=earn wrk -t2 -c64 -d3s -s bench/http_write.lua "http://127.0.0.1:$port" >/dev/null
+JIFEN_BENCH_OP=earn wrk -t2 -c64 -d3s -s bench/http_write.lua "$base" >/dev/null
 perf stat --per-thread -e task-clock -p "$pid" -o "$dir/stat" -- sleep "$DUR" &
 ppid=$!
 if [ "$OP" = get ]; then
-  out=$(wrk -t2 -c64 -d"${DUR}s" --latency -s bench/http_get.lua "http://127.0.0.1:$port/v1/members/m1")
+  out=$(wrk -t2 -c64 -d"${DUR}s" --latency -s bench/http_get.lua "$base/v1/members/m1")
 else
-  out=$(wrk -t2 -c64 -d"${DUR}s" --latency -s bench/http_write.lua "http://127.0.0.1:$port")
+  out=$(wrk -t2 -c64 -d"${DUR}s" --latency -s bench/http_write.lua "$base")
 fi
 wait "$ppid"
 n=$(awk '/requests in/ {print $1}' <<<"$out")

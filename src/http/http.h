@@ -251,8 +251,6 @@ void jf_write_jobs_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
 /* Answer a finished job whose run produced a jf_result: 201 with the
  * rendered result, the replay header when replayed, or its error. */
 void jf_write_job_answer_result(jf_write_job *job);
-/* Answer 201 with doc (consumed), marked Idempotent-Replayed when replayed. */
-void jf_write_job_answer_created(jf_write_job *job, json_t *doc, bool replayed);
 /* Answer status with the JSON text already written (freed here; NULL: a
  * 500), marked Idempotent-Replayed when replayed; or the job's error. */
 void jf_write_job_answer_text(jf_write_job *job, int status, char *text, size_t len, bool replayed);

@@ -174,14 +174,6 @@ void jf_write_job_answer_result(jf_write_job *job) {
     jf_write_job_answer_text(job, 201, text, len, job->result.replayed);
 }
 
-void jf_write_job_answer_created(jf_write_job *job, json_t *doc, bool replayed) {
-    if (job->req == NULL) {
-        jf_write_job_answer(job, 0, doc);
-        return;
-    }
-    respond_doc(job->req, job->loop, &job->meta, 201, "application/json", doc, replayed ? replayed_header : NULL);
-}
-
 void jf_write_job_answer_text(jf_write_job *job, int status, char *text, size_t len, bool replayed) {
     if (job->req == NULL || job->code != JF_OK) {
         free(text);
