@@ -235,10 +235,19 @@ jf_code jf_task_advance(const jf_ctx *c, const jf_compiled_task *ct, const jf_me
     jf_progress_row p;
     if (m->id != 0) TRY(load_progress(c->store, t->id, m->id, start, &p, err));
     else memset(&p, 0, sizeof p);
+    *touched = true;
+    if (p.completed_at_ms != 0) {
+        /* Done for this period: progress stops at the count that reached
+         * the goal, and the row is not written again (a one-time task
+         * would otherwise rewrite it with every later event of its type,
+         * forever). */
+        state_from(out, t, start, end, &p);
+        return JF_OK;
+    }
     int64_t step = t->goal_is_sum ? ev->amount_fen : 1;
     p.progress = p.progress > JF_QUANTITY_MAX - step ? JF_QUANTITY_MAX : p.progress + step;
     int64_t awarded = 0;
-    if (p.completed_at_ms == 0 && p.progress >= t->goal) {
+    if (p.progress >= t->goal) {
         p.completed_at_ms = c->now_ms;
         if (!t->claim) {
             if (!dry_run) TRY(reward(c, t, m, start, err));
@@ -246,7 +255,6 @@ jf_code jf_task_advance(const jf_ctx *c, const jf_compiled_task *ct, const jf_me
             awarded = t->reward_points;
         }
     }
-    *touched = true;
     p.tenant_id = c->tenant->id;
     p.task_id = t->id;
     p.member_id = m->id;

@@ -156,6 +156,11 @@ static jf_code verify_tenant(jf_store *s, const jf_tenant *t, void *arg, jf_erro
             verify_account(&page[i], rep);
             rc = verify_chain(s, &page[i], rep, err);
             if (rc == JF_OK) rc = verify_lots_holds(s, &page[i], rep, err);
+            if (rc == JF_OK && s->ops->member_store_check != NULL) {
+                char finding[160] = "";
+                rc = s->ops->member_store_check(s, page[i].id, finding, sizeof finding, err);
+                if (rc == JF_OK && finding[0] != '\0') find(rep, &page[i], "%s", finding);
+            }
         }
         s->ops->rollback(s);
         TRY(rc);

@@ -105,10 +105,16 @@
     X(TENANT_LIST, "SELECT " TENANT_COLS " FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2")          \
     X(MEMBER_INSERT,                                                                                  \
       "INSERT INTO members (tenant_id, ext_id, status, available, frozen, pending, debt, earned, "    \
-      "spent, expired, entry_seq, last_hash, created_at_ms, updated_at_ms) "                         \
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")                        \
+      "spent, expired, entry_seq, last_hash, created_at_ms, updated_at_ms, due_floor_ms) "           \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 9223372036854775807)")   \
     X(MEMBER_GET, "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = ?1 AND ext_id = ?2")        \
     X(MEMBER_GET_BY_ID, "SELECT " MEMBER_COLS " FROM members WHERE id = ?1")                          \
+    /* With the lock (for_update): the member and its due floor (sq_due). */                          \
+    X(MEMBER_LOCK, "SELECT " MEMBER_COLS ", due_floor_ms FROM members WHERE tenant_id = ?1 AND ext_id = ?2") \
+    X(MEMBER_LOCK_BY_ID, "SELECT " MEMBER_COLS ", due_floor_ms FROM members WHERE id = ?1")             \
+    X(MEMBER_FLOOR_SET, "UPDATE members SET due_floor_ms = ?1 WHERE id = ?2")                          \
+    X(MEMBER_FLOOR_LOWER, "UPDATE members SET due_floor_ms = ?1 WHERE id = ?2 AND due_floor_ms > ?1")   \
+    X(MEMBER_FLOOR_GET, "SELECT due_floor_ms FROM members WHERE id = ?1")                              \
     X(MEMBER_UPDATE,                                                                                  \
       "UPDATE members SET status = ?1, available = ?2, frozen = ?3, pending = ?4, debt = ?5, "       \
       "earned = ?6, spent = ?7, expired = ?8, entry_seq = ?9, last_hash = ?10, updated_at_ms = ?11 " \
@@ -149,7 +155,9 @@
       "INSERT INTO lots (tenant_id, member_id, entry_id, amount, remaining, state, available_at_ms, " \
       "expires_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                   \
     X(LOT_GET, "SELECT " LOT_COLS " FROM lots WHERE id = ?1")                                         \
-    X(LOT_UPDATE, "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?3 WHERE id = ?4")         \
+    X(LOT_UPDATE,                                                                                     \
+      "UPDATE lots SET remaining = ?1, state = ?2, entry_id = ?3 WHERE id = ?4 "                     \
+      "RETURNING member_id, state, remaining, available_at_ms, expires_at_ms")                       \
     X(LOT_LINK_ENTRY, "UPDATE lots SET entry_id = ?1 WHERE id = ?2")                                  \
     /* The id the next entry will get: SQLite gives a new row the largest  \
      * rowid plus one (sq_lot_insert). */                                    \
@@ -185,11 +193,11 @@
       "expires_at_ms, created_at_ms, closed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")\
     X(HOLD_GET, "SELECT " HOLD_COLS " FROM holds WHERE id = ?1")                                      \
     X(HOLD_UPDATE,                                                                                    \
-      "UPDATE holds SET captured = ?1, state = ?2, closed_at_ms = ?3, entry_id = ?4 WHERE id = ?5")   \
+      "UPDATE holds SET captured = ?1, state = ?2, closed_at_ms = ?3, entry_id = ?4 WHERE id = ?5 "  \
+      "RETURNING member_id, state, expires_at_ms")                                                    \
     /* What of a member is due when (settling, settle.c): its earliest open   \
      * hold's end, pending lot's activation and spendable lot's expiry; NULL:  \
-     * none.  Read with the member's lock so the three settling queries can   \
-     * be skipped when nothing is due (sq_due). */                             \
+     * none.  Run to bring a member's due floor up to date (sq_due). */       \
     X(MEMBER_DUE,                                                                                     \
       "SELECT (SELECT min(expires_at_ms) FROM holds WHERE member_id = ?1 AND state = 0), "           \
       "(SELECT min(available_at_ms) FROM lots WHERE member_id = ?1 AND state = 0), "                 \
@@ -320,15 +328,34 @@ static const char *const sq_names[SQ__COUNT] = {
 
 typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } sq_tx;
 
-/* When a locked member has something due (MEMBER_DUE), as read with its
- * lock: valid while nothing has been written since (the write mark has
- * not moved) and no transaction or savepoint edge has been crossed.  The
- * settling queries answer "nothing" from it without running. */
+/* When a locked member may have something due, as read with its lock:
+ * valid while nothing has been written since (the write mark has not
+ * moved) and no transaction or savepoint edge has been crossed.  The
+ * settling queries answer "nothing" from it without running.
+ *
+ * The times come from the member row's due floor (migration 8): never
+ * later than the earliest of its open holds' ends, pending lots'
+ * activations and spendable lots' expiries, so a floor after `now` proves
+ * that nothing is due without reading the holds and lots.  Every write of
+ * a lot or a hold goes through sq_lot_insert, sq_lot_update,
+ * sq_hold_insert or sq_hold_update, and each lowers the floor when what it
+ * wrote is due earlier (sq_floor_lower; verify checks the floor through
+ * member_store_check).  Nothing raises it but MEMBER_DUE: when a settling
+ * query had to run for the locked member (its floor was not after `now`),
+ * the member's next update writes the exact earliest time back (refresh).
+ * (Triggers did the lowering at first; at ~10k instructions per lot
+ * insert they cost what the floor saved.) */
 typedef struct {
     bool valid;
     int64_t member_id;
     uint64_t mark;
     int64_t hold_min, pending_min, active_min; /* INT64_MAX: none */
+    int64_t refresh; /* member whose floor to bring up to date; 0: none */
+    /* A time the member's stored floor is known not to be after (read
+     * with the lock, or written since): a lot or hold due no earlier needs
+     * no write.  floor_member 0: none known.  Forgotten at every
+     * transaction and savepoint edge, like the rest. */
+    int64_t floor_member, floor_at_most;
 } sq_due;
 
 /* The answer ids that event rows reserve (EVENT_INSERT): the next one,
@@ -565,6 +592,12 @@ static jf_code sq_run(sq_store *q, sq_id id, jf_error *err, const char *what) {
 
 /* ---- transactions ------------------------------------------------------ */
 
+static void sq_due_forget(sq_store *q) {
+    q->due.valid = false;
+    q->due.refresh = 0;
+    q->due.floor_member = 0;
+}
+
 static void sq_links_forget(sq_store *q) { q->next_entry_id = q->linked_lot_id = q->linked_entry_id = 0; }
 
 static jf_code sq_begin(jf_store *s, jf_error *err) {
@@ -572,7 +605,7 @@ static jf_code sq_begin(jf_store *s, jf_error *err) {
     assert(q->tx == TX_NONE);
     jf_code code = sq_run(q, SQ_BEGIN_WRITE, err, "begin");
     if (code == JF_OK) q->tx = TX_WRITE;
-    q->due.valid = false;
+    sq_due_forget(q);
     sq_links_forget(q);
     sq_event_memos_forget(q);
     return code;
@@ -592,7 +625,7 @@ static void sq_rollback(jf_store *s) {
     if (!sqlite3_get_autocommit(q->db)) (void)sq_run(q, SQ_ROLLBACK, NULL, "rollback");
     q->tx = TX_NONE;
     q->in_savepoint = false;
-    q->due.valid = false;
+    sq_due_forget(q);
     sq_links_forget(q);
     sq_event_memos_forget(q);
 }
@@ -605,7 +638,7 @@ static jf_code sq_commit(jf_store *s, jf_error *err) {
     jf_code code = sq_run(q, SQ_COMMIT, err, "commit");
     if (code != JF_OK) sq_rollback(s);
     q->tx = TX_NONE;
-    q->due.valid = false;
+    sq_due_forget(q);
     sq_links_forget(q);
     return code;
 }
@@ -616,7 +649,7 @@ static jf_code sq_savepoint(jf_store *s, jf_error *err) {
     assert(!q->in_savepoint);
     jf_code code = sq_run(q, SQ_SAVEPOINT, err, "savepoint");
     if (code == JF_OK) q->in_savepoint = true;
-    q->due.valid = false;
+    sq_due_forget(q);
     sq_links_forget(q);
     return code;
 }
@@ -632,7 +665,7 @@ static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
         q->in_savepoint = false;
     else
         sq_savepoint_rollback(s);
-    q->due.valid = false;
+    sq_due_forget(q);
     sq_links_forget(q);
     return code;
 }
@@ -654,7 +687,7 @@ static void sq_savepoint_rollback(jf_store *s) {
         (void)sq_run(q, SQ_RELEASE, NULL, "release savepoint");
     }
     q->in_savepoint = false;
-    q->due.valid = false;
+    sq_due_forget(q);
     sq_links_forget(q);
     sq_event_memos_forget(q);
 }
@@ -785,7 +818,8 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
         m->id = sqlite3_last_insert_rowid(q->db);
         /* A new member has nothing that could be due. */
         q->due = (sq_due){.valid = true, .member_id = m->id, .mark = sq_write_mark(&q->base),
-                          .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX};
+                          .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
+                          .floor_member = m->id, .floor_at_most = INT64_MAX};
     }
     return code;
 }
@@ -794,53 +828,145 @@ static int64_t column_or_max(sqlite3_stmt *st, int col) {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, col);
 }
 
-/* Read what of a locked member is due into q->due (see sq_due). */
-static jf_code sq_due_read(sq_store *q, int64_t member_id, jf_error *err) {
-    q->due.valid = false;
-    STMT_OR_FAIL(q, SQ_MEMBER_DUE, err);
-    int rc = sqlite3_bind_int64(st, 1, member_id);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        q->due = (sq_due){.valid = true,
-                          .member_id = member_id,
-                          .mark = sq_write_mark(&q->base),
-                          .hold_min = column_or_max(st, 0),
-                          .pending_min = column_or_max(st, 1),
-                          .active_min = column_or_max(st, 2)};
-    }
-    sq_done(st);
-    return rc == SQLITE_ROW ? JF_OK : sq_fail(q, rc, err, "member due");
+/* A locked member (MEMBER_LOCK*): the member, and its due floor into
+ * q->due (see sq_due), as of now: nothing has been written since. */
+typedef struct {
+    sq_store *q;
+    jf_member *m;
+} sq_lock_read;
+
+static void read_member_locked(sqlite3_stmt *st, void *out) {
+    sq_lock_read *r = out;
+    read_member(st, r->m);
+    int64_t floor = I64(15);
+    r->q->due = (sq_due){.valid = true,
+                         .member_id = r->m->id,
+                         .mark = sq_write_mark(&r->q->base),
+                         .hold_min = floor,
+                         .pending_min = floor,
+                         .active_min = floor,
+                         .floor_member = r->m->id,
+                         .floor_at_most = floor};
 }
 
 /* Whether q->due says that nothing of member_id is due by now_ms whose
- * earliest time is min (one of its fields). */
+ * earliest time is min (one of its fields).  When the summary is there
+ * but cannot say so, the member's floor is brought up to date with its
+ * next update (sq_due: refresh). */
 static bool sq_due_none(sq_store *q, int64_t member_id, int64_t min, int64_t now_ms) {
-    return q->due.valid && q->due.member_id == member_id && q->due.mark == sq_write_mark(&q->base) && min > now_ms;
+    if (!q->due.valid || q->due.member_id != member_id || q->due.mark != sq_write_mark(&q->base)) return false;
+    if (min > now_ms) return true;
+    q->due.refresh = member_id;
+    return false;
 }
 
 /* for_update: SQLite has one writer at a time, so the write transaction
  * (BEGIN IMMEDIATE) already holds the lock that PostgreSQL's FOR UPDATE
- * takes; the flag only asks for what is due (sq_due_read). */
+ * takes; the flag only asks for the due floor (sq_due). */
 static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id, bool for_update, jf_member *out,
                              jf_error *err) {
     sq_store *q = sq_of(s);
     assert(!for_update || q->tx == TX_WRITE);
-    STMT_OR_FAIL(q, SQ_MEMBER_GET, err);
+    if (for_update) sq_due_forget(q);
+    STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK : SQ_MEMBER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, ext_id);
-    jf_code code = sq_get(q, st, rc, read_member, out, err, "member get");
-    return code == JF_OK && for_update ? sq_due_read(q, out->id, err) : code;
+    if (!for_update) return sq_get(q, st, rc, read_member, out, err, "member get");
+    sq_lock_read r = {q, out};
+    return sq_get(q, st, rc, read_member_locked, &r, err, "member get");
 }
 
 static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(!for_update || q->tx == TX_WRITE);
-    STMT_OR_FAIL(q, SQ_MEMBER_GET_BY_ID, err);
-    jf_code code = sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_member, out, err, "member get");
-    return code == JF_OK && for_update ? sq_due_read(q, id, err) : code;
+    if (for_update) sq_due_forget(q);
+    STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK_BY_ID : SQ_MEMBER_GET_BY_ID, err);
+    int rc = sqlite3_bind_int64(st, 1, id);
+    if (!for_update) return sq_get(q, st, rc, read_member, out, err, "member get");
+    sq_lock_read r = {q, out};
+    return sq_get(q, st, rc, read_member_locked, &r, err, "member get");
+}
+
+static jf_code sq_due_min(sq_store *q, int64_t member_id, int64_t *min, jf_error *err);
+
+/* Write the exact earliest due time of a member as its floor (sq_due). */
+static jf_code sq_due_refresh(sq_store *q, int64_t member_id, jf_error *err) {
+    q->due.refresh = 0;
+    int64_t floor;
+    jf_code code = sq_due_min(q, member_id, &floor, err);
+    if (code != JF_OK) return code;
+    STMT_OR_FAIL(q, SQ_MEMBER_FLOOR_SET, err);
+    int rc = sqlite3_bind_int64(st, 1, floor) | sqlite3_bind_int64(st, 2, member_id);
+    code = sq_write(q, st, rc, true, err, "member due floor");
+    if (code == JF_OK && q->due.floor_member == member_id) q->due.floor_at_most = floor;
+    return code;
+}
+
+/* Keep member_id's floor no later than `at`, when something of it is now
+ * due then (sq_due).  The write is skipped when the floor is known to be
+ * no later already — nearly always: a new lot usually expires after the
+ * member's earlier ones. */
+static jf_code sq_floor_lower(sq_store *q, int64_t member_id, int64_t at, jf_error *err) {
+    assert(member_id > 0);
+    if (at == INT64_MAX) return JF_OK; /* never due */
+    if (q->due.floor_member == member_id && q->due.floor_at_most <= at) return JF_OK;
+    STMT_OR_FAIL(q, SQ_MEMBER_FLOOR_LOWER, err);
+    int rc = sqlite3_bind_int64(st, 1, at) | sqlite3_bind_int64(st, 2, member_id);
+    jf_code code = sq_write(q, st, rc, false, err, "member due floor");
+    if (code == JF_OK) {
+        /* Whatever it was, it is no later than `at` now. */
+        q->due.floor_member = member_id;
+        q->due.floor_at_most = at;
+    }
+    return code;
+}
+
+/* When a lot is due for settling (sq_due): a pending lot at its
+ * activation, a spendable one at its expiry; INT64_MAX: never. */
+static int64_t lot_due_at(const jf_lot *l) {
+    if (l->state == JF_LOT_PENDING) return l->available_at_ms;
+    if (l->state == JF_LOT_ACTIVE && l->remaining > 0) return l->expires_at_ms;
+    return INT64_MAX;
+}
+
+/* The exact earliest due time of a member (MEMBER_DUE; INT64_MAX: none). */
+static jf_code sq_due_min(sq_store *q, int64_t member_id, int64_t *min, jf_error *err) {
+    *min = INT64_MAX;
+    STMT_OR_FAIL(q, SQ_MEMBER_DUE, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        for (int i = 0; i < 3; i++) {
+            int64_t t = column_or_max(st, i);
+            if (t < *min) *min = t;
+        }
+    sq_done(st);
+    return rc == SQLITE_ROW ? JF_OK : sq_fail(q, rc, err, "member due");
+}
+
+static jf_code sq_member_store_check(jf_store *s, int64_t member_id, char *finding, size_t cap, jf_error *err) {
+    sq_store *q = sq_of(s);
+    finding[0] = '\0';
+    int64_t min;
+    jf_code code = sq_due_min(q, member_id, &min, err);
+    if (code != JF_OK) return code;
+    STMT_OR_FAIL(q, SQ_MEMBER_FLOOR_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    int64_t floor = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sq_done(st);
+    if (rc != SQLITE_ROW) return sq_fail(q, rc, err, "member due floor");
+    if (floor > min)
+        snprintf(finding, cap, "due floor %lld is after %lld, when something of the member is due",
+                 (long long)floor, (long long)min);
+    return JF_OK;
 }
 
 static jf_code sq_member_update(jf_store *s, const jf_member *m, jf_error *err) {
     sq_store *q = sq_of(s);
+    if (q->due.refresh == m->id) {
+        jf_code code = sq_due_refresh(q, m->id, err);
+        if (code != JF_OK) return code;
+    }
     STMT_OR_FAIL(q, SQ_MEMBER_UPDATE, err);
     int rc = sqlite3_bind_int64(st, 1, m->status);
     rc |= bind_account(st, 2, &m->acct);
@@ -1008,6 +1134,7 @@ static jf_code sq_lot_insert(jf_store *s, jf_lot *l, jf_error *err) {
     rc |= sqlite3_bind_int64(st, 8, l->expires_at_ms);
     rc |= sqlite3_bind_int64(st, 9, l->created_at_ms);
     jf_code code = sq_write(q, st, rc, false, err, "lot insert");
+    if (code == JF_OK) code = sq_floor_lower(q, l->member_id, lot_due_at(l), err);
     if (code == JF_OK) {
         l->id = sqlite3_last_insert_rowid(q->db);
         q->linked_lot_id = l->entry_id == 0 ? l->id : 0;
@@ -1022,12 +1149,47 @@ static jf_code sq_lot_get(jf_store *s, int64_t id, jf_lot *out, jf_error *err) {
     return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_lot, out, err, "lot get");
 }
 
+/* Step an UPDATE … RETURNING of one row by id: the row as written into
+ * `row` (read), JF_NOT_FOUND when there is none. */
+static jf_code sq_update_returning(sq_store *q, sqlite3_stmt *st, int bind_rc, sq_reader read, void *row,
+                                   jf_error *err, const char *what) {
+    assert(q->tx == TX_WRITE);
+    jf_code code = JF_OK;
+    if (bind_rc != SQLITE_OK) {
+        code = sq_fail(q, bind_rc, err, what);
+    } else {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            read(st, row);
+            rc = sqlite3_step(st);
+        } else if (rc == SQLITE_DONE) {
+            code = jf_fail(err, JF_NOT_FOUND, "", "%s: no such row", what);
+        }
+        if (code == JF_OK && rc != SQLITE_DONE) code = sq_fail(q, rc, err, what);
+    }
+    sq_done(st);
+    return code;
+}
+
+static void read_lot_due(sqlite3_stmt *st, void *out) {
+    jf_lot *l = out;
+    l->member_id = I64(0);
+    l->state = (jf_lot_state)I64(1);
+    l->remaining = I64(2);
+    l->available_at_ms = I64(3);
+    l->expires_at_ms = I64(4);
+}
+
+/* The member and times come from the row as written (RETURNING), not
+ * from l: a caller need only fill in what the update writes. */
 static jf_code sq_lot_update(jf_store *s, const jf_lot *l, jf_error *err) {
     sq_store *q = sq_of(s);
     STMT_OR_FAIL(q, SQ_LOT_UPDATE, err);
     int rc = sqlite3_bind_int64(st, 1, l->remaining) | sqlite3_bind_int64(st, 2, l->state) |
              sqlite3_bind_int64(st, 3, l->entry_id) | sqlite3_bind_int64(st, 4, l->id);
-    return sq_write(q, st, rc, true, err, "lot update");
+    jf_lot row;
+    jf_code code = sq_update_returning(q, st, rc, read_lot_due, &row, err, "lot update");
+    return code == JF_OK ? sq_floor_lower(q, row.member_id, lot_due_at(&row), err) : code;
 }
 
 static jf_code sq_lot_link_entry(jf_store *s, int64_t lot_id, int64_t entry_id, jf_error *err) {
@@ -1197,6 +1359,7 @@ static jf_code sq_hold_insert(jf_store *s, jf_hold *h, jf_error *err) {
     rc |= sqlite3_bind_int64(st, 10, h->closed_at_ms);
     jf_code code = sq_write(q, st, rc, false, err, "hold insert");
     if (code == JF_OK) h->id = sqlite3_last_insert_rowid(q->db);
+    if (code == JF_OK && h->state == JF_HOLD_OPEN) code = sq_floor_lower(q, h->member_id, h->expires_at_ms, err);
     return code;
 }
 
@@ -1206,13 +1369,24 @@ static jf_code sq_hold_get(jf_store *s, int64_t id, jf_hold *out, jf_error *err)
     return sq_get(q, st, sqlite3_bind_int64(st, 1, id), read_hold, out, err, "hold get");
 }
 
+static void read_hold_due(sqlite3_stmt *st, void *out) {
+    jf_hold *h = out;
+    h->member_id = I64(0);
+    h->state = (jf_hold_state)I64(1);
+    h->expires_at_ms = I64(2);
+}
+
+/* As sq_lot_update: the floor from the row as written. */
 static jf_code sq_hold_update(jf_store *s, const jf_hold *h, jf_error *err) {
     sq_store *q = sq_of(s);
     STMT_OR_FAIL(q, SQ_HOLD_UPDATE, err);
     int rc = sqlite3_bind_int64(st, 1, h->captured) | sqlite3_bind_int64(st, 2, h->state) |
              sqlite3_bind_int64(st, 3, h->closed_at_ms) | sqlite3_bind_int64(st, 4, h->entry_id) |
              sqlite3_bind_int64(st, 5, h->id);
-    return sq_write(q, st, rc, true, err, "hold update");
+    jf_hold row;
+    jf_code code = sq_update_returning(q, st, rc, read_hold_due, &row, err, "hold update");
+    if (code == JF_OK && row.state == JF_HOLD_OPEN) code = sq_floor_lower(q, row.member_id, row.expires_at_ms, err);
+    return code;
 }
 
 static jf_code sq_hold_list_open(jf_store *s, int64_t member_id, int64_t before_ms, jf_hold *out, size_t cap,
@@ -2103,6 +2277,7 @@ static const jf_store_ops sq_ops = {
     .member_get = sq_member_get,
     .member_get_by_id = sq_member_get_by_id,
     .member_update = sq_member_update,
+    .member_store_check = sq_member_store_check,
     .member_list = sq_member_list,
     .members_due = sq_members_due,
     .entry_insert = sq_entry_insert,

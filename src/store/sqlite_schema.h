@@ -333,6 +333,17 @@ static const char *const jf_sqlite_migrations[] = {
      * that never got its answer cannot read the answer that later took
      * the id it reserved; '' for the answers linked before. */
     "ALTER TABLE event_answers ADD COLUMN event_id TEXT NOT NULL DEFAULT '';",
+    /* 8: a member's due floor: a time no later than anything of the member
+     * that settling acts on (its open holds' ends, pending lots'
+     * activations, spendable lots' expiries).  Locking a member reads it
+     * with the row, and a floor after the operation's time proves that
+     * nothing is due without the three index lookups per operation that
+     * MEMBER_DUE made (now run only to bring a floor up to date).  The
+     * store lowers it with every write that opens a hold or makes a lot
+     * pending or spendable (sqlite.c: sq_due); the rows that exist start at
+     * the lowest integer: unknown, brought up to date on their next
+     * operation. */
+    "ALTER TABLE members ADD COLUMN due_floor_ms INTEGER NOT NULL DEFAULT -9223372036854775808;",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

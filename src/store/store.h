@@ -222,6 +222,11 @@ typedef struct {
                           jf_member *out, jf_error *err);
     jf_code (*member_get_by_id)(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err);
     jf_code (*member_update)(jf_store *s, const jf_member *m, jf_error *err);
+    /* Optional (NULL: nothing to check).  What the store keeps of a member
+     * beyond the ledger's records, checked against them for verify (SQLite:
+     * the member's due floor, which must not be after anything due).
+     * finding is "" when it agrees. */
+    jf_code (*member_store_check)(jf_store *s, int64_t member_id, char *finding, size_t cap, jf_error *err);
     /* Members of a tenant by id ascending, id > after_id. */
     jf_code (*member_list)(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
                            size_t *n, jf_error *err);

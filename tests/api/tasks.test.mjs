@@ -27,7 +27,13 @@ test('weekly count task rewards automatically, resets next week', async () => {
   assert.equal(ts.points_awarded, 30);
   assert.equal(third.json.member.points.available, 30);
   const fourth = await order('w1', '2030-03-10T23:59:59+08:00');
-  assert.equal(fourth.json.tasks.find((x) => x.task_id === t.json.id).points_awarded, 0, 'once per period');
+  const fourthState = fourth.json.tasks.find((x) => x.task_id === t.json.id);
+  assert.equal(fourthState.points_awarded, 0, 'once per period');
+  assert.equal(fourthState.progress, 3, 'progress stops at the goal once it is reached');
+  assert.equal(fourthState.completed, true);
+  assert.equal(fourth.json.member.points.available, 30);
+  list = await call('GET', '/v1/members/w1/tasks', undefined, '2030-03-10T23:59:59+08:00');
+  assert.equal(list.json.tasks.find((x) => x.task_id === t.json.id).progress, 3);
   list = await call('GET', '/v1/members/w1/tasks', undefined, '2030-03-11T00:00:00+08:00');
   assert.equal(list.json.tasks.find((x) => x.task_id === t.json.id).progress, 0, 'a new week starts from zero');
   await call('PATCH', `/v1/tasks/${t.json.id}`, { enabled: false });

@@ -489,9 +489,7 @@ static sqlite3 *raw_open(fx_world *w) {
     return db;
 }
 
-static int64_t raw_count(sqlite3 *db, const char *table) {
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+static int64_t raw_int(sqlite3 *db, const char *sql) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
@@ -500,6 +498,20 @@ static int64_t raw_count(sqlite3 *db, const char *table) {
     int64_t n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return n;
+}
+
+int64_t fx_sqlite_int(fx_world *w, const char *sql) {
+    cr_assert(!is_pg_location(w->path), "fx_sqlite_int reads a SQLite file");
+    sqlite3 *db = raw_open(w);
+    int64_t n = raw_int(db, sql);
+    sqlite3_close(db);
+    return n;
+}
+
+static int64_t raw_count(sqlite3 *db, const char *table) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    return raw_int(db, sql);
 }
 
 /* PostgreSQL: the same reads through a second connection (issue 4). */

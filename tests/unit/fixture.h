@@ -123,6 +123,8 @@ jf_hold fx_hold_get(fx_world *w, int64_t hold_id);
 size_t fx_moves(fx_world *w, int64_t entry_id, jf_lot_move *out, size_t cap);
 /* Rows in a table (read straight from the SQLite file). */
 int64_t fx_count(fx_world *w, const char *table);
+/* The first column of the first row of a query on the SQLite file. */
+int64_t fx_sqlite_int(fx_world *w, const char *sql);
 
 /* ---- "nothing was written" ---- */
 /* A digest of every row of every ledger table, and their counts. */

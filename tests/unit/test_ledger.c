@@ -135,6 +135,56 @@ Test(ledger, earn_pending_activated_by_the_members_next_operation) {
     fx_verify_clean(&fx);
 }
 
+/* SQLite keeps a member's due floor (sqlite.c: sq_due): never after
+ * anything due, lowered by what opens a hold or makes a lot pending or
+ * spendable, brought up to date by the first operation that finds it not
+ * after its time. */
+static int64_t due_floor(const char *member_id) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT due_floor_ms FROM members WHERE ext_id = '%s'", member_id);
+    return fx_sqlite_int(&fx, sql);
+}
+
+Test(ledger, due_floor_follows_holds_and_lots) {
+    if (fx_backend_is_postgres()) cr_skip_test("the due floor is SQLite's");
+    jf_earn_req far = {.member_id = "m1", .points = 100, .biz_no = "e1", .expires_at_ms = T0 + 30 * DAY};
+    jf_result r;
+    jf_error err = {0};
+    jf_code rc = fx_earn(&fx, T0, &far, &r, &err);
+    FX_ASSERT_CODE(rc, JF_OK, err);
+    cr_assert_eq(due_floor("m1"), T0 + 30 * DAY, "the lot's expiry");
+    jf_result h = fx_hold_ok(&fx, T0 + 1, "m1", 10, 600, "h1");
+    cr_assert_eq(due_floor("m1"), T0 + 1 + 600 * FX_SECOND, "the open hold ends first");
+    jf_earn_req later = {.member_id = "m1", .points = 5, .biz_no = "e2", .available_at_ms = T0 + 2 * DAY,
+                         .expires_at_ms = T0 + 40 * DAY};
+    rc = fx_earn(&fx, T0 + 2, &later, &r, &err);
+    FX_ASSERT_CODE(rc, JF_OK, err);
+    cr_assert_eq(due_floor("m1"), T0 + 1 + 600 * FX_SECOND, "a later activation leaves it");
+    fx_release_ok(&fx, T0 + 3, h.hold.id, "r1");
+    cr_assert_eq(due_floor("m1"), T0 + 1 + 600 * FX_SECOND, "closing a hold leaves it low");
+    fx_verify_clean(&fx);
+    /* Past the hold's end nothing is due, and the operation finds out. */
+    fx_earn_ok(&fx, T0 + DAY, "m1", 1, "e3");
+    cr_assert_eq(due_floor("m1"), T0 + 2 * DAY, "up to date: the pending lot's activation");
+    /* The activation, then the lot becomes due by expiry instead. */
+    fx_spend_ok(&fx, T0 + 3 * DAY, "m1", 1, "s1");
+    cr_assert_eq(fx_member(&fx, "m1").acct.pending, 0, "activated by the spend's settling");
+    cr_assert_eq(due_floor("m1"), T0 + 30 * DAY);
+    /* Spending all of the first lot leaves it low; a reversal that gives
+     * the points back makes the lot spendable again: no later than it. */
+    fx_spend_ok(&fx, T0 + 3 * DAY, "m1", 99, "s2");
+    fx_earn_ok(&fx, T0 + 31 * DAY, "m1", 1, "e4"); /* settles: refresh */
+    int64_t up_to_date = due_floor("m1");
+    cr_assert_gt(up_to_date, T0 + 30 * DAY, "the spent lot no longer counts");
+    fx_reverse_ok(&fx, T0 + 31 * DAY, "m1", "s2", 99, "v1");
+    cr_assert_leq(due_floor("m1"), T0 + 30 * DAY, "the restored lot, already past its expiry");
+    fx_verify_clean(&fx);
+    /* ... and the next operation expires it, as if the floor were not there. */
+    fx_earn_ok(&fx, T0 + 31 * DAY + 1, "m1", 1, "e5");
+    cr_assert_gt(fx_member(&fx, "m1").acct.expired, 0);
+    fx_verify_clean(&fx);
+}
+
 /* ---- spend ---- */
 
 Test(ledger, spend) {

@@ -1393,6 +1393,7 @@ Test(store, migration_3_counts_existing_awards) {
                           "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms)",
                           "ALTER TABLE events DROP COLUMN answer_id"};
     for (size_t i = 0; i < sizeof undo / sizeof undo[0]; i++) OK(raw_exec(S, undo[i], E));
+    if (backend_is_sqlite()) OK(raw_exec(S, "ALTER TABLE members DROP COLUMN due_floor_ms", E)); /* 8 */
     jf_store_close(S);
     S = open_store(); /* applies migration 3 */
     int64_t points = -1;

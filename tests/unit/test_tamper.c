@@ -92,6 +92,15 @@ Test(tamper, triggers_refuse_update_and_delete) {
     fx_verify_clean(&fx);
 }
 
+Test(tamper, due_floor_after_an_open_hold) {
+    /* m2's hold is open until T0 + 2 + 600 s: a floor after that would let
+     * an operation after the hold's end skip releasing it. */
+    sql("UPDATE members SET due_floor_ms = 9223372036854775807 WHERE ext_id = 'm2'");
+    fx_findings f = expect_findings_only_for(fx.tenant.id, "m2");
+    cr_assert(any_finding_contains(&f, "due floor"), "%s", f.text[0]);
+    cr_assert_eq(f.count, 1, "%s", f.text[0]);
+}
+
 Test(tamper, entry_points_changed) {
     drop_triggers();
     int64_t id = entry_id_of("m2", "m2-e1");
