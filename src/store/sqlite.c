@@ -329,9 +329,12 @@ static const char *const sq_names[SQ__COUNT] = {
 typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } sq_tx;
 
 /* When a locked member may have something due, as read with its lock:
- * valid while nothing has been written since (the write mark has not
- * moved) and no transaction or savepoint edge has been crossed.  The
- * settling queries answer "nothing" from it without running.
+ * valid until a transaction or savepoint edge is crossed or a statement
+ * fails (one that fails with an I/O error may have rolled everything
+ * back).  Writes of the member's lots and holds lower its times as they
+ * lower the floor (sq_floor_lower), so other writes — an event's rows, a
+ * task's progress — leave it valid.  The settling queries answer "nothing"
+ * from it without running.
  *
  * The times come from the member row's due floor (migration 8): never
  * later than the earliest of its open holds' ends, pending lots'
@@ -348,7 +351,7 @@ typedef enum { TX_NONE = 0, TX_READ = 1, TX_WRITE = 2 } sq_tx;
 typedef struct {
     bool valid;
     int64_t member_id;
-    uint64_t mark;
+    uint64_t failures; /* q->failures when read */
     int64_t hold_min, pending_min, active_min; /* INT64_MAX: none */
     int64_t refresh; /* member whose floor to bring up to date; 0: none */
     /* A time the member's stored floor is known not to be after (read
@@ -817,7 +820,7 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     if (code == JF_OK) {
         m->id = sqlite3_last_insert_rowid(q->db);
         /* A new member has nothing that could be due. */
-        q->due = (sq_due){.valid = true, .member_id = m->id, .mark = sq_write_mark(&q->base),
+        q->due = (sq_due){.valid = true, .member_id = m->id, .failures = q->failures,
                           .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
                           .floor_member = m->id, .floor_at_most = INT64_MAX};
     }
@@ -841,7 +844,7 @@ static void read_member_locked(sqlite3_stmt *st, void *out) {
     int64_t floor = I64(15);
     r->q->due = (sq_due){.valid = true,
                          .member_id = r->m->id,
-                         .mark = sq_write_mark(&r->q->base),
+                         .failures = r->q->failures,
                          .hold_min = floor,
                          .pending_min = floor,
                          .active_min = floor,
@@ -854,7 +857,7 @@ static void read_member_locked(sqlite3_stmt *st, void *out) {
  * but cannot say so, the member's floor is brought up to date with its
  * next update (sq_due: refresh). */
 static bool sq_due_none(sq_store *q, int64_t member_id, int64_t min, int64_t now_ms) {
-    if (!q->due.valid || q->due.member_id != member_id || q->due.mark != sq_write_mark(&q->base)) return false;
+    if (!q->due.valid || q->due.member_id != member_id || q->due.failures != q->failures) return false;
     if (min > now_ms) return true;
     q->due.refresh = member_id;
     return false;
@@ -908,6 +911,11 @@ static jf_code sq_due_refresh(sq_store *q, int64_t member_id, jf_error *err) {
 static jf_code sq_floor_lower(sq_store *q, int64_t member_id, int64_t at, jf_error *err) {
     assert(member_id > 0);
     if (at == INT64_MAX) return JF_OK; /* never due */
+    if (q->due.valid && q->due.member_id == member_id) {
+        if (at < q->due.hold_min) q->due.hold_min = at;
+        if (at < q->due.pending_min) q->due.pending_min = at;
+        if (at < q->due.active_min) q->due.active_min = at;
+    }
     if (q->due.floor_member == member_id && q->due.floor_at_most <= at) return JF_OK;
     STMT_OR_FAIL(q, SQ_MEMBER_FLOOR_LOWER, err);
     int rc = sqlite3_bind_int64(st, 1, at) | sqlite3_bind_int64(st, 2, member_id);

@@ -170,18 +170,29 @@ Test(ledger, due_floor_follows_holds_and_lots) {
     fx_spend_ok(&fx, T0 + 3 * DAY, "m1", 1, "s1");
     cr_assert_eq(fx_member(&fx, "m1").acct.pending, 0, "activated by the spend's settling");
     cr_assert_eq(due_floor("m1"), T0 + 30 * DAY);
-    /* Spending all of the first lot leaves it low; a reversal that gives
-     * the points back makes the lot spendable again: no later than it. */
+    /* Spending all of the first lot leaves the floor at its expiry until a
+     * settling finds nothing due (after a second hold's end, here). */
     fx_spend_ok(&fx, T0 + 3 * DAY, "m1", 99, "s2");
-    fx_earn_ok(&fx, T0 + 31 * DAY, "m1", 1, "e4"); /* settles: refresh */
-    int64_t up_to_date = due_floor("m1");
-    cr_assert_gt(up_to_date, T0 + 30 * DAY, "the spent lot no longer counts");
-    fx_reverse_ok(&fx, T0 + 31 * DAY, "m1", "s2", 99, "v1");
-    cr_assert_leq(due_floor("m1"), T0 + 30 * DAY, "the restored lot, already past its expiry");
+    jf_result h2 = fx_hold_ok(&fx, T0 + 4 * DAY, "m1", 1, 600, "h2");
+    fx_release_ok(&fx, T0 + 4 * DAY + 1, h2.hold.id, "r2");
+    fx_earn_ok(&fx, T0 + 5 * DAY, "m1", 1, "e4");
+    cr_assert_eq(due_floor("m1"), T0 + 40 * DAY, "the spent lot no longer counts");
+    /* A reversal that gives the points back makes the lot spendable again. */
+    fx_reverse_ok(&fx, T0 + 5 * DAY, "m1", "s2", 99, "v1");
+    cr_assert_eq(due_floor("m1"), T0 + 30 * DAY, "lowered to the restored lot's expiry");
     fx_verify_clean(&fx);
-    /* ... and the next operation expires it, as if the floor were not there. */
-    fx_earn_ok(&fx, T0 + 31 * DAY + 1, "m1", 1, "e5");
-    cr_assert_gt(fx_member(&fx, "m1").acct.expired, 0);
+    /* Past it, the next operation expires it. */
+    fx_earn_ok(&fx, T0 + 31 * DAY, "m1", 1, "e5");
+    cr_assert_eq(fx_member(&fx, "m1").acct.expired, 99);
+    cr_assert_eq(due_floor("m1"), T0 + 40 * DAY);
+    /* A reversal restoring a lot already past its expiry expires it again
+     * in the same operation (reverse.c), and leaves the floor up to date. */
+    fx_spend_ok(&fx, T0 + 31 * DAY, "m1", 5, "s3");
+    fx_reverse_ok(&fx, T0 + 41 * DAY, "m1", "s3", 5, "v2");
+    jf_member m = fx_member(&fx, "m1");
+    cr_assert_eq(m.acct.expired, 99 + 5);
+    cr_assert_eq(m.acct.available, 3, "e3, e4 and e5 never expire");
+    cr_assert_eq(due_floor("m1"), INT64_MAX, "nothing left that could be due");
     fx_verify_clean(&fx);
 }
 
