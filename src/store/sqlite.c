@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,10 @@ typedef struct {
 typedef struct {
     jf_store base; /* base.impl points back here */
     sqlite3 *db;
+    /* Counted in sq_open_files (the database file's device and inode). */
+    bool counted;
+    dev_t file_dev;
+    ino_t file_ino;
     sq_tx tx;
     bool in_savepoint; /* one level: the committer's per-request savepoint */
     uint64_t failures; /* statements that failed (part of write_mark) */
@@ -1503,9 +1508,12 @@ static jf_code sq_key_revoke(jf_store *s, int64_t id, int64_t revoked_at_ms, jf_
 
 /* ---- open, migrate, close ---------------------------------------------- */
 
+static void sq_open_files_leave(const sq_store *q);
+
 static void sq_close(jf_store *s) {
     if (s == NULL) return;
     sq_store *q = sq_of(s);
+    sq_open_files_leave(q);
     if (q->tx != TX_NONE) sq_rollback(s);
     for (int i = 0; i < SQ__COUNT; i++) sqlite3_finalize(q->stmts[i]);
     sqlite3_close_v2(q->db);
@@ -1604,12 +1612,93 @@ static jf_code sq_migrate_locked(sq_store *q, jf_error *err) {
     return JF_OK;
 }
 
-static jf_code sq_migrate(sq_store *q, jf_error *err) {
+/* ---- who else has the database open ------------------------------------ */
+
+/* A migration changes what every writer must do (8: keep the members' due
+ * floor with every lot and hold it writes), and a process that opened the
+ * database before would go on writing by the old rules, silently.  So an
+ * existing database is migrated only when no other process has it open.
+ *
+ * Every connection to a WAL database holds a shared lock in the -shm file
+ * (SQLite's unix VFS: bytes 120..128, its eight locks and the "DMS" byte)
+ * for as long as it has the file mapped, and F_GETLK reports the locks of
+ * other processes.  The probe opens and closes a descriptor of the -shm
+ * file, and closing any descriptor of a file drops every POSIX lock the
+ * process holds on it; so it runs only while this process has no
+ * connection to the database (the counts below), under sq_open_mu, which
+ * every open takes. */
+#define SQ_SHM_LOCKS_FIRST 120
+#define SQ_SHM_LOCKS_BYTES 9
+
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    int n; /* this process's connections; 0: a free slot */
+} sq_open_file;
+
+static pthread_mutex_t sq_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static sq_open_file sq_open_files[64]; /* guarded by sq_open_mu */
+
+static sq_open_file *sq_open_file_of(dev_t dev, ino_t ino) {
+    for (size_t i = 0; i < sizeof sq_open_files / sizeof sq_open_files[0]; i++)
+        if (sq_open_files[i].n > 0 && sq_open_files[i].dev == dev && sq_open_files[i].ino == ino)
+            return &sq_open_files[i];
+    return NULL;
+}
+
+static bool sq_shared_with_another_process(const char *path) {
+    char shm[PATH_MAX];
+    if (snprintf(shm, sizeof shm, "%s-shm", path) >= (int)sizeof shm) return false;
+    int fd = open(shm, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false; /* no -shm file: nobody has it mapped */
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = SQ_SHM_LOCKS_FIRST,
+                       .l_len = SQ_SHM_LOCKS_BYTES};
+    bool held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    close(fd);
+    return held;
+}
+
+/* Under sq_open_mu: count q's connection to its file.  With the table
+ * full (64 files open at once) it goes uncounted, and a later first open
+ * of the same file could probe while it is open: its locks would be lost.
+ * No jifen process opens that many databases. */
+static void sq_open_files_enter(sq_store *q) {
+    struct stat sb;
+    const char *path = sqlite3_db_filename(q->db, "main");
+    if (path == NULL || stat(path, &sb) != 0) return;
+    sq_open_file *f = sq_open_file_of(sb.st_dev, sb.st_ino);
+    for (size_t i = 0; f == NULL && i < sizeof sq_open_files / sizeof sq_open_files[0]; i++)
+        if (sq_open_files[i].n == 0) {
+            f = &sq_open_files[i];
+            *f = (sq_open_file){.dev = sb.st_dev, .ino = sb.st_ino, .n = 0};
+        }
+    if (f == NULL) return;
+    f->n++;
+    q->counted = true;
+    q->file_dev = sb.st_dev;
+    q->file_ino = sb.st_ino;
+}
+
+static void sq_open_files_leave(const sq_store *q) {
+    if (!q->counted) return;
+    pthread_mutex_lock(&sq_open_mu);
+    sq_open_file *f = sq_open_file_of(q->file_dev, q->file_ino);
+    if (f != NULL) f->n--;
+    pthread_mutex_unlock(&sq_open_mu);
+}
+
+static jf_code sq_migrate(sq_store *q, bool shared, jf_error *err) {
     int64_t version = 0;
     jf_code code = sq_schema_version(q, &version, err);
     if (code != JF_OK) return code;
     if (version > JF_SQLITE_SCHEMA_VERSION) return sq_refuse_newer(version, err);
     if (version == JF_SQLITE_SCHEMA_VERSION) return JF_OK; /* no writer lock needed */
+    if (version > 0 && shared)
+        return jf_fail(err, JF_UNAVAILABLE, "",
+                       "database schema version %lld needs migrating to %lld, and another process has the "
+                       "database open (an older jifen would go on writing by the old rules): stop it, "
+                       "then start this one",
+                       (long long)version, (long long)JF_SQLITE_SCHEMA_VERSION);
     code = sq_begin(&q->base, err);
     if (code != JF_OK) return code;
     code = sq_migrate_locked(q, err);
@@ -1651,13 +1740,21 @@ jf_code jf_sqlite_open(const char *path, jf_store **out, jf_error *err) {
     q->base.impl = q;
     q->wal_fd = -1;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    pthread_mutex_lock(&sq_open_mu);
+    /* The first connection of this process to an existing file: does any
+     * other process have it open (sq_shared_with_another_process)? */
+    struct stat sb;
+    bool shared = stat(path, &sb) == 0 && sq_open_file_of(sb.st_dev, sb.st_ino) == NULL &&
+                  sq_shared_with_another_process(path);
     int rc = sqlite3_open_v2(path, &q->db, flags, jf_sqlite_vfs());
     jf_code code = JF_OK;
     if (rc != SQLITE_OK)
         code = jf_fail(err, JF_UNAVAILABLE, "", "sqlite open %s: %s", path,
                        q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+    if (code == JF_OK) sq_open_files_enter(q);
+    pthread_mutex_unlock(&sq_open_mu);
     if (code == JF_OK) code = sq_configure(q, err);
-    if (code == JF_OK) code = sq_migrate(q, err);
+    if (code == JF_OK) code = sq_migrate(q, shared, err);
     if (code != JF_OK) {
         sq_close(&q->base);
         return code;

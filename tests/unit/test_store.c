@@ -9,10 +9,12 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h" /* fx_store_location: the backend's fresh store */
@@ -1409,4 +1411,80 @@ Test(store, migration_3_counts_existing_awards) {
     commit();
     OK(S->ops->event_answer_get(S, tid, "o1", answer, sizeof answer, E));
     cr_assert_str_eq(answer, "{}");
+}
+
+/* A process that keeps the database open (as an older server still
+ * running would): a plain SQLite connection that has read once, so it
+ * holds its -shm locks, until its stdin pipe closes. */
+static pid_t hold_open_in_child(const char *path, int *release_fd) {
+    int ready[2], release[2];
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(release), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(release[1]);
+        sqlite3 *db = NULL;
+        int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM members", NULL, NULL, NULL);
+        char c = rc == SQLITE_OK ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1) _exit(2);
+        while (read(release[0], &c, 1) > 0) {
+        }
+        sqlite3_close(db);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(release[0]);
+    char c = 0;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    cr_assert_eq(c, 'y', "the child could not open the database");
+    *release_fd = release[1];
+    return pid;
+}
+
+static void let_go(pid_t pid, int release_fd) {
+    close(release_fd);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A migration changes what every writer must do; a process that had the
+ * database open before would go on by the old rules.  So an existing
+ * database is not migrated while another process has it open. */
+Test(store, no_migration_while_another_process_has_the_database_open) {
+    if (!backend_is_sqlite()) cr_skip_test("SQLite's migrations");
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    /* Back to schema 7, as a database written before migration 8. */
+    OK(raw_exec(S, "DELETE FROM schema_migrations WHERE version >= 8", E));
+    OK(raw_exec(S, "ALTER TABLE members DROP COLUMN due_floor_ms", E));
+    jf_store_close(S);
+    S = NULL;
+
+    int release;
+    pid_t child = hold_open_in_child(db_location, &release);
+    jf_store *s = NULL;
+    jf_error err = {0};
+    jf_code rc = jf_store_open(db_location, &s, &err);
+    cr_assert_eq(rc, JF_UNAVAILABLE, "opened (%s) while another process had it open", err.detail);
+    cr_assert_null(s);
+    cr_assert(strstr(err.detail, "another process has the database open") != NULL, "%s", err.detail);
+    let_go(child, release);
+
+    S = open_store(); /* alone now: migrates */
+    jf_member m;
+    OK(S->ops->member_get_by_id(S, mid, false, &m, E));
+    begin();
+    OK(S->ops->member_get_by_id(S, mid, true, &m, E)); /* reads the new column */
+    commit();
+
+    /* Up to date, another process may share it as before. */
+    jf_store_close(S);
+    child = hold_open_in_child(db_location, &release);
+    S = open_store();
+    let_go(child, release);
 }
