@@ -87,5 +87,13 @@ print(f"committer during (c): {(s1 - s0) / max(c1 - c0, 1):.1f} requests per com
 print(f"events/earn ratio: {e / ((c + c2) / 2):.2f}   ({rules:.0f} rules evaluated per order.paid; "
       f"e against the mean of c and c'; target >= 0.80)")
 PY
+# The whole run's log restarts: how often the writer paused, how long.
+curl -s "$base/metrics" | awk '
+  $1 == "jifen_sqlite_log_restart_turn_seconds_count" {n = $2}
+  $1 == "jifen_sqlite_log_restart_turn_seconds_sum" {t = $2}
+  $1 == "jifen_sqlite_db_sync_seconds_total" {d = $2}
+  $1 == "jifen_sqlite_wal_sync_seconds_total" {w = $2}
+  END {printf "log restarts: %d, the writer paused %.1f ms each on average; fsyncs: log %.1f s, database %.1f s\n",
+       n, n ? t * 1000 / n : 0, w, d}' >&2
 kill -TERM "$pid"; wait "$pid" || true
 "$BIN" verify --db "$db" >/dev/null && echo "verify after the bench: ok" >&2

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "store/checkpointer.h"
 #include "store/sqlite_vfs.h"
 
 #define STATUS_MAX 600
@@ -127,6 +128,32 @@ static void render_committer(FILE *f) {
                "# HELP jifen_sqlite_wal_bytes_total Bytes written to SQLite's write-ahead log.\n"
                "# TYPE jifen_sqlite_wal_bytes_total counter\njifen_sqlite_wal_bytes_total %llu\n",
             (unsigned long long)wal.syncs, (unsigned long long)wal.writes, (unsigned long long)wal.bytes);
+    jf_sqlite_io_counts db;
+    jf_sqlite_vfs_counts(JF_SQLITE_DB, &db);
+    fprintf(f, "# HELP jifen_sqlite_wal_sync_seconds_total Time spent in fsyncs of SQLite's write-ahead log.\n"
+               "# TYPE jifen_sqlite_wal_sync_seconds_total counter\njifen_sqlite_wal_sync_seconds_total %.6f\n"
+               "# HELP jifen_sqlite_db_syncs_total fsyncs of the SQLite database file (checkpoints).\n"
+               "# TYPE jifen_sqlite_db_syncs_total counter\njifen_sqlite_db_syncs_total %llu\n"
+               "# HELP jifen_sqlite_db_sync_seconds_total Time spent in fsyncs of the SQLite database file.\n"
+               "# TYPE jifen_sqlite_db_sync_seconds_total counter\njifen_sqlite_db_sync_seconds_total %.6f\n",
+            (double)wal.sync_us / 1e6, (unsigned long long)db.syncs, (double)db.sync_us / 1e6);
+    jf_checkpoint_counts cp;
+    jf_checkpointer_counts(&cp);
+    fputs("# HELP jifen_sqlite_log_restart_turn_seconds The writer's pauses to let SQLite's log start over"
+          " (it copies what the checkpoint thread left and syncs the database; writes wait meanwhile).\n"
+          "# TYPE jifen_sqlite_log_restart_turn_seconds histogram\n", f);
+    uint64_t turns_le = 0;
+    for (size_t b = 0; b < JF_CHECKPOINT_TURN_BUCKETS; b++) {
+        turns_le += cp.turn_le[b];
+        if (b + 1 < JF_CHECKPOINT_TURN_BUCKETS)
+            fprintf(f, "jifen_sqlite_log_restart_turn_seconds_bucket{le=\"%g\"} %llu\n",
+                    (double)JF_CHECKPOINT_TURN_LE_US[b] / 1e6, (unsigned long long)turns_le);
+        else
+            fprintf(f, "jifen_sqlite_log_restart_turn_seconds_bucket{le=\"+Inf\"} %llu\n",
+                    (unsigned long long)turns_le);
+    }
+    fprintf(f, "jifen_sqlite_log_restart_turn_seconds_sum %.6f\njifen_sqlite_log_restart_turn_seconds_count %llu\n",
+            (double)cp.turn_us / 1e6, (unsigned long long)cp.turns);
     fprintf(f, "# HELP jifen_commit_failures_total Batches whose commit failed (every request in them got 503).\n"
                "# TYPE jifen_commit_failures_total counter\njifen_commit_failures_total %llu\n",
             (unsigned long long)ld(&commit_failures));

@@ -64,4 +64,16 @@ void jf_checkpointer_writer_turn(jf_checkpointer *cp);
  * again.  NULL is fine. */
 void jf_checkpointer_stop(jf_checkpointer *cp);
 
+/* Process-wide, since start: the writer's turns (each lets the log start
+ * over), the time they took, and how many took longer than each bound in
+ * JF_CHECKPOINT_TURN_LE_US (a histogram: turn_le[i] counts turns of at
+ * most JF_CHECKPOINT_TURN_LE_US[i] µs; the last bucket is everything). */
+#define JF_CHECKPOINT_TURN_BUCKETS 8
+extern const int64_t JF_CHECKPOINT_TURN_LE_US[JF_CHECKPOINT_TURN_BUCKETS - 1];
+typedef struct {
+    uint64_t turns, turn_us;
+    uint64_t turn_le[JF_CHECKPOINT_TURN_BUCKETS];
+} jf_checkpoint_counts;
+void jf_checkpointer_counts(jf_checkpoint_counts *out);
+
 #endif

@@ -1564,9 +1564,10 @@ static jf_code sq_log_sync(jf_store *s, jf_error *err) {
     if (q->wal_fd < 0)
         return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: open %s to sync it: %s", q->wal_path, strerror(errno));
     if (q->fail_log_sync) errno = EIO;
+    int64_t t0 = jf_sqlite_vfs_now_us();
     if (q->fail_log_sync || fdatasync(q->wal_fd) != 0)
         return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: fdatasync %s: %s", q->wal_path, strerror(errno));
-    jf_sqlite_vfs_count_sync(JF_SQLITE_WAL);
+    jf_sqlite_vfs_count_sync(JF_SQLITE_WAL, jf_sqlite_vfs_now_us() - t0);
     return JF_OK;
 }
 

@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A flush at most this large: a 256-earn batch is ~4 MiB of 4 KiB frames. */
 #define WAL_BUFFER_MAX (8 * 1024 * 1024)
@@ -50,7 +51,8 @@ typedef struct {
     bool commit_pending; /* the next page written completes a commit frame */
 } jv_file;
 
-static _Atomic uint64_t g_syncs[JF_SQLITE_FILE_KINDS], g_writes[JF_SQLITE_FILE_KINDS], g_bytes[JF_SQLITE_FILE_KINDS];
+static _Atomic uint64_t g_syncs[JF_SQLITE_FILE_KINDS], g_sync_us[JF_SQLITE_FILE_KINDS], g_writes[JF_SQLITE_FILE_KINDS],
+    g_bytes[JF_SQLITE_FILE_KINDS];
 
 static sqlite3_vfs *g_real;
 static sqlite3_vfs g_vfs;
@@ -148,8 +150,11 @@ static int jv_truncate(sqlite3_file *f, sqlite3_int64 size) {
 }
 static int jv_sync(sqlite3_file *f, int flags) {
     int rc = flush((jv_file *)f);
-    atomic_fetch_add_explicit(&g_syncs[((jv_file *)f)->kind], 1, memory_order_relaxed);
-    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
+    if (rc != SQLITE_OK) return rc;
+    int64_t t0 = jf_sqlite_vfs_now_us();
+    rc = REAL(f)->pMethods->xSync(REAL(f), flags);
+    jf_sqlite_vfs_count_sync(((jv_file *)f)->kind, jf_sqlite_vfs_now_us() - t0);
+    return rc;
 }
 static int jv_file_size(sqlite3_file *f, sqlite3_int64 *size) {
     int rc = flush((jv_file *)f);
@@ -286,12 +291,20 @@ static void register_once(void) {
     g_ok = sqlite3_vfs_register(&g_vfs, 0) == SQLITE_OK;
 }
 
-void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind) {
+int64_t jf_sqlite_vfs_now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind, int64_t us) {
     atomic_fetch_add_explicit(&g_syncs[kind], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_sync_us[kind], (uint64_t)(us > 0 ? us : 0), memory_order_relaxed);
 }
 
 void jf_sqlite_vfs_counts(jf_sqlite_file_kind kind, jf_sqlite_io_counts *out) {
     out->syncs = atomic_load_explicit(&g_syncs[kind], memory_order_relaxed);
+    out->sync_us = atomic_load_explicit(&g_sync_us[kind], memory_order_relaxed);
     out->writes = atomic_load_explicit(&g_writes[kind], memory_order_relaxed);
     out->bytes = atomic_load_explicit(&g_bytes[kind], memory_order_relaxed);
 }

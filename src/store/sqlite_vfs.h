@@ -21,13 +21,17 @@ const char *jf_sqlite_vfs(void);
 typedef enum { JF_SQLITE_WAL, JF_SQLITE_DB, JF_SQLITE_OTHER, JF_SQLITE_FILE_KINDS } jf_sqlite_file_kind;
 
 /* What one kind of file saw through the VFS since the process started:
- * syncs, the write calls that reached the real file, and their bytes. */
+ * syncs and the time spent in them, the write calls that reached the real
+ * file, and their bytes. */
 typedef struct {
-    uint64_t syncs, writes, bytes;
+    uint64_t syncs, sync_us, writes, bytes;
 } jf_sqlite_io_counts;
 
 void jf_sqlite_vfs_counts(jf_sqlite_file_kind kind, jf_sqlite_io_counts *out);
-/* Count a sync made outside SQLite (the store's deferred log_sync). */
-void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind);
+/* Count a sync made outside SQLite (the store's deferred log_sync) that
+ * took `us` microseconds. */
+void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind, int64_t us);
+/* Microseconds on CLOCK_MONOTONIC, for timing syncs. */
+int64_t jf_sqlite_vfs_now_us(void);
 
 #endif

@@ -273,13 +273,22 @@ test('/metrics counts the WAL: a durable write is one more sync and its frames o
   const wal = async () => {
     const t = (await srv.req('GET', '/metrics')).text;
     const n = (name) => Number(t.match(new RegExp(`^jifen_sqlite_wal_${name}_total (\\d+)$`, 'm'))[1]);
-    return { syncs: n('syncs'), writes: n('writes'), bytes: n('bytes') };
+    const secs = Number(t.match(/^jifen_sqlite_wal_sync_seconds_total ([0-9.]+)$/m)[1]);
+    return { syncs: n('syncs'), writes: n('writes'), bytes: n('bytes'), secs, text: t };
   };
   const before = await wal();
   const r = await srv.api('acme', 'POST', '/v1/members/walcount/earn', { points: 5, biz_no: 'walcount-1' });
   assert.equal(r.status, 201);
   const after = await wal();
   assert.ok(after.syncs > before.syncs, 'the commit synced the log');
+  assert.ok(after.secs > before.secs, 'and the sync took some time');
+  // the writer's pauses for the log to start over: a histogram, buckets cumulative
+  const buckets = [...after.text.matchAll(/^jifen_sqlite_log_restart_turn_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+  assert.equal(buckets.length, 8);
+  assert.equal(buckets.at(-1)[1], '+Inf');
+  for (let i = 1; i < buckets.length; i++) assert.ok(Number(buckets[i][2]) >= Number(buckets[i - 1][2]));
+  const count = Number(after.text.match(/^jifen_sqlite_log_restart_turn_seconds_count (\d+)$/m)[1]);
+  assert.equal(count, Number(buckets.at(-1)[2]));
   assert.ok(after.bytes > before.bytes, 'and wrote frames to it');
   // several pages changed; their frames reached the file in fewer calls
   // than one per frame (4096 + 24 bytes each)

@@ -1158,7 +1158,17 @@ Test(store, log_starts_over_after_the_writers_turn) {
                                 (long long)frames[i], (long long)frames[i - 1]);
     }
     cr_assert_geq(frames[5], 8, "the last pass asked for the writer's turn");
+    jf_checkpoint_counts before, after_turn;
+    jf_checkpointer_counts(&before);
     jf_checkpointer_writer_turn(cp);
+    jf_checkpointer_counts(&after_turn);
+    cr_assert_eq(after_turn.turns, before.turns + 1, "the turn is counted (/metrics)");
+    uint64_t in_buckets = 0;
+    for (int b = 0; b < JF_CHECKPOINT_TURN_BUCKETS; b++) in_buckets += after_turn.turn_le[b] - before.turn_le[b];
+    cr_assert_eq(in_buckets, 1, "in one bucket of the histogram");
+    jf_checkpointer_writer_turn(cp); /* not asked for again: nothing to count */
+    jf_checkpointer_counts(&before);
+    cr_assert_eq(before.turns, after_turn.turns);
     jf_tenant t = {0};
     snprintf(t.slug, sizeof t.slug, "restart-after");
     snprintf(t.timezone, sizeof t.timezone, "UTC");
