@@ -827,6 +827,7 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
         /* A new member has nothing that could be due. */
         q->due = (sq_due){.valid = true, .member_id = m->id, .failures = q->failures,
                           .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
+                          .refresh = q->due.refresh, /* another member's, still owed */
                           .floor_member = m->id, .floor_at_most = INT64_MAX};
     }
     return code;
@@ -850,6 +851,7 @@ static void read_member_locked(sqlite3_stmt *st, void *out) {
     r->q->due = (sq_due){.valid = true,
                          .member_id = r->m->id,
                          .failures = r->q->failures,
+                         .refresh = r->q->due.refresh, /* a refresh still owed to another member */
                          .hold_min = floor,
                          .pending_min = floor,
                          .active_min = floor,
@@ -875,7 +877,10 @@ static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
                              jf_error *err) {
     sq_store *q = sq_of(s);
     assert(!for_update || q->tx == TX_WRITE);
-    if (for_update) sq_due_forget(q);
+    if (for_update) { /* a refresh owed to another member stays owed */
+        q->due.valid = false;
+        q->due.floor_member = 0;
+    }
     STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK : SQ_MEMBER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, ext_id);
     if (!for_update) return sq_get(q, st, rc, read_member, out, err, "member get");
@@ -886,7 +891,10 @@ static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
 static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(!for_update || q->tx == TX_WRITE);
-    if (for_update) sq_due_forget(q);
+    if (for_update) { /* a refresh owed to another member stays owed */
+        q->due.valid = false;
+        q->due.floor_member = 0;
+    }
     STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK_BY_ID : SQ_MEMBER_GET_BY_ID, err);
     int rc = sqlite3_bind_int64(st, 1, id);
     if (!for_update) return sq_get(q, st, rc, read_member, out, err, "member get");
