@@ -64,6 +64,7 @@
 #include "http/http.h"
 #include "http/metrics.h"
 #include "store/checkpointer.h"
+#include "util/clock.h"
 #include "util/tz.h"
 
 /* Transactions a write job may take part in: the first, plus retries after
@@ -129,12 +130,6 @@ struct jf_committer {
 struct jf_req_link {
     jf_write_job *job;
 };
-
-static int64_t mono_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 static void hand_back(jf_write_job *job) {
     h2o_multithread_send_message(&job->loop->done_receiver, &job->msg);
@@ -270,11 +265,11 @@ static void run_batch(jf_writer *w, jf_write_job **jobs, size_t n) {
     size_t pending_n = n;
     for (int attempt = 0; pending_n > 0; attempt++) {
         if (attempt > 0) retry_pause(w, attempt);
-        int64_t t0 = mono_us();
+        int64_t t0 = jf_mono_us();
         size_t again_n = 0;
         jf_error err;
         jf_code rc = attempt_batch(w, pending, pending_n, again, &again_n, &err);
-        jf_metrics_batch(pending_n, mono_us() - t0, rc == JF_OK);
+        jf_metrics_batch(pending_n, jf_mono_us() - t0, rc == JF_OK);
         if (rc == JF_OK && !w->c->deferred) jf_metrics_fsync();
         bool last = attempt + 1 >= JF_COMMIT_ATTEMPTS_MAX;
         if (rc == JF_RETRY && !last) continue; /* the same jobs, a new transaction */
@@ -486,7 +481,7 @@ static jf_code writer_open(jf_committer *c, size_t i, jf_error *err) {
     w->hints = calloc(JF_COMMIT_BATCH_MAX, sizeof *w->hints);
     if (w->slots == NULL || w->pending == NULL || w->again == NULL || w->hints == NULL)
         return jf_fail(err, JF_INTERNAL, "", "out of memory");
-    w->rng = ((uint64_t)mono_us() + i * 0x9e3779b97f4a7c15ULL) | 1;
+    w->rng = ((uint64_t)jf_mono_us() + i * 0x9e3779b97f4a7c15ULL) | 1;
     jf_code rc = jf_store_open(c->srv->cfg.db_path, &w->store, err);
     if (rc != JF_OK) return rc;
     pthread_mutex_init(&w->mu, NULL);

@@ -14,15 +14,10 @@
 #include "http/handlers.h"
 #include "http/metrics.h"
 #include "http/openapi.h"
+#include "util/clock.h"
 
 /* How stale /healthz's view of the database may be. */
 #define JF_HEALTH_PROBE_MS 500
-
-static int64_t mono_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* The last probe of this loop thread's read handle. */
 static _Thread_local int64_t health_probed_ms;
@@ -31,7 +26,7 @@ static _Thread_local jf_code health_code;
 static _Thread_local jf_error health_err;
 
 static const jf_error *database_unreachable(jf_store *s) {
-    int64_t now = mono_ms();
+    int64_t now = jf_mono_ms();
     if (!health_probed || now - health_probed_ms >= JF_HEALTH_PROBE_MS) {
         jf_error_clear(&health_err);
         health_code = s->ops->begin_read(s, &health_err);

@@ -15,6 +15,7 @@
 #include "engine/keys.h"
 #include "engine/ledger.h"
 #include "http/http.h"
+#include "util/clock.h"
 #include "util/tz.h"
 
 static int usage(const char *msg, const char *arg) {
@@ -196,12 +197,6 @@ static bool is_postgres_url(const char *location) {
            strncmp(location, "postgresql://", strlen("postgresql://")) == 0;
 }
 
-static int64_t mono_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* A server started while PostgreSQL is down (or restarting, or not yet up
  * after a machine boot) waits for it instead of exiting, so that a fleet
  * started in any order comes up by itself.  Only a failure to connect is
@@ -210,7 +205,7 @@ static int64_t mono_ms(void) {
  * are never waited for. */
 static int wait_for_database(const char *location) {
     if (!is_postgres_url(location)) return 0;
-    int64_t pause_ms = JF_DB_WAIT_PAUSE_MS_MIN, logged_ms = 0, started_ms = mono_ms();
+    int64_t pause_ms = JF_DB_WAIT_PAUSE_MS_MIN, logged_ms = 0, started_ms = jf_mono_ms();
     for (;;) {
         jf_store *s = NULL;
         jf_error err;
@@ -225,7 +220,7 @@ static int wait_for_database(const char *location) {
             fprintf(stderr, "jifen serve: cannot open the database: %s\n", err.detail);
             return -1;
         }
-        int64_t now = mono_ms();
+        int64_t now = jf_mono_ms();
         if (logged_ms == 0 || now - logged_ms >= JF_DB_WAIT_LOG_MS) {
             fprintf(stderr, "jifen serve: waiting for the database (%lld s so far): %s\n",
                     (long long)((now - started_ms) / 1000), err.detail);

@@ -26,12 +26,7 @@
 
 #include "http/http.h"
 #include "http/metrics.h"
-
-static int64_t mono_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
+#include "util/clock.h"
 
 static void on_socket_close(void *data) {
     jf_server *srv = data;
@@ -115,8 +110,8 @@ static void *loop_main(void *arg) {
      * and their clients are owed the answer.  Then a short grace period
      * lets the answers leave the socket buffers. */
     while (loop->writes_in_flight > 0) h2o_evloop_run(loop->ctx.loop, 10);
-    int64_t flush_until = mono_ms() + 100;
-    while (mono_ms() < flush_until) h2o_evloop_run(loop->ctx.loop, 10);
+    int64_t flush_until = jf_mono_ms() + 100;
+    while (jf_mono_ms() < flush_until) h2o_evloop_run(loop->ctx.loop, 10);
     return NULL;
 }
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/clock.h"
+
 struct jf_checkpointer {
     jf_store *writer;
     jf_store *own; /* the connection checkpoints run on */
@@ -90,21 +92,15 @@ const int64_t JF_CHECKPOINT_TURN_LE_US[JF_CHECKPOINT_TURN_BUCKETS - 1] = {1000, 
                                                                             50000, 100000, 250000};
 static atomic_uint_fast64_t g_turns, g_turn_us, g_turn_le[JF_CHECKPOINT_TURN_BUCKETS];
 
-static int64_t mono_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 void jf_checkpointer_writer_turn(jf_checkpointer *cp) {
     if (cp == NULL || !atomic_load_explicit(&cp->restart_wanted, memory_order_relaxed)) return;
     atomic_store(&cp->restart_wanted, false);
     jf_error err;
     jf_error_clear(&err);
-    int64_t t0 = mono_us();
+    int64_t t0 = jf_mono_us();
     if (cp->writer->ops->checkpoint(cp->writer, NULL, &err) != JF_OK)
         fprintf(stderr, "jifen: checkpoint failed: %s\n", err.detail);
-    int64_t us = mono_us() - t0;
+    int64_t us = jf_mono_us() - t0;
     size_t b = 0;
     while (b < JF_CHECKPOINT_TURN_BUCKETS - 1 && us > JF_CHECKPOINT_TURN_LE_US[b]) b++;
     atomic_fetch_add_explicit(&g_turn_le[b], 1, memory_order_relaxed);

@@ -28,6 +28,7 @@
 #include "store/sqlite_schema.h"
 #include "store/sqlite_vfs.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/tz.h"
 
 /* How long a statement waits for another connection's lock before it gives
@@ -1572,10 +1573,10 @@ static jf_code sq_log_sync(jf_store *s, jf_error *err) {
     if (q->wal_fd < 0)
         return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: open %s to sync it: %s", q->wal_path, strerror(errno));
     if (q->fail_log_sync) errno = EIO;
-    int64_t t0 = jf_sqlite_vfs_now_us();
+    int64_t t0 = jf_mono_us();
     if (q->fail_log_sync || fdatasync(q->wal_fd) != 0)
         return jf_fail(err, JF_UNAVAILABLE, "", "sqlite: fdatasync %s: %s", q->wal_path, strerror(errno));
-    jf_sqlite_vfs_count_sync(JF_SQLITE_WAL, jf_sqlite_vfs_now_us() - t0);
+    jf_sqlite_vfs_count_sync(JF_SQLITE_WAL, jf_mono_us() - t0);
     return JF_OK;
 }
 

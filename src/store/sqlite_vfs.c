@@ -34,7 +34,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "util/clock.h"
 
 /* A flush at most this large: a 256-earn batch is ~4 MiB of 4 KiB frames. */
 #define WAL_BUFFER_MAX (8 * 1024 * 1024)
@@ -151,9 +152,9 @@ static int jv_truncate(sqlite3_file *f, sqlite3_int64 size) {
 static int jv_sync(sqlite3_file *f, int flags) {
     int rc = flush((jv_file *)f);
     if (rc != SQLITE_OK) return rc;
-    int64_t t0 = jf_sqlite_vfs_now_us();
+    int64_t t0 = jf_mono_us();
     rc = REAL(f)->pMethods->xSync(REAL(f), flags);
-    jf_sqlite_vfs_count_sync(((jv_file *)f)->kind, jf_sqlite_vfs_now_us() - t0);
+    jf_sqlite_vfs_count_sync(((jv_file *)f)->kind, jf_mono_us() - t0);
     return rc;
 }
 static int jv_file_size(sqlite3_file *f, sqlite3_int64 *size) {
@@ -289,12 +290,6 @@ static void register_once(void) {
         .xCurrentTimeInt64 = jv_current_time64,
     };
     g_ok = sqlite3_vfs_register(&g_vfs, 0) == SQLITE_OK;
-}
-
-int64_t jf_sqlite_vfs_now_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
 void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind, int64_t us) {

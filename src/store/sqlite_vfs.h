@@ -31,7 +31,6 @@ void jf_sqlite_vfs_counts(jf_sqlite_file_kind kind, jf_sqlite_io_counts *out);
 /* Count a sync made outside SQLite (the store's deferred log_sync) that
  * took `us` microseconds. */
 void jf_sqlite_vfs_count_sync(jf_sqlite_file_kind kind, int64_t us);
-/* Microseconds on CLOCK_MONOTONIC, for timing syncs. */
-int64_t jf_sqlite_vfs_now_us(void);
+
 
 #endif
