@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sqlite_pcache.h"
 #include "util/clock.h"
 
 /* A flush at most this large: a 256-earn batch is ~4 MiB of 4 KiB frames. */
@@ -271,6 +272,9 @@ static void register_once(void) {
      * of every thread's connection.  Nothing reads them.  Refused (and
      * harmless) if SQLite was initialised already. */
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* Likewise before it initialises: the page cache without its scan per
+     * commit (sqlite_pcache.c).  Refused (and harmless) if too late. */
+    (void)jf_sqlite_pcache_install();
     g_real = sqlite3_vfs_find(NULL);
     if (g_real == NULL || g_real->iVersion < 2) return;
     g_vfs = (sqlite3_vfs){

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "fixture.h"
+#include "store/sqlite_pcache.h"
 #include "store/sqlite_vfs.h"
 #include "store/store.h"
 
@@ -188,4 +189,72 @@ Test(sqlite_vfs, deferred_commits_leave_the_sync_to_log_sync) {
     cr_assert_eq(wal_syncs(), before + 3, "syncing in each commit again");
     jf_store_close(s);
     check_from_outside(5, 500);
+}
+
+/* The page cache wrapper (src/store/sqlite_pcache.c).  B-tree balancing
+ * parks pages under the lock-byte page's number while it swaps two pages'
+ * numbers; commits after that skip the cache's truncate (SQLite's default
+ * cache would walk its whole hash table), while a rollback, which leaves
+ * pages past the database's end in the cache, has them dropped, and what
+ * is written after it reads back whole. */
+static jf_sqlite_pcache_stats pcache_stats(void) {
+    jf_sqlite_pcache_stats st;
+    cr_assert(jf_sqlite_pcache_counts(&st), "the wrapper is installed");
+    return st;
+}
+
+Test(sqlite_vfs, page_cache_skips_the_truncate_scan_after_a_split) {
+    sqlite3 *db = open_shim();
+    exec(db, "CREATE TABLE t (x INTEGER PRIMARY KEY, b BLOB); CREATE INDEX t_b ON t(b)");
+    /* Random index keys, with deletes between, so that pages split and
+     * freed pages are reused out of order. */
+    for (int tx = 0; tx < 40; tx++) {
+        exec(db, "BEGIN");
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
+                 " INSERT INTO t (b) SELECT randomblob(60) FROM n");
+        exec(db, sql);
+        if (tx % 3 == 2) exec(db, "DELETE FROM t WHERE x % 7 = 0");
+        exec(db, "COMMIT");
+    }
+    jf_sqlite_pcache_stats a = pcache_stats();
+    cr_assert_gt(a.parks, 0, "balancing parked a page under the temporary number");
+    for (int i = 0; i < 20; i++) exec(db, "INSERT INTO t (b) VALUES (x'00')");
+    jf_sqlite_pcache_stats b = pcache_stats();
+    cr_assert_geq(b.truncates_skipped - a.truncates_skipped, 20, "every commit's truncate was skipped");
+    cr_assert_eq(b.truncates_passed, a.truncates_passed);
+    int64_t rows = one_int(db, "SELECT count(*) FROM t"), bytes = one_int(db, "SELECT sum(length(b)) FROM t");
+    sqlite3_close(db);
+    check_from_outside(rows, bytes);
+}
+
+Test(sqlite_vfs, page_cache_drops_pages_past_the_end_on_rollback) {
+    sqlite3 *db = open_shim();
+    exec(db, "CREATE TABLE t (x INTEGER PRIMARY KEY, b BLOB)");
+    exec(db, "INSERT INTO t VALUES (1, zeroblob(3000))");
+    int64_t pages = one_int(db, "PRAGMA page_count");
+
+    /* A transaction that grows the file by some 300 pages, rolled back. */
+    jf_sqlite_pcache_stats a = pcache_stats();
+    exec(db, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 301)"
+             " INSERT INTO t SELECT i, randomblob(3000) FROM n; ROLLBACK");
+    jf_sqlite_pcache_stats b = pcache_stats();
+    cr_assert_gt(b.truncates_passed, a.truncates_passed, "the rollback's truncate reached the cache");
+    cr_assert_eq(one_int(db, "PRAGMA page_count"), pages);
+
+    /* The same in a savepoint rolled back inside a transaction that
+     * commits. */
+    exec(db, "BEGIN; INSERT INTO t VALUES (2, zeroblob(10)); SAVEPOINT s;"
+             " WITH RECURSIVE n(i) AS (SELECT 3 UNION ALL SELECT i + 1 FROM n WHERE i < 302)"
+             " INSERT INTO t SELECT i, randomblob(3000) FROM n; ROLLBACK TO s; RELEASE s; COMMIT");
+
+    /* The pages past the end are written again with other content. */
+    exec(db, "WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 209)"
+             " INSERT INTO t SELECT i, zeroblob(2000) FROM n");
+    cr_assert_eq(one_int(db, "SELECT count(*) FROM t"), 202);
+    cr_assert_eq(one_int(db, "SELECT sum(length(b)) FROM t"), 3000 + 10 + 200 * 2000);
+    cr_assert_eq(one_int(db, "SELECT count(*) FROM t WHERE b != zeroblob(length(b))"), 0);
+    sqlite3_close(db);
+    check_from_outside(202, 3000 + 10 + 200 * 2000);
 }
