@@ -3,7 +3,8 @@
  * account, the history (entries), the lots and the points expiring soon.
  *
  * Reads run on the loop thread's own store handle, inside the read
- * snapshot the dispatcher opened for authentication: with SQLite in WAL
+ * snapshot of the loop's turn (jf_loop_read, opened for authentication
+ * by the turn's first request that needed it): with SQLite in WAL
  * mode a reader never waits for the committer.  Lists are keyset-paginated
  * with an opaque next_cursor (null on the last page).
  */

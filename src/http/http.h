@@ -112,6 +112,8 @@ struct jf_loop {
     int listen_fd;
     h2o_socket_t *listener;
     jf_store *store; /* this thread's read handle */
+    bool reading; /* store holds this turn's read snapshot (jf_loop_read) */
+    uint64_t server_errors; /* answers of status 500 and up, so far */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t done_receiver; /* finished write jobs */
     size_t writes_in_flight;
@@ -216,6 +218,20 @@ void jf_routes_print_json(FILE *out);
 void jf_auth_cache_invalidate(void);
 /* h2o's on_req for every request. */
 int jf_dispatch(h2o_handler_t *self, h2o_req_t *req);
+/* The read snapshot of the loop's turn (one h2o_evloop_run: one wait for
+ * events, then their callbacks).  The first request of a turn that reads
+ * the database opens it on the thread's handle; the others of the turn
+ * share it; the loop ends it when the turn is over (jf_loop_read_end).
+ * Everything a request of the turn can have been told was committed was
+ * committed before the turn's wait returned — a client sends a request
+ * after the answer to its write, and the committer hands an answer to a
+ * loop only after the commit — so a snapshot opened after that wait shows
+ * it: reads see every write their client saw acknowledged.  One snapshot
+ * instead of one per request saves a BEGIN and a ROLLBACK per request
+ * (with SQLite, taking and dropping a read lock in the log's shared
+ * memory, two fcntl calls). */
+jf_code jf_loop_read(jf_loop *loop, jf_error *err);
+void jf_loop_read_end(jf_loop *loop);
 
 /* ---- respond.c: every answer goes through here (metrics, access log) ---- */
 /* extra_headers: NULL-terminated name, value pairs (may be NULL). */

@@ -2,9 +2,10 @@
  * meta.c — the endpoints about the server itself: /healthz, /metrics and
  * /v1/openapi.json.  None needs a key.  Only /healthz touches the database,
  * and at most every JF_HEALTH_PROBE_MS per loop thread (a load balancer may
- * poll it thousands of times a second): it opens and ends a read transaction
- * on the thread's own handle, which on PostgreSQL is a round trip that also
- * reconnects a lost connection.  503 with a problem body while the database
+ * poll it thousands of times a second): it runs a statement in the turn's
+ * read snapshot (jf_loop_read), which on PostgreSQL is a round trip; a
+ * failed probe ends the snapshot, so the next one reconnects a lost
+ * connection.  503 with a problem body while the database
  * is unreachable, or once the committer has stopped taking writes (a sync
  * of the log failed), so a load balancer sends requests elsewhere.
  */
@@ -25,18 +26,20 @@ static _Thread_local bool health_probed;
 static _Thread_local jf_code health_code;
 static _Thread_local jf_error health_err;
 
-static const jf_error *database_unreachable(jf_store *s) {
+static const jf_error *database_unreachable(jf_loop *loop) {
     int64_t now = jf_mono_ms();
     if (!health_probed || now - health_probed_ms >= JF_HEALTH_PROBE_MS) {
         jf_error_clear(&health_err);
-        health_code = s->ops->begin_read(s, &health_err);
+        health_code = jf_loop_read(loop, &health_err);
         if (health_code == JF_OK) {
             /* A statement, not just begin_read: a store may start its read
              * transaction with the first statement (PostgreSQL does). */
             size_t n = 0;
-            health_code = s->ops->tenant_list(s, INT64_MAX, NULL, 0, &n, &health_err);
-            s->ops->rollback(s);
+            health_code = loop->store->ops->tenant_list(loop->store, INT64_MAX, NULL, 0, &n, &health_err);
         }
+        /* A failed probe leaves no snapshot: the next one starts over
+         * (and a PostgreSQL handle reconnects). */
+        if (health_code != JF_OK) jf_loop_read_end(loop);
         health_probed = true;
         health_probed_ms = now;
     }
@@ -51,7 +54,7 @@ void jf_h_healthz(jf_call *call) {
         jf_respond_error(call, &err);
         return;
     }
-    const jf_error *down = database_unreachable(call->loop->store);
+    const jf_error *down = database_unreachable(call->loop);
     if (down != NULL) {
         jf_error err;
         jf_fail(&err, JF_UNAVAILABLE, "", "the database is not reachable: %s", down->detail);

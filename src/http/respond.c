@@ -81,6 +81,7 @@ void jf_respond(h2o_req_t *req, jf_loop *loop, const jf_call_meta *meta, int sta
                 const char *body, size_t len, const char *const *extra_headers) {
     req->res.status = status;
     req->res.reason = reason_phrase(status);
+    if (status >= 500) loop->server_errors++;
     if (content_type)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
                        strlen(content_type));

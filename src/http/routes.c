@@ -248,18 +248,37 @@ static bool auth_or_reply(jf_call *call) {
     return true;
 }
 
+jf_code jf_loop_read(jf_loop *loop, jf_error *err) {
+    if (loop->reading) return JF_OK;
+    jf_code rc = loop->store->ops->begin_read(loop->store, err);
+    loop->reading = rc == JF_OK;
+    return rc;
+}
+
+void jf_loop_read_end(jf_loop *loop) {
+    if (!loop->reading) return;
+    loop->store->ops->rollback(loop->store);
+    loop->reading = false;
+}
+
 static void run_authenticated(jf_call *call) {
-    jf_store *s = call->loop->store;
+    jf_loop *loop = call->loop;
     jf_error err;
     jf_error_clear(&err);
-    if (s->ops->begin_read(s, &err) != JF_OK) {
+    if (jf_loop_read(loop, &err) != JF_OK) {
         jf_error cause = err; /* not formatted from the buffer it is written to */
         jf_fail(&err, JF_UNAVAILABLE, "", "the database is not available: %s", cause.detail);
         jf_respond_error(call, &err);
         return;
     }
+    jf_store *s = loop->store;
+    uint64_t errors = loop->server_errors, mark = s->ops->write_mark ? s->ops->write_mark(s) : 0;
     if (auth_or_reply(call)) call->route->handler(call);
-    s->ops->rollback(s); /* ends the read snapshot */
+    /* A statement that failed (it moves the write mark; on PostgreSQL it
+     * aborts the transaction) or a server error (a lost connection, say):
+     * the next request starts over with a snapshot of its own. */
+    if (loop->server_errors != errors || (s->ops->write_mark && s->ops->write_mark(s) != mark))
+        jf_loop_read_end(loop);
 }
 
 static void meta_init(jf_call *call) {

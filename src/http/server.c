@@ -88,6 +88,13 @@ static int listen_on(const char *host, uint16_t *port, char *err, size_t err_cap
     return fd;
 }
 
+/* One turn of the event loop: wait for events (at most wait_ms), run their
+ * callbacks, then end the read snapshot its requests shared. */
+static void turn(jf_loop *loop, int32_t wait_ms) {
+    h2o_evloop_run(loop->ctx.loop, wait_ms);
+    jf_loop_read_end(loop);
+}
+
 static void *loop_main(void *arg) {
     jf_loop *loop = arg;
     jf_server *srv = loop->server;
@@ -101,7 +108,7 @@ static void *loop_main(void *arg) {
     h2o_socket_read_start(loop->listener, on_accept);
 
     /* The wait bound is how fast a loop notices the stop flag. */
-    while (!atomic_load(&srv->stopping)) h2o_evloop_run(loop->ctx.loop, 100);
+    while (!atomic_load(&srv->stopping)) turn(loop, 100);
 
     h2o_socket_read_stop(loop->listener);
     h2o_socket_close(loop->listener);
@@ -109,9 +116,9 @@ static void *loop_main(void *arg) {
     /* Writes in flight are always finished: they may already be on disk,
      * and their clients are owed the answer.  Then a short grace period
      * lets the answers leave the socket buffers. */
-    while (loop->writes_in_flight > 0) h2o_evloop_run(loop->ctx.loop, 10);
+    while (loop->writes_in_flight > 0) turn(loop, 10);
     int64_t flush_until = jf_mono_ms() + 100;
-    while (jf_mono_ms() < flush_until) h2o_evloop_run(loop->ctx.loop, 10);
+    while (jf_mono_ms() < flush_until) turn(loop, 10);
     return NULL;
 }
 

@@ -50,3 +50,31 @@ test('mixed concurrent load on many members, then verify passes', async () => {
   const v = verify(srv.db);
   assert.equal(v.status, 0, v.stdout + v.stderr);
 });
+
+// The loop threads share one read snapshot among the requests of one turn of
+// their event loop (jf_loop_read): a read must still see every write whose
+// 2xx reached any client before the read was sent, on whichever connection
+// and thread.  32 clients earn on their own member and on a shared one;
+// after each acknowledged earn, the reads that follow must count it.
+test('reads see every write acknowledged before them, across connections', async () => {
+  let sharedAcked = 0;
+  const worker = async (w) => {
+    for (let i = 1; i <= 25; i++) {
+      const own = await srv.api('acme', 'POST', `/v1/members/ryw-${w}/earn`, { points: 1, biz_no: `ryw-${w}-${i}` });
+      assert.equal(own.status, 201, own.text);
+      const shared = await srv.api('acme', 'POST', '/v1/members/ryw-shared/earn', { points: 1, biz_no: `ryw-s-${w}-${i}` });
+      assert.equal(shared.status, 201, shared.text);
+      sharedAcked++;
+      const floor = sharedAcked;
+      const [m, s] = await Promise.all([
+        srv.api('acme', 'GET', `/v1/members/ryw-${w}`),
+        srv.api('acme', 'GET', '/v1/members/ryw-shared'),
+      ]);
+      assert.equal(m.json.points.available, i, `member ryw-${w} after ${i} acknowledged earns`);
+      assert.ok(s.json.points.available >= floor,
+        `the shared member shows ${s.json.points.available} after ${floor} acknowledged earns`);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, (_, w) => worker(w)));
+  assert.equal((await srv.api('acme', 'GET', '/v1/members/ryw-shared')).json.points.available, 32 * 25);
+});
