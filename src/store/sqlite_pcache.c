@@ -13,7 +13,7 @@
  * 4 KiB pages; see balance_nonroot in SQLite's btree.c).  The default
  * cache remembers that as its highest key, so once any commit has split a
  * page, every later commit's truncate walks the whole table: 8,192 buckets
- * and their chains with this store's 32 MiB cache, measured at 6-7% of the
+ * and their chains with a 32 MiB cache, measured at 6-7% of the
  * HTTP committer's time under the events benchmark (perf, with a uprobe on
  * the walk showing limit ~29,000 against a highest key of 262,145 on every
  * commit).
