@@ -74,6 +74,9 @@
 
 /* Lots a single operation walks at most per store round trip. */
 #define JF_LOT_BATCH 64
+/* The first page of a spend's lots (first-expiring first): most spends are
+ * covered by one or two lots, and every lot read is a row fetched. */
+#define JF_LOT_FIRST_PAGE 4
 
 /* Members settled per job transaction: bounds a job transaction's size so
  * that the writer lock is never held for long. */
