@@ -642,7 +642,7 @@ int main(int argc, char **argv) {
 
     printf("jifen ledger benchmark (in-process, SQLite store)\n");
     printf("  machine:  %ld CPUs online (nproc)\n", sysconf(_SC_NPROCESSORS_ONLN));
-    printf("  SQLite:   %s (library), WAL, synchronous=FULL, cache 32 MiB\n", sqlite3_libversion());
+    printf("  SQLite:   %s (library), WAL, synchronous=FULL, cache 128 MiB per connection\n", sqlite3_libversion());
     printf("  database: %s%s\n", dir, tmpfs ? "   WARNING: tmpfs, fsync is free here; figures are not durable ones"
                                             : "");
     printf("  members:  %ld%s\n", o.members,

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -805,6 +806,48 @@ static int bind_account(sqlite3_stmt *st, int i, const jf_account *a) {
     return rc;
 }
 
+/* ---- member hints ------------------------------------------------------ */
+
+/* Where a member's row is, by its tenant and member id (the text one):
+ * a process-wide, lossy table of row ids, shared by every connection.  A
+ * member is looked up by that text on every operation; the lookup walks
+ * the members(tenant_id, ext_id) index to the row id, then the table to
+ * the row — two random descents of B-trees that, with a million members,
+ * are mostly not in the CPU's cache or SQLite's.  A hint saves the first:
+ * the row is read by its id and is the member only if its tenant and text
+ * are the ones asked for; otherwise (a slot taken over by another member,
+ * a row id of a transaction rolled back and given to someone else since)
+ * the index is walked as before.  So a hint is never trusted, only tried.
+ * A slot is one 64-bit word: 24 bits of the key's hash beside a 40-bit
+ * row id, read and written with relaxed atomics (a torn or stale word is
+ * just a wrong hint).  16 MiB of zeroes until used. */
+#define SQ_HINT_BITS 21
+#define SQ_HINT_ID_BITS 40
+static _Atomic uint64_t sq_hints[(size_t)1 << SQ_HINT_BITS];
+static _Atomic uint64_t sq_hint_hits;
+
+static uint64_t sq_hint_hash(int64_t tenant_id, const char *ext_id) {
+    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)tenant_id * 0x9E3779B97F4A7C15ULL;
+    for (const unsigned char *p = (const unsigned char *)ext_id; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
+}
+
+static int64_t sq_hint_get(uint64_t h) {
+    uint64_t v = atomic_load_explicit(&sq_hints[h & (((uint64_t)1 << SQ_HINT_BITS) - 1)], memory_order_relaxed);
+    if (v == 0 || v >> SQ_HINT_ID_BITS != h >> SQ_HINT_ID_BITS) return 0;
+    return (int64_t)(v & (((uint64_t)1 << SQ_HINT_ID_BITS) - 1));
+}
+
+static void sq_hint_put(uint64_t h, int64_t id) {
+    if (id <= 0 || (uint64_t)id >> SQ_HINT_ID_BITS != 0) return;
+    uint64_t v = (h >> SQ_HINT_ID_BITS) << SQ_HINT_ID_BITS | (uint64_t)id;
+    atomic_store_explicit(&sq_hints[h & (((uint64_t)1 << SQ_HINT_BITS) - 1)], v, memory_order_relaxed);
+}
+
+uint64_t jf_sqlite_member_hint_hits(void) { return atomic_load_explicit(&sq_hint_hits, memory_order_relaxed); }
+
+static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err);
+
 static void read_member(sqlite3_stmt *st, void *out) {
     jf_member *m = out;
     memset(m, 0, sizeof *m);
@@ -833,6 +876,7 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     jf_code code = sq_write(q, st, rc, false, err, "member insert");
     if (code == JF_OK) {
         m->id = sqlite3_last_insert_rowid(q->db);
+        sq_hint_put(sq_hint_hash(m->tenant_id, m->ext_id), m->id); /* tried, never trusted */
         /* A new member has nothing that could be due. */
         q->due = (sq_due){.valid = true, .member_id = m->id, .failures = q->failures,
                           .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
@@ -886,15 +930,32 @@ static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
                              jf_error *err) {
     sq_store *q = sq_of(s);
     assert(!for_update || q->tx == TX_WRITE);
+    uint64_t h = sq_hint_hash(tenant_id, ext_id);
+    int64_t hint = sq_hint_get(h);
+    if (hint != 0) {
+        jf_code code = sq_member_get_by_id(s, hint, for_update, out, err);
+        if (code == JF_OK && out->tenant_id == tenant_id && strcmp(out->ext_id, ext_id) == 0) {
+            atomic_fetch_add_explicit(&sq_hint_hits, 1, memory_order_relaxed);
+            return JF_OK;
+        }
+        if (code != JF_OK && code != JF_NOT_FOUND) return code;
+        jf_error_clear(err);
+    }
     if (for_update) { /* a refresh owed to another member stays owed */
         q->due.valid = false;
         q->due.floor_member = 0;
     }
     STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK : SQ_MEMBER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, ext_id);
-    if (!for_update) return sq_get(q, st, rc, read_member, out, err, "member get");
-    sq_lock_read r = {q, out};
-    return sq_get(q, st, rc, read_member_locked, &r, err, "member get");
+    jf_code code;
+    if (!for_update) {
+        code = sq_get(q, st, rc, read_member, out, err, "member get");
+    } else {
+        sq_lock_read r = {q, out};
+        code = sq_get(q, st, rc, read_member_locked, &r, err, "member get");
+    }
+    if (code == JF_OK) sq_hint_put(h, out->id);
+    return code;
 }
 
 static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err) {

@@ -327,6 +327,44 @@ Test(store, member_not_found_and_unique_per_tenant) {
     EXPECT(JF_NOT_FOUND, S->ops->member_get_by_id(S, 9999, false, &got, E));
 }
 
+/* SQLite's member hints (sqlite.c): a lookup by the member's text id is
+ * answered through the row id remembered for it, and a hint that names a
+ * row no longer the member's — a creation rolled back, its row id given to
+ * another member since — is never believed. */
+Test(store, sqlite_member_hints_are_tried_never_trusted) {
+    if (!backend_is_sqlite()) cr_skip_test("SQLite's member hints");
+    begin();
+    int64_t t1 = add_tenant("one");
+    int64_t t2 = add_tenant("two");
+    int64_t alice = add_member(t1, "alice");
+    commit();
+    jf_member got;
+    uint64_t hits = jf_sqlite_member_hint_hits();
+    OK(S->ops->member_get(S, t1, "alice", false, &got, E));
+    cr_assert_eq(got.id, alice);
+    cr_assert_gt(jf_sqlite_member_hint_hits(), hits, "the hint answered");
+    /* The same text in another tenant is another member. */
+    EXPECT(JF_NOT_FOUND, S->ops->member_get(S, t2, "alice", false, &got, E));
+
+    /* "ghost" is created (its hint names the new row id), then rolled back. */
+    begin();
+    int64_t ghost = add_member(t1, "ghost");
+    S->ops->rollback(S);
+    EXPECT(JF_NOT_FOUND, S->ops->member_get(S, t1, "ghost", false, &got, E));
+    /* The row id goes to the next member created; "ghost" still does not
+     * exist, and locking the newcomer by its text finds the newcomer. */
+    begin();
+    int64_t bob = add_member(t1, "bob");
+    cr_assert_eq(bob, ghost, "SQLite gives the rolled-back row id again");
+    EXPECT(JF_NOT_FOUND, S->ops->member_get(S, t1, "ghost", true, &got, E));
+    OK(S->ops->member_get(S, t1, "bob", true, &got, E));
+    cr_assert_eq(got.id, bob);
+    cr_assert_str_eq(got.ext_id, "bob");
+    commit();
+    OK(S->ops->member_get(S, t1, "bob", false, &got, E));
+    cr_assert_eq(got.id, bob);
+}
+
 Test(store, member_list_by_tenant) {
     begin();
     int64_t t1 = add_tenant("one");
