@@ -940,6 +940,7 @@ static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
         }
         if (code != JF_OK && code != JF_NOT_FOUND) return code;
         jf_error_clear(err);
+        memset(out, 0, sizeof *out); /* not another member's row, whatever comes next */
     }
     if (for_update) { /* a refresh owed to another member stays owed */
         q->due.valid = false;
