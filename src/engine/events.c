@@ -614,7 +614,7 @@ static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_ev
     bool need_orders = false;
     for (size_t i = 0; i < rs->rule_count; i++)
         need_orders |= rs->rules[i].uses_orders && strcmp(rs->rules[i].rule.event_type, ev->type) == 0;
-    if (need_orders && m->id != 0) TRY(ST(c->store, event_count, m->id, "order.paid", ev->occurred_at_ms, &facts.orders_count, err));
+    if (need_orders && m->id != 0) TRY(ST(c->store, order_count, m->id, ev->occurred_at_ms, &facts.orders_count, err));
     award_key key = {.ready = false};
     for (size_t i = 0; i < rs->rule_count; i++) {
         const jf_compiled_rule *cr = &rs->rules[i];

@@ -265,8 +265,8 @@
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
-    X(EVENT_COUNT,                                                                                    \
-      "SELECT count(*) FROM events WHERE member_id = ?1 AND type = ?2 AND occurred_at_ms < ?3 "      \
+    X(ORDER_COUNT,                                                                                    \
+      "SELECT count(*) FROM events WHERE member_id = ?1 AND type = 'order.paid' AND occurred_at_ms < ?2 " \
       "AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")                                    \
     X(AWARD_INSERT,                                                                                   \
       "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)") \
@@ -2123,13 +2123,12 @@ static void read_count_sum(sqlite3_stmt *st, void *out) {
     v[1] = sqlite3_column_count(st) > 1 ? I64(1) : 0;
 }
 
-static jf_code sq_event_count(jf_store *s, int64_t member_id, const char *type, int64_t before_ms, int64_t *count,
-                              jf_error *err) {
+static jf_code sq_order_count(jf_store *s, int64_t member_id, int64_t before_ms, int64_t *count, jf_error *err) {
     sq_store *q = sq_of(s);
-    STMT_OR_FAIL(q, SQ_EVENT_COUNT, err);
-    int rc = sqlite3_bind_int64(st, 1, member_id) | sq_text(st, 2, type) | sqlite3_bind_int64(st, 3, before_ms);
+    STMT_OR_FAIL(q, SQ_ORDER_COUNT, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, before_ms);
     int64_t v[2] = {0, 0};
-    jf_code code = sq_get(q, st, rc, read_count_sum, v, err, "event count");
+    jf_code code = sq_get(q, st, rc, read_count_sum, v, err, "order count");
     *count = v[0];
     return code;
 }
@@ -2505,7 +2504,7 @@ static const jf_store_ops sq_ops = {
     .event_insert = sq_event_insert,
     .event_get = sq_event_get,
     .event_update_refunded = sq_event_update_refunded,
-    .event_count = sq_event_count,
+    .order_count = sq_order_count,
     .award_insert = sq_award_insert,
     .award_list_by_event = sq_award_list_by_event,
     .award_update_reversed = sq_award_update_reversed,

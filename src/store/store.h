@@ -342,11 +342,11 @@ typedef struct {
     jf_code (*event_get)(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out, jf_error *err);
     jf_code (*event_update_refunded)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
                                      jf_error *err);
-    /* Events of a member of one type that occurred before before_ms, leaving
+    /* A member's order.paid events that occurred before before_ms, leaving
      * out those refunded in full (refunded_fen > 0 and refunded_fen >=
-     * amount_fen). */
-    jf_code (*event_count)(jf_store *s, int64_t member_id, const char *type, int64_t before_ms, int64_t *count,
-                           jf_error *err);
+     * amount_fen): member.orders_count.  (Only orders are indexed by
+     * member.) */
+    jf_code (*order_count)(jf_store *s, int64_t member_id, int64_t before_ms, int64_t *count, jf_error *err);
     /* Awards. */
     jf_code (*award_insert)(jf_store *s, const jf_award_row *a, jf_error *err);
     /* Awards of one event, rule_id ascending. */
