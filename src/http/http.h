@@ -113,6 +113,7 @@ struct jf_loop {
     h2o_socket_t *listener;
     jf_store *store; /* this thread's read handle */
     bool reading; /* store holds this turn's read snapshot (jf_loop_read) */
+    uint64_t read_generation; /* the auth cache's generation when it began */
     uint64_t server_errors; /* answers of status 500 and up, so far */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t done_receiver; /* finished write jobs */
@@ -232,6 +233,10 @@ int jf_dispatch(h2o_handler_t *self, h2o_req_t *req);
  * memory, two fcntl calls). */
 jf_code jf_loop_read(jf_loop *loop, jf_error *err);
 void jf_loop_read_end(jf_loop *loop);
+/* An API key and its tenant for a request on loop (routes.c): from the
+ * thread's cache of keys, or read in the turn's snapshot (begun if need
+ * be).  JF_UNAUTHORIZED for an unknown or revoked key. */
+jf_code jf_auth_lookup(jf_loop *loop, const char *key, jf_api_key *out_key, jf_tenant *out_tenant, jf_error *err);
 
 /* ---- respond.c: every answer goes through here (metrics, access log) ---- */
 /* extra_headers: NULL-terminated name, value pairs (may be NULL). */

@@ -166,8 +166,6 @@ static bool clock_or_reply(jf_call *call) {
     return true;
 }
 
-/* Authenticate the bearer key and load its tenant, on this thread's read
- * handle (the caller has begun the read transaction). */
 /* ---- the per-thread cache of authenticated keys ---- */
 
 typedef struct {
@@ -189,8 +187,15 @@ static auth_slot *auth_slot_for(const char *key) {
     return &auth_cache[h % JF_AUTH_CACHE_SLOTS];
 }
 
-/* The key and its tenant: from the cache while fresh, else from the store. */
-static jf_code authenticate(jf_store *s, const char *key, jf_api_key *out_key, jf_tenant *out_tenant, jf_error *err) {
+/* The key and its tenant: from the cache while fresh, else from the store.
+ * What the store says is cached under the generation read before the
+ * turn's snapshot began (jf_loop_read), not the current one: a snapshot a
+ * previous request of the turn opened may predate a revocation or a tenant
+ * change that has committed (and bumped the generation) since, and what
+ * it shows must not pass for current.  On a miss with such an outdated
+ * snapshot, the snapshot is begun again first, so the lookup is current
+ * too. */
+jf_code jf_auth_lookup(jf_loop *loop, const char *key, jf_api_key *out_key, jf_tenant *out_tenant, jf_error *err) {
     uint64_t gen = atomic_load_explicit(&auth_generation, memory_order_acquire);
     int64_t now = jf_now_ms();
     auth_slot *slot = auth_slot_for(key);
@@ -199,14 +204,18 @@ static jf_code authenticate(jf_store *s, const char *key, jf_api_key *out_key, j
         *out_tenant = slot->tenant;
         return JF_OK;
     }
-    jf_code rc = jf_key_authenticate(s, key, out_key, err);
+    if (loop->reading && loop->read_generation != gen) jf_loop_read_end(loop);
+    jf_code rc = jf_loop_read(loop, err);
+    if (rc != JF_OK) return rc;
+    jf_store *s = loop->store;
+    rc = jf_key_authenticate(s, key, out_key, err);
     if (rc == JF_OK) rc = s->ops->tenant_get(s, out_key->tenant_id, out_tenant, err);
     if (rc != JF_OK) return rc;
     JF_COPY(slot->text, key);
     slot->key = *out_key;
     slot->tenant = *out_tenant;
     slot->fetched_ms = now;
-    slot->generation = gen;
+    slot->generation = loop->read_generation;
     return JF_OK;
 }
 
@@ -224,10 +233,9 @@ static bool auth_or_reply(jf_call *call) {
     }
     memcpy(key, v.base + 7, JF_KEY_TEXT_LEN);
     key[JF_KEY_TEXT_LEN] = '\0';
-    jf_store *s = call->loop->store;
     jf_error err;
     jf_error_clear(&err);
-    jf_code rc = authenticate(s, key, &call->key, &call->tenant, &err);
+    jf_code rc = jf_auth_lookup(call->loop, key, &call->key, &call->tenant, &err);
     if (rc != JF_OK) {
         if (rc == JF_NOT_FOUND) jf_fail(&err, JF_UNAUTHORIZED, "", "the API key's tenant does not exist");
         else if (rc != JF_UNAUTHORIZED) {
@@ -250,6 +258,9 @@ static bool auth_or_reply(jf_call *call) {
 
 jf_code jf_loop_read(jf_loop *loop, jf_error *err) {
     if (loop->reading) return JF_OK;
+    /* Before the snapshot begins: every change that bumped the generation
+     * this far had committed before, so the snapshot shows it. */
+    loop->read_generation = atomic_load_explicit(&auth_generation, memory_order_acquire);
     jf_code rc = loop->store->ops->begin_read(loop->store, err);
     loop->reading = rc == JF_OK;
     return rc;
