@@ -414,8 +414,9 @@ jf_code jf_sqlite_open(const char *path, jf_store **out, jf_error *err);
 jf_code jf_sqlite_backup(const char *src_path, const char *dest_path, jf_error *err);
 /* Test hook: run raw SQL on a SQLite store (the tamper test uses it). */
 jf_code jf_sqlite_exec_raw(jf_store *s, const char *sql, jf_error *err);
-/* Lookups of a member by its text id that a member hint answered (sqlite.c:
- * a row read by the id the hint named, and checked), since the start. */
+/* Test hook: lookups of a member by its text id on the calling thread that a
+ * member hint answered (sqlite.c: a row read by the id the hint named, and
+ * checked). */
 uint64_t jf_sqlite_member_hint_hits(void);
 /* Test hook: SQLite's query plan of one of the store's statements, by its
  * name in sqlite.c's statement table ("LOT_LIST"), as "detail; detail". */
