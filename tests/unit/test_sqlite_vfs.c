@@ -209,12 +209,8 @@ Test(sqlite_vfs, page_cache_skips_the_truncate_scan_after_a_split) {
     /* Random index keys, with deletes between, so that pages split and
      * freed pages are reused out of order. */
     for (int tx = 0; tx < 40; tx++) {
-        exec(db, "BEGIN");
-        char sql[160];
-        snprintf(sql, sizeof sql,
-                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
+        exec(db, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
                  " INSERT INTO t (b) SELECT randomblob(60) FROM n");
-        exec(db, sql);
         if (tx % 3 == 2) exec(db, "DELETE FROM t WHERE x % 7 = 0");
         exec(db, "COMMIT");
     }
