@@ -71,6 +71,7 @@ static void award_biz_no(award_key *k, const char *event_id, int64_t rule_id, ch
  * compiled set; a tenant beyond that evicts the least recently used. */
 #define RULESET_CACHE_SLOTS 64
 #define GENERATION_SETTING "rules.generation"
+#define ORDERS_SETTING "orders.counted"
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static jf_ruleset *cache[RULESET_CACHE_SLOTS];
@@ -91,6 +92,15 @@ void jf_ruleset_release(jf_ruleset *rs) {
     bool last = --rs->refs == 0;
     pthread_mutex_unlock(&cache_mu);
     if (last) ruleset_free(rs);
+}
+
+/* Whether the tenant counts its orders (ORDERS_SETTING is "1"). */
+static jf_code orders_counted(jf_store *s, int64_t tenant_id, bool *counted, jf_error *err) {
+    char value[8];
+    jf_code rc = ST(s, setting_get, tenant_id, ORDERS_SETTING, value, sizeof value, err);
+    *counted = rc == JF_OK && strcmp(value, "1") == 0;
+    if (rc == JF_NOT_FOUND) jf_error_clear(err);
+    return rc == JF_NOT_FOUND ? JF_OK : rc;
 }
 
 static jf_code read_generation(jf_store *s, int64_t tenant_id, int64_t *gen, jf_error *err) {
@@ -154,7 +164,7 @@ static jf_code ruleset_load(jf_store *s, int64_t tenant_id, int64_t gen, jf_rule
     rs->rules = calloc(JF_RULES_PER_TENANT_MAX, sizeof *rs->rules);
     rs->tasks = calloc(JF_TASKS_PER_TENANT_MAX, sizeof *rs->tasks);
     if (rs->rules == NULL || rs->tasks == NULL) abort();
-    jf_code rc = JF_OK;
+    jf_code rc = orders_counted(s, tenant_id, &rs->orders_counted, err);
     for (int kind = JF_DEF_RULE; kind <= JF_DEF_TASK && rc == JF_OK; kind++) {
         int64_t after = 0;
         size_t limit = kind == JF_DEF_RULE ? JF_RULES_PER_TENANT_MAX : JF_TASKS_PER_TENANT_MAX;
@@ -274,10 +284,23 @@ static jf_code count_definitions(const jf_ctx *c, jf_def_kind kind, size_t *coun
     return rc;
 }
 
+/* A rule that reads member.orders_count (rules.c: uses_orders looks for the
+ * same words, in the condition only; any mention counts here) starts the
+ * tenant counting its orders, those recorded so far included, once. */
+static jf_code count_orders_for(const jf_ctx *c, const jf_rule_row *row, jf_error *err) {
+    if (row->kind != JF_DEF_RULE || strstr(row->definition, "member.orders_count") == NULL) return JF_OK;
+    bool counted;
+    TRY(orders_counted(c->store, c->tenant->id, &counted, err));
+    if (counted) return JF_OK;
+    TRY(ST(c->store, order_count_all, c->tenant->id, err));
+    return ST(c->store, setting_put, c->tenant->id, ORDERS_SETTING, "1", c->now_ms, err);
+}
+
 static jf_code store_version(const jf_ctx *c, jf_rule_row *row, bool insert, jf_error *err) {
     if (insert) TRY(ST(c->store, rule_insert, row, err));
     else TRY(ST(c->store, rule_update, row, err));
     TRY(ST(c->store, rule_version_insert, row, err));
+    TRY(count_orders_for(c, row, err));
     return jf_ruleset_bump(c->store, c->tenant->id, c->now_ms, err);
 }
 
@@ -586,7 +609,7 @@ static jf_code member_for_event(const jf_ctx *c, const char *member_id, jf_mop *
 }
 
 static jf_code record_event(const jf_ctx *c, const jf_event *ev, int64_t member_id, const char *refund_of,
-                            int64_t amount, const uint8_t *fp, jf_error *err) {
+                            int64_t amount, const uint8_t *fp, bool counted, jf_error *err) {
     jf_event_row row;
     memset(&row, 0, sizeof row);
     row.tenant_id = c->tenant->id;
@@ -598,6 +621,7 @@ static jf_code record_event(const jf_ctx *c, const jf_event *ev, int64_t member_
     if (refund_of) JF_COPY(row.refund_of, refund_of);
     fingerprint_of(fp, row.fingerprint);
     row.created_at_ms = c->now_ms;
+    row.counted = counted;
     return ST(c->store, event_insert, &row, err);
 }
 
@@ -765,20 +789,14 @@ static jf_code refund(const jf_ctx *c, const jf_event *ev, const char *refund_of
     return JF_OK;
 }
 
-jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen,
-                         const uint8_t fingerprint[JF_HASH_BYTES], bool dry_run, jf_event_outcome *out,
-                         jf_error *err) {
-    jf_event_outcome_reset(out);
-    TRY(jf_event_validate(c, ev, err));
-    bool is_refund = strcmp(ev->type, JF_EVENT_REFUNDED) == 0;
-    if (!is_refund && refund_of != NULL)
-        return jf_fail(err, JF_INVALID_FIELD, "refund_of", "refund_of goes with type order.refunded");
-    /* The member is locked once for the whole event: every award (or every
-     * reversal of a refund) is an entry of this one member operation. */
-    jf_mop mop;
-    jf_mop *op = dry_run ? NULL : &mop;
-    TRY(member_for_event(c, ev->member_id, op, out, err));
-    out->occurred_at_ms = ev->occurred_at_ms;
+/* The event after its member: rs is the tenant's ruleset (NULL for a
+ * refund), read in this transaction — which also says whether an order is
+ * written counted, so never from before a rule that started the tenant
+ * counting. */
+static jf_code process(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen,
+                       const uint8_t *fingerprint, const jf_ruleset *rs, jf_mop *op, jf_event_outcome *out,
+                       jf_error *err) {
+    bool dry_run = op == NULL, is_refund = rs == NULL;
     /* An order's event row is inserted first: nearly every event is new,
      * and then that is the only lookup of its event_id.  The row is the
      * idempotency record of the event and of its awards.  On PostgreSQL a
@@ -788,7 +806,8 @@ jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund
     bool is_new = false;
     jf_code rc;
     if (!is_refund && !dry_run) {
-        rc = record_event(c, ev, out->member.id, NULL, ev->has_amount ? ev->amount_fen : -1, fingerprint, err);
+        rc = record_event(c, ev, out->member.id, NULL, ev->has_amount ? ev->amount_fen : -1, fingerprint,
+                          rs->orders_counted, err);
         if (rc != JF_OK && rc != JF_ALREADY_EXISTS) return rc;
         is_new = rc == JF_OK;
         if (!is_new) jf_error_clear(err);
@@ -812,16 +831,33 @@ jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund
     jf_error_clear(err);
     if (is_refund) {
         TRY(refund(c, ev, refund_of, refund_fen, op, out, err));
-        if (!dry_run) TRY(record_event(c, ev, out->member.id, refund_of, out->refund_fen, fingerprint, err));
+        if (!dry_run) TRY(record_event(c, ev, out->member.id, refund_of, out->refund_fen, fingerprint, false, err));
     } else {
         jf_civil civil;
         if (!jf_tz_civil(c->tenant->timezone, ev->occurred_at_ms, &civil))
             return jf_fail(err, JF_INTERNAL, "", "cannot convert the event time to the tenant's zone");
-        jf_ruleset *rs;
-        TRY(jf_ruleset_acquire(c->store, c->tenant->id, &rs, err));
-        rc = evaluate_rules(c, rs, ev, &civil, op, out, err);
-        jf_ruleset_release(rs);
-        TRY(rc);
+        TRY(evaluate_rules(c, rs, ev, &civil, op, out, err));
     }
     return dry_run ? JF_OK : keep_answer(c, ev, out, err);
+}
+
+jf_code jf_event_process(const jf_ctx *c, const jf_event *ev, const char *refund_of, int64_t refund_fen,
+                         const uint8_t fingerprint[JF_HASH_BYTES], bool dry_run, jf_event_outcome *out,
+                         jf_error *err) {
+    jf_event_outcome_reset(out);
+    TRY(jf_event_validate(c, ev, err));
+    bool is_refund = strcmp(ev->type, JF_EVENT_REFUNDED) == 0;
+    if (!is_refund && refund_of != NULL)
+        return jf_fail(err, JF_INVALID_FIELD, "refund_of", "refund_of goes with type order.refunded");
+    /* The member is locked once for the whole event: every award (or every
+     * reversal of a refund) is an entry of this one member operation. */
+    jf_mop mop;
+    jf_mop *op = dry_run ? NULL : &mop;
+    TRY(member_for_event(c, ev->member_id, op, out, err));
+    out->occurred_at_ms = ev->occurred_at_ms;
+    jf_ruleset *rs = NULL;
+    if (!is_refund) TRY(jf_ruleset_acquire(c->store, c->tenant->id, &rs, err));
+    jf_code rc = process(c, ev, refund_of, refund_fen, fingerprint, rs, op, out, err);
+    if (rs != NULL) jf_ruleset_release(rs);
+    return rc;
 }

@@ -24,6 +24,14 @@
  * A dry run computes the same answer on a read transaction and writes
  * nothing.
  *
+ * member.orders_count counts a member's orders from an index that only a
+ * tenant that counts orders writes: the first save of a rule that mentions
+ * member.orders_count counts the tenant's orders recorded so far and sets
+ * the tenant counting (its setting orders.counted), in the save's
+ * transaction; an order is written counted when the ruleset the event runs
+ * under says so.  A tenant whose rules never read the count pays nothing for
+ * it.
+ *
  * Rules and tasks are compiled once per tenant and cached (jf_ruleset); a
  * change bumps the tenant's generation in the same transaction, and every
  * event reads the generation, so a cached set is never used after a change
@@ -49,6 +57,7 @@ struct jf_ruleset {
     jf_compiled_rule *rules; /* enabled rules, id order */
     size_t task_count;
     jf_compiled_task *tasks; /* enabled tasks, id order */
+    bool orders_counted;     /* the tenant's orders are written counted (jf_event_row.counted) */
 };
 
 /* The tenant's rules and tasks as of the store's transaction (read or write);

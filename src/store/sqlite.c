@@ -260,14 +260,16 @@
       "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
     X(EVENT_INSERT,                                                                                   \
-      "INSERT INTO events (" EVENT_COLS ", answer_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " \
-      "?11) ON CONFLICT DO NOTHING")                                                                  \
+      "INSERT INTO events (" EVENT_COLS ", answer_id, counted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " \
+      "?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING")                                                    \
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
     X(ORDER_COUNT,                                                                                    \
-      "SELECT count(*) FROM events WHERE member_id = ?1 AND type = 'order.paid' AND occurred_at_ms < ?2 " \
-      "AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")                                    \
+      "SELECT count(*) FROM events WHERE member_id = ?1 AND type = 'order.paid' AND counted = 1 "     \
+      "AND occurred_at_ms < ?2 AND NOT (refunded_fen > 0 AND refunded_fen >= amount_fen)")            \
+    X(ORDER_COUNT_ALL,                                                                                \
+      "UPDATE events SET counted = 1 WHERE tenant_id = ?1 AND type = 'order.paid' AND counted = 0")   \
     X(AWARD_INSERT,                                                                                   \
       "INSERT INTO awards (" AWARD_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)") \
     X(AWARD_LIST_BY_EVENT,                                                                            \
@@ -2089,6 +2091,7 @@ static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err
     rc |= sq_hash(st, 9, e->fingerprint);
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
     rc |= sqlite3_bind_int64(st, 11, answer_id);
+    rc |= sqlite3_bind_int(st, 12, e->counted);
     /* A taken event_id inserts nothing rather than failing the statement:
      * the engine inserts first to tell a new event from a replay, and a
      * failed statement would count as a write (sq_write_mark). */
@@ -2134,6 +2137,12 @@ static jf_code sq_order_count(jf_store *s, int64_t member_id, int64_t before_ms,
     jf_code code = sq_get(q, st, rc, read_count_sum, v, err, "order count");
     *count = v[0];
     return code;
+}
+
+static jf_code sq_order_count_all(jf_store *s, int64_t tenant_id, jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_ORDER_COUNT_ALL, err);
+    return sq_write(q, st, sqlite3_bind_int64(st, 1, tenant_id), false, err, "order count all");
 }
 
 static void read_award(sqlite3_stmt *st, void *out) {
@@ -2508,6 +2517,7 @@ static const jf_store_ops sq_ops = {
     .event_get = sq_event_get,
     .event_update_refunded = sq_event_update_refunded,
     .order_count = sq_order_count,
+    .order_count_all = sq_order_count_all,
     .award_insert = sq_award_insert,
     .award_list_by_event = sq_award_list_by_event,
     .award_update_reversed = sq_award_update_reversed,

@@ -356,6 +356,24 @@ static const char *const jf_sqlite_migrations[] = {
     "DROP INDEX IF EXISTS events_member;"
     "CREATE INDEX IF NOT EXISTS events_orders ON events(member_id, occurred_at_ms, refunded_fen, amount_fen, type)"
     "  WHERE type = 'order.paid';",
+    /* 10: orders are indexed only for a tenant that counts them.  The
+     * orders index is read only by member.orders_count, and a tenant none
+     * of whose rules has read it paid a random index page per order for
+     * nothing (~3.7 us of the writer per order.paid, measured).  An order
+     * is now written counted (events.counted = 1) when its tenant counts
+     * orders (the setting orders.counted, which the engine sets, counting
+     * the tenant's past orders at once, when a rule that reads
+     * member.orders_count is first saved); the index holds counted orders
+     * only.  Every event already recorded counts (the column's default),
+     * and so does every tenant that exists, as before.  counted is also
+     * the index's last column, so that the count reads the index only. */
+    "ALTER TABLE events ADD COLUMN counted INTEGER NOT NULL DEFAULT 1;"
+    "DROP INDEX IF EXISTS events_orders;"
+    "CREATE INDEX IF NOT EXISTS events_orders"
+    "  ON events(member_id, occurred_at_ms, refunded_fen, amount_fen, type, counted)"
+    "  WHERE type = 'order.paid' AND counted = 1;"
+    "INSERT OR IGNORE INTO settings (tenant_id, name, value, updated_at_ms)"
+    "  SELECT id, 'orders.counted', '1', CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM tenants;",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

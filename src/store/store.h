@@ -92,6 +92,11 @@ typedef struct {
     char refund_of[JF_EVENT_ID_LEN_MAX + 1]; /* order.refunded: the original event_id */
     uint8_t fingerprint[JF_HASH_BYTES];
     int64_t created_at_ms;
+    /* An order.paid that member.orders_count counts: the tenant counts its
+     * orders (a rule of it has read member.orders_count, or it existed
+     * before orders were counted only then: SQLite schema 10, PostgreSQL
+     * 6).  Written, never read back. */
+    bool counted;
 } jf_event_row;
 
 /* One award of one rule for one event, keyed by (tenant, event_id, rule_id);
@@ -342,11 +347,14 @@ typedef struct {
     jf_code (*event_get)(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out, jf_error *err);
     jf_code (*event_update_refunded)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
                                      jf_error *err);
-    /* A member's order.paid events that occurred before before_ms, leaving
-     * out those refunded in full (refunded_fen > 0 and refunded_fen >=
-     * amount_fen): member.orders_count.  (Only orders are indexed by
-     * member.) */
+    /* A member's counted order.paid events that occurred before before_ms,
+     * leaving out those refunded in full (refunded_fen > 0 and refunded_fen
+     * >= amount_fen): member.orders_count.  (Only counted orders are
+     * indexed by member.) */
     jf_code (*order_count)(jf_store *s, int64_t member_id, int64_t before_ms, int64_t *count, jf_error *err);
+    /* Count every order.paid of the tenant recorded so far (events.counted):
+     * when the tenant starts counting orders. */
+    jf_code (*order_count_all)(jf_store *s, int64_t tenant_id, jf_error *err);
     /* Awards. */
     jf_code (*award_insert)(jf_store *s, const jf_award_row *a, jf_error *err);
     /* Awards of one event, rule_id ascending. */

@@ -3,14 +3,14 @@
 // the member as it was); the campaign budget counted at the boundary and
 // one past it, given back by refunds and recounted when a budget is added;
 // list attributes in conditions and every bad list refused with nothing
-// written; member.orders_count without fully refunded orders;
-// member.tier / member.tags before tiers exist; the rule count limit.
+// written; member.orders_count without fully refunded orders, and counting
+// the orders recorded before the first rule that reads it; member.tier / member.tags before tiers exist; the rule count limit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 
 let srv;
-before(async () => { srv = await startServer({ tenants: ['acme', 'beta', 'gamma'], testClock: true }); });
+before(async () => { srv = await startServer({ tenants: ['acme', 'beta', 'gamma', 'delta'], testClock: true }); });
 after(async () => { assert.equal((await srv.stop()).code, 0); });
 
 // Tenants are Asia/Shanghai (+08:00).  2030-03-04 is a Monday.
@@ -213,6 +213,23 @@ test('member.orders_count leaves out fully refunded orders and counts partly ref
   assert.equal(await order({}), 100, 'oc-5 (no amount): oc-2, oc-3, oc-4');
   await refund('oc-5');
   assert.equal(await order(), 100, 'oc-7: oc-2, oc-3 and oc-4, not oc-5 (refunded whole)');
+});
+
+test('member.orders_count counts the orders recorded before the first rule that reads it', async () => {
+  // A tenant none of whose rules reads the count does not index its
+  // orders; the first rule that reads it counts them all at once.
+  const t = 'delta';
+  await rule({ name: '1 point per yuan', event_type: 'order.paid', award: { rate: { points: 1, per_fen: 100 } } }, t);
+  const order = async (k) => {
+    const r = await event({ type: 'order.paid', member_id: 'oc9', event_id: `oc9-${k}`, amount_fen: 1000, occurred_at: `2030-03-04T09:0${k}:00+08:00` }, { tenant: t });
+    assert.equal(r.status, 201, r.text);
+    return r.json.points_awarded;
+  };
+  assert.equal(await order(1), 10);
+  assert.equal(await order(2), 10);
+  await rule({ name: 'third order +50', event_type: 'order.paid', when: 'member.orders_count == 2', award: { points: 50 } }, t);
+  assert.equal(await order(3), 60, 'oc9-1 and oc9-2 are counted');
+  assert.equal(await order(4), 10, 'and oc9-3: three before');
 });
 
 test('member.tier is "" and member.tags is empty until tiers and member tags exist', async () => {

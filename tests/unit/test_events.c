@@ -292,6 +292,62 @@ Test(events, an_event_recorded_before_answers_were_kept_replays_from_its_rows) {
     free(again);
 }
 
+/* ---- member.orders_count: counted from the first rule that reads it ---- */
+
+static event_arg *post_at(const char *member, const char *event_id, int64_t at_ms) {
+    event_arg *e = calloc(1, sizeof *e);
+    e->ev = (jf_event){.type = "order.paid", .event_id = event_id, .member_id = member, .occurred_at_ms = at_ms,
+                       .has_amount = true, .amount_fen = 1000};
+    e->refund_fen = -1;
+    jf_error err = {0};
+    jf_code rc = fx_tx(&fx, process, e, &err);
+    cr_assert_eq(rc, JF_OK, "%s: %s: %s", event_id, jf_code_name(rc), err.detail);
+    return e;
+}
+
+/* A tenant none of whose rules reads member.orders_count writes its orders
+ * uncounted; the first rule that reads it counts the orders recorded
+ * before it too, so the count is the same as if they had always been
+ * counted — and orders after it are counted as they come. */
+static int64_t orders_before(int64_t member_id, int64_t before_ms) {
+    jf_error err = {0};
+    int64_t count = -1;
+    cr_assert_eq(fx.store->ops->begin_read(fx.store, &err), JF_OK);
+    jf_code rc = fx.store->ops->order_count(fx.store, member_id, before_ms, &count, &err);
+    fx.store->ops->rollback(fx.store);
+    cr_assert_eq(rc, JF_OK, "%s", err.detail);
+    return count;
+}
+
+Test(events, orders_recorded_before_the_first_rule_that_counts_them_count) {
+    rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\",\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}");
+    free(post_at("m1", "o1", FX_T0 - 3000));
+    event_arg *second = post_at("m1", "o2", FX_T0 - 2000);
+    int64_t m1 = second->out.member.id;
+    free(second);
+    cr_assert_eq(orders_before(m1, FX_T0), 0, "no rule reads the count: the orders are not counted");
+    for (int n = 0; n <= 3; n++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"name\":\"orders before == %d\",\"event_type\":\"order.paid\",\"when\":\"member.orders_count == %d\","
+                 "\"award\":{\"points\":%d}}",
+                 n, n, 1000 + n);
+        rule_ok(json);
+    }
+    cr_assert_eq(orders_before(m1, FX_T0), 2, "saving the first rule that reads it counted o1 and o2");
+    event_arg *e = post_at("m1", "o3", FX_T0 - 1000);
+    cr_assert_eq(e->out.points_total, 10 + 1002, "o1 and o2 before o3: %lld", (long long)e->out.points_total);
+    free(e);
+    e = post_at("m1", "o4", FX_T0);
+    cr_assert_eq(e->out.points_total, 10 + 1003, "o1, o2 and o3 before o4");
+    free(e);
+    e = post_at("m1", "o0", FX_T0 - 4000); /* arriving late: before every other */
+    cr_assert_eq(e->out.points_total, 10 + 1000);
+    free(e);
+    cr_assert_eq(orders_before(m1, FX_T0 + 1), 5, "every order of the member");
+    fx_verify_clean(&fx);
+}
+
 /* ---- the awards of an event: one member operation ---- */
 
 /* The award rows of an event, rule id ascending; returns the count. */

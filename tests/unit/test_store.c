@@ -719,8 +719,8 @@ Test(store, sqlite_lot_queries_use_the_member_index_without_sorting) {
     }
 }
 
-/* member.orders_count reads an index of orders only (migration 9), and
- * reads nothing but that index. */
+/* member.orders_count reads an index of counted orders only (migrations 9
+ * and 10), and reads nothing but that index. */
 Test(store, sqlite_order_count_reads_the_orders_index_only) {
     if (!backend_is_sqlite()) cr_skip_test("SQLite's planner");
     char plan[1024];
@@ -1235,13 +1235,19 @@ Test(store, log_starts_over_after_the_writers_turn) {
 /* ---- events: answers, orders counted, budget counters, the tenant lock
  * (schema migration 3) ---- */
 
-static void add_event(int64_t tid, int64_t mid, const char *event_id, int64_t amount_fen, int64_t at_ms) {
+static void add_event_of(int64_t tid, int64_t mid, const char *type, const char *event_id, int64_t amount_fen,
+                         int64_t at_ms, bool counted) {
     jf_event_row e = {.tenant_id = tid, .member_id = mid, .amount_fen = amount_fen, .occurred_at_ms = at_ms,
-                      .created_at_ms = T0};
+                      .created_at_ms = T0, .counted = counted};
     snprintf(e.event_id, sizeof e.event_id, "%s", event_id);
-    snprintf(e.type, sizeof e.type, "order.paid");
+    snprintf(e.type, sizeof e.type, "%s", type);
     fill_hash(e.fingerprint, 1);
     OK(S->ops->event_insert(S, &e, E));
+}
+
+/* An order of a tenant that counts its orders. */
+static void add_event(int64_t tid, int64_t mid, const char *event_id, int64_t amount_fen, int64_t at_ms) {
+    add_event_of(tid, mid, "order.paid", event_id, amount_fen, at_ms, true);
 }
 
 Test(store, event_answers_round_trip) {
@@ -1390,6 +1396,38 @@ Test(store, order_count_leaves_out_fully_refunded) {
     cr_assert_eq(count, 2, "part and later");
 }
 
+/* Orders written uncounted (their tenant does not count orders) are not
+ * counted until order_count_all counts every order of their tenant — and
+ * only of their tenant, and only orders. */
+Test(store, order_count_counts_counted_orders_and_order_count_all_counts_a_tenants) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t t2 = add_tenant("elsewhere");
+    int64_t stranger = add_member(t2, "eve");
+    add_event_of(tid, mid, "order.paid", "o1", 1000, T0, false);
+    add_event_of(tid, mid, "order.paid", "o2", 1000, T0 + 1, true);
+    add_event_of(tid, mid, "review.posted", "r1", -1, T0 + 2, false);
+    add_event_of(t2, stranger, "order.paid", "s1", 1000, T0, false);
+    commit();
+    int64_t count = -1;
+    OK(S->ops->order_count(S, mid, T0 + 10, &count, E));
+    cr_assert_eq(count, 1, "o2 only");
+    begin();
+    OK(S->ops->order_count_all(S, tid, E));
+    OK(S->ops->order_count_all(S, tid, E)); /* again: nothing left to count */
+    commit();
+    OK(S->ops->order_count(S, mid, T0 + 10, &count, E));
+    cr_assert_eq(count, 2, "o1 and o2, not the review");
+    OK(S->ops->order_count(S, stranger, T0 + 10, &count, E));
+    cr_assert_eq(count, 0, "the other tenant's order is not counted");
+    begin();
+    OK(S->ops->order_count_all(S, t2, E));
+    commit();
+    OK(S->ops->order_count(S, stranger, T0 + 10, &count, E));
+    cr_assert_eq(count, 1);
+}
+
 Test(store, rule_budget_counters) {
     int64_t tid, mid;
     tenant_and_member(&tid, &mid);
@@ -1448,6 +1486,7 @@ Test(store, migration_3_counts_existing_awards) {
     const char *undo[] = {"DELETE FROM schema_migrations WHERE version >= 3", "ALTER TABLE awards DROP COLUMN entry_id",
                           "DROP TABLE rule_budgets",
                           "DROP TABLE event_answers", "DROP INDEX events_orders", /* 9 (5 on PostgreSQL) */
+                          "ALTER TABLE events DROP COLUMN counted", "DELETE FROM settings", /* 10 (6) */
                           "CREATE INDEX events_member ON events(member_id, type, occurred_at_ms)",
                           "ALTER TABLE events DROP COLUMN answer_id"};
     for (size_t i = 0; i < sizeof undo / sizeof undo[0]; i++) OK(raw_exec(S, undo[i], E));
@@ -1467,10 +1506,13 @@ Test(store, migration_3_counts_existing_awards) {
     commit();
     OK(S->ops->event_answer_get(S, tid, "o1", answer, sizeof answer, E));
     cr_assert_str_eq(answer, "{}");
-    /* Migration 9 (5): the orders index, built from the orders there. */
+    /* Migration 9 (5): the orders index, built from the orders there;
+     * migration 10 (6): those orders count, and so do the tenant's next
+     * ones. */
     int64_t orders = -1;
     OK(S->ops->order_count(S, mid, T0 + 1, &orders, E));
     cr_assert_eq(orders, 1);
+    expect_setting(tid, "orders.counted", "1");
 }
 
 /* A process that keeps the database open (as an older server still
@@ -1522,6 +1564,8 @@ Test(store, no_migration_while_another_process_has_the_database_open) {
     /* Back to schema 7, as a database written before migration 8. */
     OK(raw_exec(S, "DELETE FROM schema_migrations WHERE version >= 8", E));
     OK(raw_exec(S, "ALTER TABLE members DROP COLUMN due_floor_ms", E));
+    OK(raw_exec(S, "DROP INDEX events_orders", E));               /* 9 and 10 */
+    OK(raw_exec(S, "ALTER TABLE events DROP COLUMN counted", E)); /* 10 */
     jf_store_close(S);
     S = NULL;
 
