@@ -365,7 +365,8 @@ static const char *const jf_sqlite_migrations[] = {
      * the tenant's past orders at once, when a rule that reads
      * member.orders_count is first saved); the index holds counted orders
      * only.  Every event already recorded counts (the column's default),
-     * and so does every tenant that exists, as before.  counted is also
+     * and so does every tenant that exists, as before.  (PostgreSQL counts
+     * every order: pg.c, pg_order_count_all.)  counted is also
      * the index's last column, so that the count reads the index only. */
     "ALTER TABLE events ADD COLUMN counted INTEGER NOT NULL DEFAULT 1;"
     "DROP INDEX IF EXISTS events_orders;"

@@ -94,8 +94,9 @@ typedef struct {
     int64_t created_at_ms;
     /* An order.paid that member.orders_count counts: the tenant counts its
      * orders (a rule of it has read member.orders_count, or it existed
-     * before orders were counted only then: SQLite schema 10, PostgreSQL
-     * 6).  Written, never read back. */
+     * before orders were counted only then: SQLite schema 10).  Written,
+     * never read back; PostgreSQL counts every order (pg.c:
+     * pg_order_count_all). */
     bool counted;
 } jf_event_row;
 
@@ -353,7 +354,9 @@ typedef struct {
      * indexed by member.) */
     jf_code (*order_count)(jf_store *s, int64_t member_id, int64_t before_ms, int64_t *count, jf_error *err);
     /* Count every order.paid of the tenant recorded so far (events.counted):
-     * when the tenant starts counting orders. */
+     * when the tenant starts counting orders, in the transaction that
+     * starts it (which SQLite's one writer orders before or after every
+     * event's). */
     jf_code (*order_count_all)(jf_store *s, int64_t tenant_id, jf_error *err);
     /* Awards. */
     jf_code (*award_insert)(jf_store *s, const jf_award_row *a, jf_error *err);
