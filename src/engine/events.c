@@ -137,6 +137,7 @@ static void ruleset_add(jf_ruleset *rs, const jf_rule_row *row) {
             cr->rule.id = row->id;
             cr->rule.version = row->version;
             cr->rule.enabled = row->enabled;
+            cr->history = row->history;
             if (row->enabled) rs->rule_count++;
             else jf_compiled_rule_free(cr);
         }
@@ -238,14 +239,16 @@ jf_code jf_ruleset_acquire(jf_store *s, int64_t tenant_id, jf_ruleset **out, jf_
 
 /* Check a definition and give its normal form (what is stored and shown). */
 static jf_code normal_definition(jf_def_kind kind, const json_t *def, char *event_type, bool *enabled,
-                                 int64_t *budget, json_t **normal, jf_error *err) {
+                                 int64_t *budget, bool *history, json_t **normal, jf_error *err) {
     *budget = 0;
+    *history = false;
     if (kind == JF_DEF_RULE) {
         jf_rule r;
         TRY(jf_rule_parse(def, &r, NULL, err));
         snprintf(event_type, JF_EVENT_TYPE_LEN_MAX + 1, "%s", r.event_type);
         *enabled = r.enabled;
         *budget = r.budget;
+        *history = jf_rule_keeps_history(&r);
         *normal = jf_rule_to_json(&r);
     } else {
         jf_task t;
@@ -324,8 +327,9 @@ jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const 
     char event_type[JF_EVENT_TYPE_LEN_MAX + 1];
     bool enabled = true;
     int64_t budget = 0;
+    bool history = false;
     json_t *normal = NULL;
-    TRY(normal_definition(kind, def, event_type, &enabled, &budget, &normal, err));
+    TRY(normal_definition(kind, def, event_type, &enabled, &budget, &history, &normal, err));
     char *text = json_dumps(normal, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(normal);
     if (text == NULL) abort();
@@ -352,6 +356,7 @@ jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const 
         out->kind = (int32_t)kind;
         out->version = 1;
         out->created_at_ms = c->now_ms;
+        out->history = history;
     } else {
         jf_rule_row old;
         TRY(jf_definition_get(c, kind, id, &old, err));
@@ -360,6 +365,11 @@ jf_code jf_definition_save(const jf_ctx *c, jf_def_kind kind, int64_t id, const 
         out->kind = old.kind;
         out->version = old.version + 1;
         out->created_at_ms = old.created_at_ms;
+        /* Once kept, a history stays kept: a frequency or cap added again
+         * later counts every award since.  When it starts, the awards
+         * made before count too (as if it had always been kept). */
+        out->history = old.history || history;
+        if (!old.history && history) TRY(ST(c->store, award_history_start, c->tenant->id, id, err));
     }
     out->enabled = enabled;
     JF_COPY(out->event_type, event_type);
@@ -474,8 +484,9 @@ static jf_code rule_usage(const jf_ctx *c, const jf_rule *r, const jf_member *m,
  * rule id) (award_biz_no), for people reading the ledger; it has no
  * idempotency record of its own: the event row is the event's
  * (jf_event_process). */
-static jf_code write_award(jf_mop *op, const jf_event *ev, const jf_rule *rule, const jf_award *a, award_key *key,
-                           jf_error *err) {
+static jf_code write_award(jf_mop *op, const jf_event *ev, const jf_compiled_rule *cr, const jf_award *a,
+                           award_key *key, jf_error *err) {
+    const jf_rule *rule = &cr->rule;
     const jf_ctx *c = op->c;
     assert(a->status == JF_AWARD_GIVEN);
     assert(a->points >= JF_POINTS_MIN && a->points <= JF_POINTS_MAX); /* rules.c caps every award */
@@ -504,6 +515,7 @@ static jf_code write_award(jf_mop *op, const jf_event *ev, const jf_rule *rule, 
     JF_COPY(row.explanation, a->explanation);
     row.created_at_ms = c->now_ms;
     row.entry_id = e.id;
+    row.history = cr->history;
     TRY(ST(c->store, award_insert, &row, err));
     /* Only a budgeted rule keeps its counter: any other would make its
      * counter row one hot row every event of the rule waits for. */
@@ -650,7 +662,7 @@ static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_ev
         TRY(rule_usage(c, &cr->rule, m, ev->occurred_at_ms, !dry_run, &u, err));
         jf_rule_limit(&cr->rule, &u, a);
         if (a->status != JF_AWARD_GIVEN) continue;
-        if (!dry_run) TRY(write_award(op, ev, &cr->rule, a, &key, err));
+        if (!dry_run) TRY(write_award(op, ev, cr, a, &key, err));
         out->points_total += a->points;
     }
     if (!dry_run) {

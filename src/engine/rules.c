@@ -828,6 +828,10 @@ void jf_rule_limit(const jf_rule *r, const jf_rule_usage *u, jf_award *a) {
     cap_at(a, r->budget, u->points_budget, "campaign budget");
 }
 
+bool jf_rule_keeps_history(const jf_rule *r) {
+    return r->frequency != JF_FREQ_ANY || r->cap_member_day > 0 || r->cap_member_month > 0 || r->budget > 0;
+}
+
 bool jf_rule_period(const jf_rule *r, const char *tz, int64_t ms, int64_t *from_ms, int64_t *to_ms) {
     jf_period p;
     switch (r->frequency) {

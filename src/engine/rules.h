@@ -106,6 +106,7 @@ typedef struct {
     jf_expr_program *program; /* NULL when `when` is empty */
     bool per_item;            /* the condition reads item.*: evaluated per item */
     bool uses_orders;         /* the condition reads member.orders_count */
+    bool history;             /* its awards count for frequency and caps (jf_rule_row.history) */
 } jf_compiled_rule;
 
 /* ---- definitions ----------------------------------------------------------- */
@@ -221,6 +222,9 @@ void jf_rule_limit(const jf_rule *r, const jf_rule_usage *usage, jf_award *a);
 /* The start and end (exclusive) of r's frequency period containing ms, in
  * tenant time; ONCE: all time; ANY: false. */
 bool jf_rule_period(const jf_rule *r, const char *tz, int64_t ms, int64_t *from_ms, int64_t *to_ms);
+/* Whether the rule's awards must be counted when it awards again: it has a
+ * frequency, a member cap (day or month) or a budget. */
+bool jf_rule_keeps_history(const jf_rule *r);
 
 /* Evaluate a condition over the event as a whole (no current item): true
  * when it holds; an evaluation error is false, with the message in why. */

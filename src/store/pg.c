@@ -3078,6 +3078,7 @@ static void read_rule(const PGresult *r, int row, void *out) {
     col_text(r, row, 6, x->definition, sizeof x->definition);
     x->created_at_ms = col_i64(r, row, 7);
     x->updated_at_ms = col_i64(r, row, 8);
+    x->history = true; /* every award is a row here (pg_award_history_start) */
 }
 
 static jf_code pg_rule_insert(jf_store *s, jf_rule_row *r, jf_error *err) {
@@ -3183,6 +3184,13 @@ static jf_code pg_event_update_refunded(jf_store *s, int64_t tenant_id, const ch
     arg_i64(&a, tenant_id);
     arg_text(&a, event_id);
     return pg_write_ahead(pg_of(s), PG_EVENT_UPDATE_REFUNDED, &a, PQ_UPDATE_ONE, err, "event update");
+}
+
+/* PostgreSQL keeps every award as a row (jf_award_row.history is not
+ * read), so a rule's history is always whole. */
+static jf_code pg_award_history_start(jf_store *s, int64_t tenant_id, int64_t rule_id, jf_error *err) {
+    (void)s, (void)tenant_id, (void)rule_id, (void)err;
+    return JF_OK;
 }
 
 /* PostgreSQL counts every order (jf_event_row.counted is not read): servers
@@ -3521,6 +3529,7 @@ static const jf_store_ops pg_ops = {
     .event_update_refunded = pg_event_update_refunded,
     .order_count = pg_order_count,
     .order_count_all = pg_order_count_all,
+    .award_history_start = pg_award_history_start,
     .award_insert = pg_award_insert,
     .award_list_by_event = pg_award_list_by_event,
     .award_update_reversed = pg_award_update_reversed,

@@ -30,6 +30,7 @@
 #include "store/sqlite_vfs.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/json_text.h"
 #include "util/tz.h"
 
 /* How long a statement waits for another connection's lock before it gives
@@ -234,7 +235,8 @@
 
 /* Statements of earning rules, tasks, events, awards, check-ins, task
  * progress and settings (issue 5). */
-#define RULE_COLS "id, tenant_id, kind, version, enabled, event_type, definition, created_at_ms, updated_at_ms"
+#define RULE_COLS                                                                                     \
+    "id, tenant_id, kind, version, enabled, event_type, definition, created_at_ms, updated_at_ms, history"
 #define EVENT_COLS                                                                                    \
     "tenant_id, event_id, member_id, type, amount_fen, occurred_at_ms, refunded_fen, refund_of, "    \
     "fingerprint, created_at_ms"
@@ -248,10 +250,10 @@
 #define SQ_RULE_STATEMENTS(X)                                                                         \
     X(RULE_INSERT,                                                                                    \
       "INSERT INTO rules (tenant_id, kind, version, enabled, event_type, definition, created_at_ms, " \
-      "updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                       \
+      "updated_at_ms, history) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                          \
     X(RULE_UPDATE,                                                                                    \
       "UPDATE rules SET version = ?1, enabled = ?2, event_type = ?3, definition = ?4, "              \
-      "updated_at_ms = ?5 WHERE id = ?6 AND tenant_id = ?7")                                         \
+      "updated_at_ms = ?5, history = ?8 WHERE id = ?6 AND tenant_id = ?7")                           \
     X(RULE_GET, "SELECT " RULE_COLS " FROM rules WHERE id = ?1 AND tenant_id = ?2")                   \
     X(RULE_LIST,                                                                                      \
       "SELECT " RULE_COLS " FROM rules WHERE tenant_id = ?1 AND kind = ?2 AND id > ?3 "             \
@@ -275,6 +277,15 @@
     X(AWARD_LIST_BY_EVENT,                                                                            \
       "SELECT " AWARD_COLS " FROM awards WHERE tenant_id = ?1 AND event_id = ?2 "                     \
       "ORDER BY rule_id LIMIT ?3")                                                                    \
+    X(EVENT_AWARDS_APPEND,                                                                            \
+      "UPDATE events SET awards = awards || ?3 WHERE tenant_id = ?1 AND event_id = ?2")               \
+    X(EVENT_AWARDS_GET,                                                                               \
+      "SELECT event_id, member_id, occurred_at_ms, created_at_ms, awards FROM events "                \
+      "WHERE tenant_id = ?1 AND event_id = ?2")                                                       \
+    X(EVENT_AWARDS_SET, "UPDATE events SET awards = ?3 WHERE tenant_id = ?1 AND event_id = ?2")       \
+    X(EVENT_AWARDS_PAGE,                                                                              \
+      "SELECT event_id, member_id, occurred_at_ms, created_at_ms, awards FROM events "                \
+      "WHERE tenant_id = ?1 AND event_id > ?2 AND awards <> '' ORDER BY event_id LIMIT ?3")           \
     X(AWARD_UPDATE_REVERSED,                                                                          \
       "UPDATE awards SET reversed = ?1 WHERE tenant_id = ?2 AND event_id = ?3 AND rule_id = ?4")     \
     X(AWARD_STATS_MEMBER,                                                                             \
@@ -1979,6 +1990,7 @@ static void read_rule(sqlite3_stmt *st, void *out) {
     sq_col_text(st, 6, r->definition, sizeof r->definition);
     r->created_at_ms = I64(7);
     r->updated_at_ms = I64(8);
+    r->history = I64(9) != 0;
 }
 
 static jf_code sq_rule_insert(jf_store *s, jf_rule_row *r, jf_error *err) {
@@ -1992,6 +2004,7 @@ static jf_code sq_rule_insert(jf_store *s, jf_rule_row *r, jf_error *err) {
     rc |= sq_text(st, 6, r->definition);
     rc |= sqlite3_bind_int64(st, 7, r->created_at_ms);
     rc |= sqlite3_bind_int64(st, 8, r->updated_at_ms);
+    rc |= sqlite3_bind_int(st, 9, r->history);
     jf_code code = sq_write(q, st, rc, false, err, "rule insert");
     if (code == JF_OK) r->id = sqlite3_last_insert_rowid(q->db);
     return code;
@@ -2007,6 +2020,7 @@ static jf_code sq_rule_update(jf_store *s, const jf_rule_row *r, jf_error *err) 
     rc |= sqlite3_bind_int64(st, 5, r->updated_at_ms);
     rc |= sqlite3_bind_int64(st, 6, r->id);
     rc |= sqlite3_bind_int64(st, 7, r->tenant_id);
+    rc |= sqlite3_bind_int(st, 8, r->history);
     return sq_write(q, st, rc, true, err, "rule update");
 }
 
@@ -2162,8 +2176,117 @@ static void read_award(sqlite3_stmt *st, void *out) {
     a->entry_id = I64(11);
 }
 
+/* ---- awards kept in their event's row (schema 11) ----
+ * An award of a rule without a history (jf_award_row.history false) is
+ * appended to events.awards as "rule_id,rule_version,points,reversed,
+ * entry_id,biz_no;" — one UPDATE of the row the event just inserted, on a
+ * page already written, instead of a row in awards and an entry in its
+ * index by rule and member.  Refunds list and update them as rows; a rule
+ * that starts keeping a history moves its awards into rows
+ * (sq_award_history_start).  A biz_no is text of [a-z0-9._-] (derived by
+ * the engine), so ',' and ';' delimit. */
+
+/* The longest text of one award: five integers, the biz_no, separators. */
+#define SQ_AWARD_TEXT_MAX (5 * JF_INT_TEXT_MAX + JF_BIZ_NO_LEN_MAX + 8)
+/* ... and of one event's (at most one award per rule). */
+#define SQ_EVENT_AWARDS_MAX ((size_t)JF_RULES_PER_TENANT_MAX * SQ_AWARD_TEXT_MAX)
+
+static size_t put_award_int(char *out, size_t o, int64_t v) {
+    o += jf_int_text(out + o, v);
+    out[o++] = ',';
+    return o;
+}
+
+/* a as text into out (SQ_AWARD_TEXT_MAX + 1 bytes); false if its biz_no
+ * has a delimiter. */
+static bool award_text(const jf_award_row *a, char *out) {
+    if (strpbrk(a->biz_no, ",;") != NULL) return false;
+    size_t o = put_award_int(out, 0, a->rule_id);
+    o = put_award_int(out, o, a->rule_version);
+    o = put_award_int(out, o, a->points);
+    o = put_award_int(out, o, a->reversed);
+    o = put_award_int(out, o, a->entry_id);
+    size_t b = strlen(a->biz_no);
+    memcpy(out + o, a->biz_no, b);
+    o += b;
+    out[o++] = ';';
+    out[o] = '\0';
+    return true;
+}
+
+/* An event's row as the award operations read it. */
+typedef struct {
+    char event_id[JF_EVENT_ID_LEN_MAX + 1];
+    int64_t member_id, occurred_at_ms, created_at_ms;
+    char *awards; /* SQ_EVENT_AWARDS_MAX + 1 bytes, owned by the caller */
+} sq_event_awards;
+
+static void read_event_awards(sqlite3_stmt *st, void *out) {
+    sq_event_awards *e = out;
+    sq_col_text(st, 0, e->event_id, sizeof e->event_id);
+    e->member_id = I64(1);
+    e->occurred_at_ms = I64(2);
+    e->created_at_ms = I64(3);
+    sq_col_text(st, 4, e->awards, SQ_EVENT_AWARDS_MAX + 1);
+}
+
+/* The award at *p of e's text into *a (the event's columns filled in);
+ * advances *p past it.  False at the end or on text that does not parse. */
+static bool next_event_award(const sq_event_awards *e, int64_t tenant_id, const char **p, jf_award_row *a) {
+    if (**p == '\0') return false;
+    memset(a, 0, sizeof *a);
+    int64_t v[5];
+    const char *c = *p;
+    for (int i = 0; i < 5; i++) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(c, &end, 10);
+        if (end == c || *end != ',' || errno != 0) return false;
+        v[i] = x;
+        c = end + 1;
+    }
+    const char *semi = strchr(c, ';');
+    if (semi == NULL || (size_t)(semi - c) > JF_BIZ_NO_LEN_MAX) return false;
+    a->tenant_id = tenant_id;
+    memcpy(a->event_id, e->event_id, sizeof a->event_id);
+    a->rule_id = v[0];
+    a->rule_version = v[1];
+    a->points = v[2];
+    a->reversed = v[3];
+    a->entry_id = v[4];
+    memcpy(a->biz_no, c, (size_t)(semi - c));
+    a->biz_no[semi - c] = '\0';
+    a->member_id = e->member_id;
+    a->occurred_at_ms = e->occurred_at_ms;
+    a->created_at_ms = e->created_at_ms;
+    *p = semi + 1;
+    return true;
+}
+
+static jf_code event_awards_get(sq_store *q, int64_t tenant_id, const char *event_id, sq_event_awards *e,
+                                jf_error *err) {
+    STMT_OR_FAIL(q, SQ_EVENT_AWARDS_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
+    return sq_get(q, st, rc, read_event_awards, e, err, "event awards");
+}
+
+static jf_code event_awards_set(sq_store *q, int64_t tenant_id, const char *event_id, const char *awards,
+                                jf_error *err) {
+    STMT_OR_FAIL(q, SQ_EVENT_AWARDS_SET, err);
+    int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, awards);
+    return sq_write(q, st, rc, true, err, "event awards");
+}
+
 static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err) {
     sq_store *q = sq_of(s);
+    if (!a->history) {
+        char text[SQ_AWARD_TEXT_MAX + 1];
+        if (!award_text(a, text))
+            return jf_fail(err, JF_INTERNAL, "", "award insert: biz_no %s has a delimiter", a->biz_no);
+        STMT_OR_FAIL(q, SQ_EVENT_AWARDS_APPEND, err);
+        int rc = sqlite3_bind_int64(st, 1, a->tenant_id) | sq_text(st, 2, a->event_id) | sq_text(st, 3, text);
+        return sq_write(q, st, rc, true, err, "award insert (event row)");
+    }
     STMT_OR_FAIL(q, SQ_AWARD_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, a->tenant_id);
     rc |= sq_text(st, 2, a->event_id);
@@ -2180,13 +2303,73 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
     return sq_write(q, st, rc, false, err, "award insert");
 }
 
+static char *event_awards_buffer(void) {
+    char *b = malloc(SQ_EVENT_AWARDS_MAX + 1);
+    if (b == NULL) abort();
+    b[0] = '\0';
+    return b;
+}
+
+/* The rows, then the awards in the event's row, by rule id. */
 static jf_code sq_award_list_by_event(jf_store *s, int64_t tenant_id, const char *event_id, jf_award_row *out,
                                       size_t cap, size_t *n, jf_error *err) {
     sq_store *q = sq_of(s);
     STMT_OR_FAIL(q, SQ_AWARD_LIST_BY_EVENT, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) |
              sqlite3_bind_int64(st, 3, (int64_t)cap);
-    return sq_list(q, st, rc, read_award, out, sizeof *out, cap, n, err, "award list");
+    jf_code code = sq_list(q, st, rc, read_award, out, sizeof *out, cap, n, err, "award list");
+    if (code != JF_OK) return code;
+    sq_event_awards e = {.awards = event_awards_buffer()};
+    code = event_awards_get(q, tenant_id, event_id, &e, err);
+    if (code == JF_NOT_FOUND) {
+        jf_error_clear(err);
+        code = JF_OK;
+    }
+    const char *p = e.awards;
+    jf_award_row a;
+    while (code == JF_OK && *n < cap && next_event_award(&e, tenant_id, &p, &a)) {
+        size_t k = *n; /* insertion by rule id: a few awards */
+        while (k > 0 && out[k - 1].rule_id > a.rule_id) {
+            out[k] = out[k - 1];
+            k--;
+        }
+        out[k] = a;
+        (*n)++;
+    }
+    if (code == JF_OK && *n < cap && *p != '\0')
+        code = jf_fail(err, JF_INTERNAL, "", "award list: event %s: unreadable awards \"%.40s\"", event_id, p);
+    free(e.awards);
+    return code;
+}
+
+/* Rewrite the event's awards text with the award of rule_id changed
+ * (reversed >= 0) or left out (reversed < 0): JF_NOT_FOUND if it has none. */
+static jf_code event_award_rewrite(sq_store *q, int64_t tenant_id, const char *event_id, int64_t rule_id,
+                                   int64_t reversed, sq_event_awards *e, jf_error *err) {
+    char *text = event_awards_buffer();
+    const char *p = e->awards;
+    size_t o = 0;
+    bool found = false;
+    jf_award_row a;
+    while (next_event_award(e, tenant_id, &p, &a)) {
+        if (a.rule_id == rule_id) {
+            found = true;
+            if (reversed < 0) continue;
+            a.reversed = reversed;
+        }
+        if (!award_text(&a, text + o)) break;
+        o += strlen(text + o);
+    }
+    jf_code code;
+    if (*p != '\0')
+        code = jf_fail(err, JF_INTERNAL, "", "event %s: unreadable awards \"%.40s\"", event_id, p);
+    else if (!found)
+        code = jf_fail(err, JF_NOT_FOUND, "", "award update: event %s has no award of rule %lld", event_id,
+                       (long long)rule_id);
+    else
+        code = event_awards_set(q, tenant_id, event_id, text, err);
+    free(text);
+    return code;
 }
 
 static jf_code sq_award_update_reversed(jf_store *s, int64_t tenant_id, const char *event_id, int64_t rule_id,
@@ -2195,7 +2378,53 @@ static jf_code sq_award_update_reversed(jf_store *s, int64_t tenant_id, const ch
     STMT_OR_FAIL(q, SQ_AWARD_UPDATE_REVERSED, err);
     int rc = sqlite3_bind_int64(st, 1, reversed) | sqlite3_bind_int64(st, 2, tenant_id) |
              sq_text(st, 3, event_id) | sqlite3_bind_int64(st, 4, rule_id);
-    return sq_write(q, st, rc, true, err, "award update");
+    jf_code code = sq_write(q, st, rc, true, err, "award update");
+    if (code != JF_NOT_FOUND) return code;
+    jf_error_clear(err);
+    sq_event_awards e = {.awards = event_awards_buffer()};
+    code = event_awards_get(q, tenant_id, event_id, &e, err);
+    if (code == JF_OK) code = event_award_rewrite(q, tenant_id, event_id, rule_id, reversed, &e, err);
+    free(e.awards);
+    return code;
+}
+
+/* Move the rule's awards from the tenant's events' rows into rows, a page
+ * of events at a time (the page is read whole before it is rewritten). */
+#define SQ_HISTORY_PAGE 64
+static jf_code sq_award_history_start(jf_store *s, int64_t tenant_id, int64_t rule_id, jf_error *err) {
+    sq_store *q = sq_of(s);
+    sq_event_awards *page = calloc(SQ_HISTORY_PAGE, sizeof *page);
+    if (page == NULL) abort();
+    for (size_t i = 0; i < SQ_HISTORY_PAGE; i++) page[i].awards = event_awards_buffer();
+    char after[JF_EVENT_ID_LEN_MAX + 1] = "";
+    jf_code code = JF_OK;
+    for (;;) {
+        sqlite3_stmt *st = sq_stmt(q, SQ_EVENT_AWARDS_PAGE, err);
+        if (st == NULL) {
+            code = err ? err->code : JF_INTERNAL;
+            break;
+        }
+        int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, after) |
+                 sqlite3_bind_int64(st, 3, SQ_HISTORY_PAGE);
+        size_t n = 0;
+        code = sq_list(q, st, rc, read_event_awards, page, sizeof *page, SQ_HISTORY_PAGE, &n, err, "award history");
+        for (size_t i = 0; code == JF_OK && i < n; i++) {
+            const char *p = page[i].awards;
+            jf_award_row a;
+            bool has = false;
+            while (!has && next_event_award(&page[i], tenant_id, &p, &a)) has = a.rule_id == rule_id;
+            if (!has) continue;
+            a.history = true;
+            code = sq_award_insert(s, &a, err);
+            if (code == JF_OK)
+                code = event_award_rewrite(q, tenant_id, page[i].event_id, rule_id, -1, &page[i], err);
+        }
+        if (code != JF_OK || n < SQ_HISTORY_PAGE) break;
+        memcpy(after, page[n - 1].event_id, sizeof after);
+    }
+    for (size_t i = 0; i < SQ_HISTORY_PAGE; i++) free(page[i].awards);
+    free(page);
+    return code;
 }
 
 static jf_code sq_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
@@ -2519,6 +2748,7 @@ static const jf_store_ops sq_ops = {
     .order_count = sq_order_count,
     .order_count_all = sq_order_count_all,
     .award_insert = sq_award_insert,
+    .award_history_start = sq_award_history_start,
     .award_list_by_event = sq_award_list_by_event,
     .award_update_reversed = sq_award_update_reversed,
     .award_stats = sq_award_stats,

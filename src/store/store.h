@@ -77,6 +77,12 @@ typedef struct {
     char definition[JF_RULE_DEFINITION_BYTES_MAX + 1];
     int64_t created_at_ms;
     int64_t updated_at_ms;
+    /* A rule whose awards are kept where award_stats counts them: one
+     * that has had a frequency, a member cap or a budget (set by the
+     * engine, never cleared; award_history_start counts the awards made
+     * before).  Every rule that existed before SQLite schema 11 has it;
+     * PostgreSQL keeps every award so (reads true, stores nothing). */
+    bool history;
 } jf_rule_row;
 
 /* One event received (order.paid, …, order.refunded), keyed by
@@ -118,6 +124,12 @@ typedef struct {
     char explanation[JF_EXPLANATION_BYTES_MAX + 1];
     int64_t created_at_ms;
     int64_t entry_id;
+    /* award_insert: the rule keeps a history (jf_rule_row.history), so the
+     * award must count in award_stats.  An award without may be kept with
+     * its event instead (SQLite: in the event's row, without its
+     * explanation, which the event's answer has; listed and updated like
+     * any other). */
+    bool history;
 } jf_award_row;
 
 /* One check-in of one member on one tenant-time day (YYYYMMDD). */
@@ -360,14 +372,18 @@ typedef struct {
     jf_code (*order_count_all)(jf_store *s, int64_t tenant_id, jf_error *err);
     /* Awards. */
     jf_code (*award_insert)(jf_store *s, const jf_award_row *a, jf_error *err);
+    /* The awards made before of a rule that starts keeping a history
+     * (jf_rule_row.history), counted in award_stats from now on. */
+    jf_code (*award_history_start)(jf_store *s, int64_t tenant_id, int64_t rule_id, jf_error *err);
     /* Awards of one event, rule_id ascending. */
     jf_code (*award_list_by_event)(jf_store *s, int64_t tenant_id, const char *event_id, jf_award_row *out,
                                    size_t cap, size_t *n, jf_error *err);
     jf_code (*award_update_reversed)(jf_store *s, int64_t tenant_id, const char *event_id, int64_t rule_id,
                                      int64_t reversed, jf_error *err);
-    /* Awards of a rule (member_id 0: of every member) with occurred_at in
-     * [from_ms, to_ms): how many, and their points net of reversals
-     * (points NULL: only how many, which the index answers alone). */
+    /* Awards of a rule that keeps a history (member_id 0: of every member)
+     * with occurred_at in [from_ms, to_ms): how many, and their points net
+     * of reversals (points NULL: only how many, which the index answers
+     * alone). */
     jf_code (*award_stats)(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
                            int64_t *count, int64_t *points, jf_error *err);
     /* Check-ins (JF_ALREADY_EXISTS on a second one for a day).

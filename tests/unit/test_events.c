@@ -276,7 +276,11 @@ Test(events, budget_comes_from_the_counter) {
 }
 
 Test(events, an_event_recorded_before_answers_were_kept_replays_from_its_rows) {
-    rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\",\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}");
+    /* A cap: the award is a row with its explanation, as every award was
+     * then (SQLite schema 11 keeps those of rules without a history in the
+     * event's row, without it: the answer has it). */
+    rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\",\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}},"
+            "\"caps\":{\"member_day\":100000}}");
     rule_ok("{\"name\":\"never\",\"event_type\":\"order.paid\",\"when\":\"amount_fen > 99999999\",\"award\":{\"points\":1}}");
     event_arg *first = post("order.paid", "m1", "o1", 12800, NULL);
     cr_assert_eq(first->out.points_total, 128);
@@ -352,6 +356,44 @@ Test(events, orders_recorded_before_the_first_rule_that_counts_them_count) {
     fx_verify_clean(&fx);
 }
 
+/* ---- a rule that starts keeping a history ---- */
+
+static void rule_save(int64_t id, const char *json) {
+    def_arg d = {JF_DEF_RULE, json, id};
+    jf_error err = {0};
+    cr_assert_eq(fx_tx(&fx, save_def, &d, &err), JF_OK, "%s", err.detail);
+}
+
+/* A rule without frequency, member caps or budget keeps its awards with
+ * their events (SQLite); when a change gives it one, the awards it made
+ * before count as if they had always been kept: a member who got it does
+ * not get it again, and a day's cap counts the day's earlier awards. */
+Test(events, a_rule_that_gains_a_frequency_or_a_cap_counts_its_awards_before) {
+    int64_t gift = rule_ok("{\"name\":\"gift\",\"event_type\":\"order.paid\",\"award\":{\"points\":10}}");
+    int64_t rate = rule_ok("{\"name\":\"rate\",\"event_type\":\"review.posted\",\"award\":{\"points\":40}}");
+    cr_assert_eq(post_points("order.paid", "m1", "o1", 1000), 10);
+    cr_assert_eq(post_points("order.paid", "m1", "o2", 1000), 10);
+    cr_assert_eq(post_points("review.posted", "m1", "v1", -1), 40);
+    cr_assert_eq(post_points("review.posted", "m1", "v2", -1), 40);
+    free(post("order.refunded", "m1", "r1", -1, "o1")); /* o1's 10 points back: reversed in its event's row */
+    rule_save(gift, "{\"name\":\"gift once\",\"event_type\":\"order.paid\",\"frequency\":\"once\",\"award\":{\"points\":10}}");
+    rule_save(rate, "{\"name\":\"rate\",\"event_type\":\"review.posted\",\"award\":{\"points\":40},"
+                    "\"caps\":{\"member_day\":100}}");
+    cr_assert_eq(post_points("order.paid", "m1", "o3", 1000), 0, "m1 had it (twice)");
+    cr_assert_eq(post_points("order.paid", "m2", "o4", 1000), 10, "m2 had not");
+    cr_assert_eq(post_points("review.posted", "m1", "v3", -1), 20, "80 of the day's 100 were given before the cap");
+    /* Dropping the frequency again keeps the history: back to every order. */
+    rule_save(gift, "{\"name\":\"gift\",\"event_type\":\"order.paid\",\"award\":{\"points\":10}}");
+    cr_assert_eq(post_points("order.paid", "m1", "o5", 1000), 10);
+    rule_save(gift, "{\"name\":\"gift once\",\"event_type\":\"order.paid\",\"frequency\":\"once\",\"award\":{\"points\":10}}");
+    cr_assert_eq(post_points("order.paid", "m2", "o6", 1000), 0, "m2's award of o4 counts");
+    /* A refund after the move finds the award in its row. */
+    event_arg *r = post("order.refunded", "m1", "r2", -1, "o2");
+    cr_assert_eq(r->out.reversed_total, 10);
+    free(r);
+    fx_verify_clean(&fx);
+}
+
 /* ---- the awards of an event: one member operation ---- */
 
 /* The award rows of an event, rule id ascending; returns the count. */
@@ -396,7 +438,7 @@ Test(events, several_awards_are_entries_of_one_member_operation) {
          * its biz_no: "ev-" and 40 hex digits of the derived hash */
         char reason[JF_REASON_BYTES_MAX + 1];
         snprintf(reason, sizeof reason, "rule %lld v%lld: %s", (long long)rows[i].rule_id,
-                 (long long)rows[i].rule_version, rows[i].explanation);
+                 (long long)rows[i].rule_version, e->out.awards[i].explanation);
         cr_assert_str_eq(entries[i].reason, reason);
         cr_assert_eq(strlen(entries[i].biz_no), 3 + 40);
         cr_assert_eq(strncmp(entries[i].biz_no, "ev-", 3), 0, "%s", entries[i].biz_no);
@@ -477,7 +519,7 @@ static jf_code write_old_award(jf_store *s, void *arg, jf_error *err) {
     rc = s->ops->event_insert(s, &ev, err);
     if (rc != JF_OK) return rc;
     jf_award_row a = {.tenant_id = fx.tenant.id, .rule_id = o->rule_id, .rule_version = 1, .member_id = res.member.id,
-                      .points = 40, .occurred_at_ms = FX_T0, .created_at_ms = FX_T0};
+                      .points = 40, .occurred_at_ms = FX_T0, .created_at_ms = FX_T0, .history = true};
     snprintf(a.event_id, sizeof a.event_id, "old");
     snprintf(a.biz_no, sizeof a.biz_no, "%s", biz_no);
     return s->ops->award_insert(s, &a, err);

@@ -1430,6 +1430,85 @@ Test(store, order_count_counts_counted_orders_and_order_count_all_counts_a_tenan
     cr_assert_eq(count, 1);
 }
 
+static void add_award(int64_t tid, int64_t mid, const char *event_id, int64_t rule_id, int64_t points,
+                      int64_t entry_id, bool history) {
+    jf_award_row a = {.tenant_id = tid, .rule_id = rule_id, .rule_version = 2, .member_id = mid, .points = points,
+                      .occurred_at_ms = T0, .created_at_ms = T0, .entry_id = entry_id, .history = history};
+    snprintf(a.event_id, sizeof a.event_id, "%s", event_id);
+    snprintf(a.biz_no, sizeof a.biz_no, "ev-%s-%lld", event_id, (long long)rule_id);
+    snprintf(a.explanation, sizeof a.explanation, "%lld points", (long long)points);
+    OK(S->ops->award_insert(S, &a, E));
+}
+
+static void award_count(int64_t rule_id, int64_t mid, int64_t want_count, int64_t want_net) {
+    int64_t count = -1, net = -1;
+    OK(S->ops->award_stats(S, rule_id, mid, INT64_MIN, INT64_MAX, &count, &net, E));
+    cr_assert_eq(count, want_count, "awards of rule %lld: %lld", (long long)rule_id, (long long)count);
+    cr_assert_eq(net, want_net, "net points of rule %lld: %lld", (long long)rule_id, (long long)net);
+}
+
+/* Awards of rules without a history (SQLite keeps them in their event's
+ * row) are listed with the rows, by rule id, and updated like them; once
+ * their rule starts keeping a history they count in award_stats, all of
+ * them (more events than a page of the move), once. */
+Test(store, awards_without_a_history_list_update_and_join_the_history) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    add_event(tid, mid, "e1", 1000, T0);
+    add_award(tid, mid, "e1", 30, 3, 103, false);
+    add_award(tid, mid, "e1", 10, 1, 101, true);
+    add_award(tid, mid, "e1", 20, 2, 102, false);
+    EXPECT(JF_NOT_FOUND, S->ops->award_update_reversed(S, tid, "e1", 40, 1, E));
+    OK(S->ops->award_update_reversed(S, tid, "e1", 20, 1, E));
+    for (int i = 0; i < 70; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "p%02d", i);
+        add_event(tid, mid, id, 1000, T0);
+        add_award(tid, mid, id, 20, 5, 200 + i, false);
+    }
+    commit();
+    jf_award_row rows[4];
+    size_t n = 0;
+    OK(S->ops->award_list_by_event(S, tid, "e1", rows, 4, &n, E));
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(rows[i].rule_id, 10 * (int64_t)(i + 1), "by rule id");
+        cr_assert_eq(rows[i].points, (int64_t)i + 1);
+        cr_assert_eq(rows[i].entry_id, 101 + (int64_t)i);
+        cr_assert_eq(rows[i].rule_version, 2);
+        cr_assert_eq(rows[i].member_id, mid);
+        cr_assert_eq(rows[i].occurred_at_ms, T0);
+        cr_assert_str_eq(rows[i].event_id, "e1");
+        char biz_no[64];
+        snprintf(biz_no, sizeof biz_no, "ev-e1-%d", 10 * (int)(i + 1));
+        cr_assert_str_eq(rows[i].biz_no, biz_no);
+    }
+    cr_assert_eq(rows[1].reversed, 1);
+    OK(S->ops->award_list_by_event(S, tid, "e1", rows, 2, &n, E));
+    cr_assert_eq(n, 2, "at most cap");
+    award_count(10, mid, 1, 1);
+    begin();
+    OK(S->ops->award_history_start(S, tid, 20, E));
+    OK(S->ops->award_history_start(S, tid, 20, E)); /* again: nothing left to move */
+    commit();
+    award_count(20, mid, 71, 2 - 1 + 70 * 5);
+    award_count(30, mid, backend_is_sqlite() ? 0 : 1, backend_is_sqlite() ? 0 : 3); /* still in the event's row */
+    OK(S->ops->award_list_by_event(S, tid, "e1", rows, 4, &n, E));
+    cr_assert_eq(n, 3, "moved, not copied");
+    cr_assert_eq(rows[1].rule_id, 20);
+    cr_assert_eq(rows[1].reversed, 1);
+    cr_assert_eq(rows[1].entry_id, 102);
+    cr_assert_eq(rows[2].rule_id, 30);
+    begin();
+    OK(S->ops->award_update_reversed(S, tid, "e1", 20, 2, E)); /* a row now */
+    OK(S->ops->award_update_reversed(S, tid, "e1", 30, 3, E)); /* still in the event's row */
+    commit();
+    award_count(20, mid, 71, 70 * 5);
+    OK(S->ops->award_list_by_event(S, tid, "e1", rows, 4, &n, E));
+    cr_assert_eq(rows[2].reversed, 3);
+}
+
 Test(store, rule_budget_counters) {
     int64_t tid, mid;
     tenant_and_member(&tid, &mid);
@@ -1474,7 +1553,7 @@ Test(store, migration_3_counts_existing_awards) {
     for (int i = 0; i < 2; i++) {
         jf_award_row a = {.tenant_id = tid, .rule_id = rules[0].id, .rule_version = 1, .member_id = mid,
                           .points = awards[i].points, .reversed = awards[i].reversed, .occurred_at_ms = T0,
-                          .created_at_ms = T0};
+                          .created_at_ms = T0, .history = true};
         snprintf(a.event_id, sizeof a.event_id, "%s", awards[i].event_id);
         snprintf(a.biz_no, sizeof a.biz_no, "ev-%d", i);
         OK(S->ops->award_insert(S, &a, E));
@@ -1495,6 +1574,8 @@ Test(store, migration_3_counts_existing_awards) {
     if (backend_is_sqlite()) {
         OK(raw_exec(S, "ALTER TABLE members DROP COLUMN due_floor_ms", E)); /* 8 */
         OK(raw_exec(S, "ALTER TABLE events DROP COLUMN counted", E));       /* 10 */
+        OK(raw_exec(S, "ALTER TABLE events DROP COLUMN awards", E));        /* 11 */
+        OK(raw_exec(S, "ALTER TABLE rules DROP COLUMN history", E));
     }
     jf_store_close(S);
     S = open_store(); /* applies migration 3 */
@@ -1571,6 +1652,8 @@ Test(store, no_migration_while_another_process_has_the_database_open) {
     OK(raw_exec(S, "ALTER TABLE members DROP COLUMN due_floor_ms", E));
     OK(raw_exec(S, "DROP INDEX events_orders", E));               /* 9 and 10 */
     OK(raw_exec(S, "ALTER TABLE events DROP COLUMN counted", E)); /* 10 */
+    OK(raw_exec(S, "ALTER TABLE events DROP COLUMN awards", E));  /* 11 */
+    OK(raw_exec(S, "ALTER TABLE rules DROP COLUMN history", E));
     jf_store_close(S);
     S = NULL;
 
