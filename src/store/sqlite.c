@@ -261,9 +261,10 @@
     X(RULE_VERSION_INSERT,                                                                            \
       "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
+    X(EVENT_EXISTS, "SELECT 1 FROM events WHERE tenant_id = ?1 AND event_id = ?2")                    \
     X(EVENT_INSERT,                                                                                   \
-      "INSERT INTO events (" EVENT_COLS ", answer_id, counted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " \
-      "?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING")                                                    \
+      "INSERT INTO events (" EVENT_COLS ", answer_id, counted, awards) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " \
+      "?7, ?8, ?9, ?10, ?11, ?12, ?13)")                                                              \
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
       "UPDATE events SET refunded_fen = ?1 WHERE tenant_id = ?2 AND event_id = ?3")                  \
@@ -396,6 +397,29 @@ typedef struct {
     char event_id[JF_EVENT_ID_LEN_MAX + 1];
 } sq_answer_ids;
 
+/* The longest text of one award kept in its event's row (schema 11): five
+ * integers, the biz_no, separators; and of one event's (at most one award
+ * per rule). */
+#define SQ_AWARD_TEXT_MAX (5 * JF_INT_TEXT_MAX + JF_BIZ_NO_LEN_MAX + 8)
+#define SQ_EVENT_AWARDS_MAX ((size_t)JF_RULES_PER_TENANT_MAX * SQ_AWARD_TEXT_MAX)
+
+/* The event row inserted last, held back until its answer is written: the
+ * awards of rules without a history (schema 11) are appended to it in
+ * memory meanwhile, so that the row is written once, whole, instead of
+ * being inserted and then updated once per award (an update of a row cost
+ * as much as inserting it).  event_insert only looks the event_id up.
+ * Written with the answer (sq_event_answer_put), or before any statement
+ * that reads or writes events (sq_events_flush), and at the end of the job
+ * (savepoint release, commit); dropped with what a rollback undoes.  A row
+ * held back counts as written (write_mark). */
+typedef struct {
+    bool active;
+    jf_event_row row;
+    int64_t answer_id;
+    size_t awards_len;
+    char *awards; /* SQ_EVENT_AWARDS_MAX + 1 bytes once needed */
+} sq_pending_event;
+
 /* The last setting read or written in this write transaction (the rules'
  * generation, read by every event: jf_ruleset_acquire), so that the
  * events of a batch read it once.  Short values only. */
@@ -427,6 +451,8 @@ typedef struct {
     int64_t next_entry_id;
     int64_t linked_lot_id, linked_entry_id;
     sq_answer_ids answer_ids;
+    sq_pending_event pending;
+    uint64_t deferred; /* event rows held back (pending), part of write_mark */
     sq_setting_memo setting;
     sqlite3_stmt *stmts[SQ__COUNT];
     /* After defer_sync: the log's path and a descriptor of it that
@@ -449,8 +475,11 @@ static sq_store *sq_of(jf_store *s) {
  * writes are rolled back (what they remember may have been undone). */
 static void sq_event_memos_forget(sq_store *q) {
     q->answer_ids = (sq_answer_ids){0};
+    q->pending.active = false;
     q->setting.valid = false;
 }
+
+static jf_code sq_events_flush(sq_store *q, jf_error *err);
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -621,6 +650,13 @@ static jf_code sq_run(sq_store *q, sq_id id, jf_error *err, const char *what) {
     sqlite3_stmt *st = sq_stmt((q), (id), (err));                                                     \
     if (st == NULL) return (err) ? (err)->code : JF_INTERNAL
 
+/* Before a statement that reads or writes events: the row held back. */
+#define FLUSH_OR_FAIL(q, err)                                                                         \
+    do {                                                                                              \
+        jf_code flush_code_ = sq_events_flush((q), (err));                                            \
+        if (flush_code_ != JF_OK) return flush_code_;                                                 \
+    } while (0)
+
 /* ---- transactions ------------------------------------------------------ */
 
 static void sq_due_forget(sq_store *q) {
@@ -666,7 +702,8 @@ static jf_code sq_commit(jf_store *s, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(q->tx != TX_NONE);
     assert(!q->in_savepoint);
-    jf_code code = sq_run(q, SQ_COMMIT, err, "commit");
+    jf_code code = sq_events_flush(q, err);
+    if (code == JF_OK) code = sq_run(q, SQ_COMMIT, err, "commit");
     if (code != JF_OK) sq_rollback(s);
     q->tx = TX_NONE;
     sq_due_forget(q);
@@ -678,7 +715,8 @@ static jf_code sq_savepoint(jf_store *s, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(q->tx == TX_WRITE);
     assert(!q->in_savepoint);
-    jf_code code = sq_run(q, SQ_SAVEPOINT, err, "savepoint");
+    jf_code code = sq_events_flush(q, err);
+    if (code == JF_OK) code = sq_run(q, SQ_SAVEPOINT, err, "savepoint");
     if (code == JF_OK) q->in_savepoint = true;
     sq_due_forget(q);
     sq_links_forget(q);
@@ -691,7 +729,8 @@ static void sq_savepoint_rollback(jf_store *s);
 static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(q->in_savepoint);
-    jf_code code = sq_run(q, SQ_RELEASE, err, "release savepoint");
+    jf_code code = sq_events_flush(q, err);
+    if (code == JF_OK) code = sq_run(q, SQ_RELEASE, err, "release savepoint");
     if (code == JF_OK)
         q->in_savepoint = false;
     else
@@ -707,7 +746,7 @@ static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
  * I/O error or a full disk may have rolled back the whole transaction. */
 static uint64_t sq_write_mark(jf_store *s) {
     sq_store *q = sq_of(s);
-    return (uint64_t)sqlite3_total_changes64(q->db) + q->failures;
+    return (uint64_t)sqlite3_total_changes64(q->db) + q->failures + q->deferred;
 }
 
 static void sq_savepoint_rollback(jf_store *s) {
@@ -1614,6 +1653,7 @@ static void sq_close(jf_store *s) {
     sqlite3_close_v2(q->db);
     if (q->wal_fd >= 0) close(q->wal_fd);
     free(q->wal_path);
+    free(q->pending.awards);
     free(q);
 }
 
@@ -2087,12 +2127,49 @@ static jf_code next_answer_id(sq_store *q, int64_t *id, jf_error *err) {
     return JF_OK;
 }
 
+/* Looks the event_id up and holds the row back (sq_pending_event). */
 static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(q->tx == TX_WRITE);
-    int64_t answer_id = 0;
-    jf_code code = next_answer_id(q, &answer_id, err);
+    jf_code code = sq_events_flush(q, err);
     if (code != JF_OK) return code;
+    STMT_OR_FAIL(q, SQ_EVENT_EXISTS, err);
+    int rc = sqlite3_bind_int64(st, 1, e->tenant_id) | sq_text(st, 2, e->event_id);
+    int64_t one = 0;
+    code = sq_get(q, st, rc, read_int, &one, err, "event insert");
+    if (code == JF_OK) return jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
+    if (code != JF_NOT_FOUND) return code;
+    jf_error_clear(err);
+    int64_t answer_id = 0;
+    code = next_answer_id(q, &answer_id, err);
+    if (code != JF_OK) return code;
+    if (q->pending.awards == NULL) {
+        q->pending.awards = malloc(SQ_EVENT_AWARDS_MAX + 1);
+        if (q->pending.awards == NULL) abort();
+    }
+    q->pending.active = true;
+    q->pending.row = *e;
+    q->pending.answer_id = answer_id;
+    q->pending.awards_len = 0;
+    q->pending.awards[0] = '\0';
+    q->deferred++;
+    q->answer_ids.next++;
+    q->answer_ids.reserved_id = answer_id;
+    q->answer_ids.tenant_id = e->tenant_id;
+    memcpy(q->answer_ids.event_id, e->event_id, sizeof q->answer_ids.event_id);
+    return JF_OK;
+}
+
+/* Whether the row held back is (tenant_id, event_id)'s. */
+static bool sq_pending_is(const sq_store *q, int64_t tenant_id, const char *event_id) {
+    return q->pending.active && q->pending.row.tenant_id == tenant_id && strcmp(q->pending.row.event_id, event_id) == 0;
+}
+
+/* Write the event row held back, if any. */
+static jf_code sq_events_flush(sq_store *q, jf_error *err) {
+    if (!q->pending.active) return JF_OK;
+    q->pending.active = false;
+    const jf_event_row *e = &q->pending.row;
     STMT_OR_FAIL(q, SQ_EVENT_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, e->tenant_id);
     rc |= sq_text(st, 2, e->event_id);
@@ -2104,25 +2181,16 @@ static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err
     rc |= sq_text(st, 8, e->refund_of);
     rc |= sq_hash(st, 9, e->fingerprint);
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
-    rc |= sqlite3_bind_int64(st, 11, answer_id);
+    rc |= sqlite3_bind_int64(st, 11, q->pending.answer_id);
     rc |= sqlite3_bind_int(st, 12, e->counted);
-    /* A taken event_id inserts nothing rather than failing the statement:
-     * the engine inserts first to tell a new event from a replay, and a
-     * failed statement would count as a write (sq_write_mark). */
-    code = sq_write(q, st, rc, false, err, "event insert");
-    if (code == JF_OK && sqlite3_changes(q->db) == 0)
-        return jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
-    if (code != JF_OK) return code;
-    q->answer_ids.next++;
-    q->answer_ids.reserved_id = answer_id;
-    q->answer_ids.tenant_id = e->tenant_id;
-    memcpy(q->answer_ids.event_id, e->event_id, sizeof q->answer_ids.event_id);
-    return JF_OK;
+    rc |= sqlite3_bind_text(st, 13, q->pending.awards, (int)q->pending.awards_len, SQLITE_STATIC);
+    return sq_write(q, st, rc, false, err, "event insert");
 }
 
 static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
                             jf_error *err) {
     sq_store *q = sq_of(s);
+    FLUSH_OR_FAIL(q, err);
     STMT_OR_FAIL(q, SQ_EVENT_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
     return sq_get(q, st, rc, read_event, out, err, "event get");
@@ -2131,6 +2199,7 @@ static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id
 static jf_code sq_event_update_refunded(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
                                         jf_error *err) {
     sq_store *q = sq_of(s);
+    FLUSH_OR_FAIL(q, err);
     STMT_OR_FAIL(q, SQ_EVENT_UPDATE_REFUNDED, err);
     int rc = sqlite3_bind_int64(st, 1, refunded_fen) | sqlite3_bind_int64(st, 2, tenant_id) |
              sq_text(st, 3, event_id);
@@ -2145,6 +2214,7 @@ static void read_count_sum(sqlite3_stmt *st, void *out) {
 
 static jf_code sq_order_count(jf_store *s, int64_t member_id, int64_t before_ms, int64_t *count, jf_error *err) {
     sq_store *q = sq_of(s);
+    FLUSH_OR_FAIL(q, err);
     STMT_OR_FAIL(q, SQ_ORDER_COUNT, err);
     int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, before_ms);
     int64_t v[2] = {0, 0};
@@ -2155,6 +2225,7 @@ static jf_code sq_order_count(jf_store *s, int64_t member_id, int64_t before_ms,
 
 static jf_code sq_order_count_all(jf_store *s, int64_t tenant_id, jf_error *err) {
     sq_store *q = sq_of(s);
+    FLUSH_OR_FAIL(q, err);
     STMT_OR_FAIL(q, SQ_ORDER_COUNT_ALL, err);
     return sq_write(q, st, sqlite3_bind_int64(st, 1, tenant_id), false, err, "order count all");
 }
@@ -2185,11 +2256,6 @@ static void read_award(sqlite3_stmt *st, void *out) {
  * that starts keeping a history moves its awards into rows
  * (sq_award_history_start).  A biz_no is text of [a-z0-9._-] (derived by
  * the engine), so ',' and ';' delimit. */
-
-/* The longest text of one award: five integers, the biz_no, separators. */
-#define SQ_AWARD_TEXT_MAX (5 * JF_INT_TEXT_MAX + JF_BIZ_NO_LEN_MAX + 8)
-/* ... and of one event's (at most one award per rule). */
-#define SQ_EVENT_AWARDS_MAX ((size_t)JF_RULES_PER_TENANT_MAX * SQ_AWARD_TEXT_MAX)
 
 static size_t put_award_int(char *out, size_t o, int64_t v) {
     o += jf_int_text(out + o, v);
@@ -2264,14 +2330,16 @@ static bool next_event_award(const sq_event_awards *e, int64_t tenant_id, const 
 }
 
 static jf_code event_awards_get(sq_store *q, int64_t tenant_id, const char *event_id, sq_event_awards *e,
-                                jf_error *err) {
+                                jf_error *err) {    FLUSH_OR_FAIL(q, err);
+
     STMT_OR_FAIL(q, SQ_EVENT_AWARDS_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
     return sq_get(q, st, rc, read_event_awards, e, err, "event awards");
 }
 
 static jf_code event_awards_set(sq_store *q, int64_t tenant_id, const char *event_id, const char *awards,
-                                jf_error *err) {
+                                jf_error *err) {    FLUSH_OR_FAIL(q, err);
+
     STMT_OR_FAIL(q, SQ_EVENT_AWARDS_SET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, awards);
     return sq_write(q, st, rc, true, err, "event awards");
@@ -2283,6 +2351,13 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
         char text[SQ_AWARD_TEXT_MAX + 1];
         if (!award_text(a, text))
             return jf_fail(err, JF_INTERNAL, "", "award insert: biz_no %s has a delimiter", a->biz_no);
+        size_t len = strlen(text);
+        if (sq_pending_is(q, a->tenant_id, a->event_id) && q->pending.awards_len + len <= SQ_EVENT_AWARDS_MAX) {
+            memcpy(q->pending.awards + q->pending.awards_len, text, len + 1);
+            q->pending.awards_len += len;
+            return JF_OK;
+        }
+        FLUSH_OR_FAIL(q, err);
         STMT_OR_FAIL(q, SQ_EVENT_AWARDS_APPEND, err);
         int rc = sqlite3_bind_int64(st, 1, a->tenant_id) | sq_text(st, 2, a->event_id) | sq_text(st, 3, text);
         return sq_write(q, st, rc, true, err, "award insert (event row)");
@@ -2393,6 +2468,7 @@ static jf_code sq_award_update_reversed(jf_store *s, int64_t tenant_id, const ch
 #define SQ_HISTORY_PAGE 64
 static jf_code sq_award_history_start(jf_store *s, int64_t tenant_id, int64_t rule_id, jf_error *err) {
     sq_store *q = sq_of(s);
+    FLUSH_OR_FAIL(q, err);
     sq_event_awards *page = calloc(SQ_HISTORY_PAGE, sizeof *page);
     if (page == NULL) abort();
     for (size_t i = 0; i < SQ_HISTORY_PAGE; i++) page[i].awards = event_awards_buffer();
@@ -2627,8 +2703,10 @@ static jf_code sq_event_answer_put(jf_store *s, int64_t tenant_id, const char *e
         int rc = sqlite3_bind_int64(st, 1, ids->reserved_id) | sqlite3_bind_int64(st, 2, tenant_id) |
                  sq_text(st, 3, event_id) | sq_text(st, 4, answer);
         ids->reserved_id = 0;
-        return sq_write(q, st, rc, false, err, "event answer insert");
+        jf_code code = sq_write(q, st, rc, false, err, "event answer insert");
+        return code == JF_OK ? sq_events_flush(q, err) : code; /* the event's row, held back */
     }
+    FLUSH_OR_FAIL(q, err);
     STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, answer);
     jf_code code = sq_write(q, st, rc, true, err, "event answer insert");
@@ -2655,6 +2733,7 @@ static void read_long_text(sqlite3_stmt *st, void *out) {
 static jf_code sq_event_answer_get(jf_store *s, int64_t tenant_id, const char *event_id, char *answer, size_t cap,
                                    jf_error *err) {
     sq_store *q = sq_of(s);
+    FLUSH_OR_FAIL(q, err);
     STMT_OR_FAIL(q, SQ_EVENT_ANSWER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
     sq_text_out t = {answer, cap};

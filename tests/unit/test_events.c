@@ -592,3 +592,36 @@ Test(events, a_failure_in_the_middle_of_an_event_leaves_nothing) {
     fx_verify_clean(&fx);
     free(b.events);
 }
+
+/* One batch: an event of a frozen member fails before it writes anything
+ * but its event row (which SQLite holds back until the answer: it still
+ * counts as written, and goes with the failed event), and the same
+ * event_id twice is one event and its replay. */
+Test(events, a_batch_with_a_refused_event_and_an_event_id_twice) {
+    rule_ok("{\"name\":\"fixed\",\"event_type\":\"order.paid\",\"award\":{\"points\":10}}");
+    rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\",\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}");
+    jf_error err = {0};
+    cr_assert_eq(fx_upsert(&fx, FX_T0, "frozen", JF_MEMBER_FROZEN, NULL, &err), JF_OK, "%s", err.detail);
+    event_batch b = {.events = calloc(3, sizeof(event_arg))};
+    const char *members[3] = {"a", "frozen", "a"}, *ids[3] = {"e1", "e2", "e1"};
+    for (int i = 0; i < 3; i++)
+        b.events[i].ev = (jf_event){.type = "order.paid", .event_id = ids[i], .member_id = members[i],
+                                    .occurred_at_ms = FX_T0, .has_amount = true, .amount_fen = 1000};
+    bool reran = false;
+    cr_assert_eq(jf_tx_batch(fx.store, 3, run_event_job, NULL, &b, &reran, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(b.codes[0], JF_OK);
+    cr_assert_eq(b.codes[1], JF_FROZEN, "%s", jf_code_name(b.codes[1]));
+    cr_assert_eq(b.codes[2], JF_OK);
+    cr_assert(reran || fx.store->ops->write_mark == NULL, "e2 failed after its row: the batch ran again");
+    cr_assert(!b.events[0].out.replayed);
+    cr_assert(b.events[2].out.replayed, "the second e1 is the first's replay");
+    cr_assert_eq(b.events[2].out.points_total, 20);
+    cr_assert_eq(b.events[2].out.member.acct.available, 20);
+    cr_assert_eq(fx_member(&fx, "a").acct.available, 20, "once");
+    cr_assert_eq(fx_count(&fx, "events"), 1, "e1 only");
+    jf_award_row rows[3];
+    cr_assert_eq(awards_of("e1", rows, 3), 2);
+    cr_assert_eq(awards_of("e2", rows, 3), 0);
+    fx_verify_clean(&fx);
+    free(b.events);
+}
