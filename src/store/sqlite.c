@@ -122,8 +122,9 @@
     X(MEMBER_GET, "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = ?1 AND ext_id = ?2")        \
     X(MEMBER_GET_BY_ID, "SELECT " MEMBER_COLS " FROM members WHERE id = ?1")                          \
     /* With the lock (for_update): the member and its due floor (sq_due). */                          \
-    X(MEMBER_LOCK, "SELECT " MEMBER_COLS ", due_floor_ms FROM members WHERE tenant_id = ?1 AND ext_id = ?2") \
-    X(MEMBER_LOCK_BY_ID, "SELECT " MEMBER_COLS ", due_floor_ms FROM members WHERE id = ?1")             \
+    X(MEMBER_LOCK, "SELECT " MEMBER_COLS ", due_floor_ms, memo FROM members WHERE tenant_id = ?1 AND ext_id = ?2") \
+    X(MEMBER_LOCK_BY_ID, "SELECT " MEMBER_COLS ", due_floor_ms, memo FROM members WHERE id = ?1")             \
+    X(MEMBER_MEMO_CLEAR, "UPDATE members SET memo = '' WHERE id = ?1 AND memo <> ''")                  \
     X(MEMBER_FLOOR_SET, "UPDATE members SET due_floor_ms = ?1 WHERE id = ?2")                          \
     X(MEMBER_FLOOR_LOWER, "UPDATE members SET due_floor_ms = ?1 WHERE id = ?2 AND due_floor_ms > ?1")   \
     X(MEMBER_FLOOR_GET, "SELECT due_floor_ms FROM members WHERE id = ?1")                              \
@@ -131,6 +132,10 @@
       "UPDATE members SET status = ?1, available = ?2, frozen = ?3, pending = ?4, debt = ?5, "       \
       "earned = ?6, spent = ?7, expired = ?8, entry_seq = ?9, last_hash = ?10, updated_at_ms = ?11 " \
       "WHERE id = ?12")                                                                               \
+    X(MEMBER_UPDATE_MEMO,                                                                             \
+      "UPDATE members SET status = ?1, available = ?2, frozen = ?3, pending = ?4, debt = ?5, "       \
+      "earned = ?6, spent = ?7, expired = ?8, entry_seq = ?9, last_hash = ?10, updated_at_ms = ?11, " \
+      "memo = ?13 WHERE id = ?12")                                                                    \
     X(MEMBER_LIST,                                                                                    \
       "SELECT " MEMBER_COLS " FROM members WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")   \
     X(MEMBERS_DUE,                                                                                    \
@@ -295,6 +300,9 @@
     X(AWARD_COUNT_MEMBER,                                                                             \
       "SELECT count(*) FROM awards WHERE rule_id = ?1 AND member_id = ?2 AND occurred_at_ms >= ?3 "   \
       "AND occurred_at_ms < ?4")                                                                      \
+    X(AWARD_TIMES_MEMBER,                                                                             \
+      "SELECT occurred_at_ms FROM awards WHERE rule_id = ?1 AND member_id = ?2 "                      \
+      "ORDER BY occurred_at_ms DESC LIMIT ?3")                                                        \
     X(AWARD_STATS_RULE,                                                                               \
       "SELECT count(*), coalesce(sum(points - reversed), 0) FROM awards WHERE rule_id = ?1 "         \
       "AND occurred_at_ms >= ?2 AND occurred_at_ms < ?3")                                            \
@@ -386,6 +394,27 @@ typedef struct {
     int64_t floor_member, floor_at_most;
 } sq_due;
 
+/* The memo of the member locked last (members.memo, schema 12): per rule
+ * with a frequency that it was counted for, "rule_id:from:t1,t2,…;" — the
+ * occurred_at of its last SQ_MEMO_TIMES awards of the rule, ascending, and
+ * a time from which the list holds every award of the rule (the least
+ * integer: all of them).  award_stats counts a period starting no earlier
+ * than that from the list, and fills an entry on a miss; award_insert adds
+ * to it; the member's next update writes it back (dirty).  An award of a
+ * member whose memo is not the one read clears that member's memo instead.
+ * Read with the lock, forgotten at every transaction and savepoint edge;
+ * trusted only while no statement failed since (like sq_due).  Entries
+ * exist only for rules that keep a history (the engine counts no other),
+ * so every award of them since the entry was made went through here. */
+#define SQ_MEMO_TIMES 4
+#define SQ_MEMO_BYTES_MAX 1024
+typedef struct {
+    bool valid, dirty;
+    int64_t member_id;
+    uint64_t failures;
+    char text[SQ_MEMO_BYTES_MAX + 1];
+} sq_memo;
+
 /* The answer ids that event rows reserve (EVENT_INSERT): the next one,
  * read once per write transaction (0: not read yet), and the last one
  * reserved with its event, which that event's answer takes without
@@ -443,6 +472,7 @@ typedef struct {
     bool in_savepoint; /* one level: the committer's per-request savepoint */
     uint64_t failures; /* statements that failed (part of write_mark) */
     sq_due due;
+    sq_memo memo;
     /* A new lot names the entry inserted next (the one that creates it,
      * store.h) by the id that entry will get, so that lot_link_entry finds
      * the link written already instead of updating the lot: next_entry_id
@@ -660,6 +690,7 @@ static jf_code sq_run(sq_store *q, sq_id id, jf_error *err, const char *what) {
 /* ---- transactions ------------------------------------------------------ */
 
 static void sq_due_forget(sq_store *q) {
+    q->memo.valid = false;
     q->due.valid = false;
     q->due.refresh = 0;
     q->due.floor_member = 0;
@@ -903,6 +934,118 @@ uint64_t jf_sqlite_member_hint_hits(void) { return sq_hint_hits; }
 
 static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_member *out, jf_error *err);
 
+/* ---- the member's memo (sq_memo) ---- */
+
+static _Thread_local uint64_t sq_memo_hits;
+uint64_t jf_sqlite_memo_hits(void) { return sq_memo_hits; }
+
+/* Whether q->memo is member_id's, read in this transaction and trusted. */
+static bool sq_memo_of(const sq_store *q, int64_t member_id) {
+    return q->memo.valid && q->memo.member_id == member_id && q->memo.failures == q->failures;
+}
+
+/* One entry: the rule's last awards (ascending) and since when that is all. */
+typedef struct {
+    int64_t from;
+    int n;
+    int64_t t[SQ_MEMO_TIMES + 1];
+} sq_memo_entry;
+
+/* Parse the integer at *p ended by one of `ends`; advances past that
+ * character and gives it in *end. */
+static bool memo_int(const char **p, const char *ends, int64_t *v, char *end) {
+    char *e;
+    errno = 0;
+    long long x = strtoll(*p, &e, 10);
+    if (e == *p || *e == '\0' || strchr(ends, *e) == NULL || errno != 0) return false;
+    *v = x;
+    *end = *e;
+    *p = e + 1;
+    return true;
+}
+
+/* The entry of rule_id in text: its start and length (false: none, or the
+ * text does not parse, which is then as good as none). */
+static bool memo_find(const char *text, int64_t rule_id, sq_memo_entry *out, size_t *at, size_t *len) {
+    const char *p = text;
+    while (*p != '\0') {
+        const char *start = p;
+        int64_t rule;
+        char end;
+        sq_memo_entry e = {.n = 0};
+        if (!memo_int(&p, ":", &rule, &end) || !memo_int(&p, ":", &e.from, &end)) return false;
+        if (*p == ';') {
+            p++;
+        } else {
+            do {
+                if (e.n == SQ_MEMO_TIMES || !memo_int(&p, ",;", &e.t[e.n], &end)) return false;
+                e.n++;
+            } while (end == ',');
+        }
+        if (rule == rule_id) {
+            *out = e;
+            *at = (size_t)(start - text);
+            *len = (size_t)(p - start);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether the whole text parses. */
+static bool memo_parses(const char *text) {
+    sq_memo_entry e;
+    size_t at, len;
+    for (size_t o = 0; text[o] != '\0'; o += len) {
+        int64_t rule;
+        const char *p = text + o;
+        char end;
+        if (!memo_int(&p, ":", &rule, &end) || !memo_find(text + o, rule, &e, &at, &len) || at != 0) return false;
+    }
+    return true;
+}
+
+/* Put rule_id's entry e (replacing the one there); when the memo would
+ * outgrow its bound the entry is left out: nothing known of that rule. */
+static void memo_put(sq_memo *m, int64_t rule_id, const sq_memo_entry *e) {
+    sq_memo_entry old;
+    size_t at, len;
+    if (memo_find(m->text, rule_id, &old, &at, &len))
+        memmove(m->text + at, m->text + at + len, strlen(m->text + at + len) + 1);
+    char buf[(SQ_MEMO_TIMES + 2) * (JF_INT_TEXT_MAX + 1) + 2];
+    size_t o = jf_int_text(buf, rule_id);
+    buf[o++] = ':';
+    o += jf_int_text(buf + o, e->from);
+    buf[o++] = ':';
+    for (int i = 0; i < e->n; i++) {
+        if (i > 0) buf[o++] = ',';
+        o += jf_int_text(buf + o, e->t[i]);
+    }
+    buf[o++] = ';';
+    buf[o] = '\0';
+    size_t have = strlen(m->text);
+    if (have + o <= SQ_MEMO_BYTES_MAX) memcpy(m->text + have, buf, o + 1);
+    m->dirty = true;
+}
+
+/* Add an award at t to an entry: the list keeps the last SQ_MEMO_TIMES;
+ * one dropped moves `from` past it.  An award before `from` is outside
+ * what the list claims to hold. */
+static void memo_entry_add(sq_memo_entry *e, int64_t t) {
+    if (t < e->from) return;
+    int i = e->n;
+    while (i > 0 && e->t[i - 1] > t) {
+        e->t[i] = e->t[i - 1];
+        i--;
+    }
+    e->t[i] = t;
+    if (++e->n > SQ_MEMO_TIMES) {
+        e->from = e->t[0] + 1;
+        memmove(e->t, e->t + 1, sizeof e->t[0] * SQ_MEMO_TIMES);
+        e->n = SQ_MEMO_TIMES;
+    }
+}
+
 static void read_member(sqlite3_stmt *st, void *out) {
     jf_member *m = out;
     memset(m, 0, sizeof *m);
@@ -932,6 +1075,7 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     if (code == JF_OK) {
         m->id = sqlite3_last_insert_rowid(q->db);
         sq_hint_put(sq_hint_hash(m->tenant_id, m->ext_id), m->id); /* tried, never trusted */
+        q->memo = (sq_memo){.valid = true, .member_id = m->id, .failures = q->failures};
         /* A new member has nothing that could be due. */
         q->due = (sq_due){.valid = true, .member_id = m->id, .failures = q->failures,
                           .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
@@ -955,6 +1099,13 @@ typedef struct {
 static void read_member_locked(sqlite3_stmt *st, void *out) {
     sq_lock_read *r = out;
     read_member(st, r->m);
+    sq_memo *memo = &r->q->memo;
+    memo->valid = (size_t)sqlite3_column_bytes(st, 16) <= SQ_MEMO_BYTES_MAX;
+    memo->dirty = false;
+    memo->member_id = r->m->id;
+    memo->failures = r->q->failures;
+    if (memo->valid) sq_col_text(st, 16, memo->text, sizeof memo->text);
+    if (memo->valid && !memo_parses(memo->text)) memo->text[0] = '\0'; /* as if empty: rewritten when next filled */
     int64_t floor = I64(15);
     r->q->due = (sq_due){.valid = true,
                          .member_id = r->m->id,
@@ -1114,14 +1265,18 @@ static jf_code sq_member_update(jf_store *s, const jf_member *m, jf_error *err) 
         jf_code code = sq_due_refresh(q, m->id, err);
         if (code != JF_OK) return code;
     }
-    STMT_OR_FAIL(q, SQ_MEMBER_UPDATE, err);
+    bool memo = sq_memo_of(q, m->id) && q->memo.dirty;
+    STMT_OR_FAIL(q, memo ? SQ_MEMBER_UPDATE_MEMO : SQ_MEMBER_UPDATE, err);
     int rc = sqlite3_bind_int64(st, 1, m->status);
     rc |= bind_account(st, 2, &m->acct);
     rc |= sqlite3_bind_int64(st, 9, m->entry_seq);
     rc |= sq_hash(st, 10, m->last_hash);
     rc |= sqlite3_bind_int64(st, 11, m->updated_at_ms);
     rc |= sqlite3_bind_int64(st, 12, m->id);
-    return sq_write(q, st, rc, true, err, "member update");
+    if (memo) rc |= sq_text(st, 13, q->memo.text);
+    jf_code code = sq_write(q, st, rc, true, err, "member update");
+    if (code == JF_OK && memo) q->memo.dirty = false;
+    return code;
 }
 
 static jf_code sq_member_list(jf_store *s, int64_t tenant_id, int64_t after_id, jf_member *out, size_t cap,
@@ -2375,7 +2530,22 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
     rc |= sq_text(st, 10, a->explanation);
     rc |= sqlite3_bind_int64(st, 11, a->created_at_ms);
     rc |= sqlite3_bind_int64(st, 12, a->entry_id);
-    return sq_write(q, st, rc, false, err, "award insert");
+    jf_code code = sq_write(q, st, rc, false, err, "award insert");
+    if (code != JF_OK) return code;
+    /* The member's memo (sq_memo) learns of it; one not read here is
+     * cleared, so that it never misses an award. */
+    if (sq_memo_of(q, a->member_id)) {
+        sq_memo_entry e;
+        size_t at, len;
+        if (memo_find(q->memo.text, a->rule_id, &e, &at, &len)) {
+            memo_entry_add(&e, a->occurred_at_ms);
+            memo_put(&q->memo, a->rule_id, &e);
+        }
+        return JF_OK;
+    }
+    st = sq_stmt(q, SQ_MEMBER_MEMO_CLEAR, err);
+    if (st == NULL) return err ? err->code : JF_INTERNAL;
+    return sq_write(q, st, sqlite3_bind_int64(st, 1, a->member_id), false, err, "member memo clear");
 }
 
 static char *event_awards_buffer(void) {
@@ -2503,9 +2673,44 @@ static jf_code sq_award_history_start(jf_store *s, int64_t tenant_id, int64_t ru
     return code;
 }
 
+/* How many of rule_id's awards of the member fall in [from_ms, to_ms),
+ * from the member's memo (sq_memo), its entry filled first if it has none;
+ * *answered false when the memo cannot say. */
+static jf_code memo_count(sq_store *q, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
+                          int64_t *count, bool *answered, jf_error *err) {
+    *answered = false;
+    if (!sq_memo_of(q, member_id)) return JF_OK;
+    sq_memo_entry e;
+    size_t at, len;
+    if (!memo_find(q->memo.text, rule_id, &e, &at, &len)) {
+        STMT_OR_FAIL(q, SQ_AWARD_TIMES_MEMBER, err);
+        int rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, member_id) |
+                 sqlite3_bind_int64(st, 3, SQ_MEMO_TIMES + 1);
+        int64_t latest[SQ_MEMO_TIMES + 1]; /* descending */
+        size_t n = 0;
+        jf_code code = sq_list(q, st, rc, read_int, latest, sizeof latest[0], SQ_MEMO_TIMES + 1, &n, err, "award times");
+        if (code != JF_OK) return code;
+        e.n = n > SQ_MEMO_TIMES ? SQ_MEMO_TIMES : (int)n;
+        e.from = n > SQ_MEMO_TIMES ? latest[SQ_MEMO_TIMES] + 1 : INT64_MIN;
+        for (int i = 0; i < e.n; i++) e.t[i] = latest[e.n - 1 - i];
+        memo_put(&q->memo, rule_id, &e);
+    }
+    if (from_ms < e.from) return JF_OK;
+    *count = 0;
+    for (int i = 0; i < e.n; i++) *count += e.t[i] >= from_ms && e.t[i] < to_ms;
+    *answered = true;
+    sq_memo_hits++;
+    return JF_OK;
+}
+
 static jf_code sq_award_stats(jf_store *s, int64_t rule_id, int64_t member_id, int64_t from_ms, int64_t to_ms,
                               int64_t *count, int64_t *points, jf_error *err) {
     sq_store *q = sq_of(s);
+    if (member_id != 0 && points == NULL) { /* a frequency: the member's memo may know */
+        bool answered;
+        jf_code code = memo_count(q, rule_id, member_id, from_ms, to_ms, count, &answered, err);
+        if (code != JF_OK || answered) return code;
+    }
     int rc;
     sqlite3_stmt *st;
     if (member_id != 0) {

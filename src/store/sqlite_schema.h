@@ -390,6 +390,16 @@ static const char *const jf_sqlite_migrations[] = {
      * keeps a history, as before. */
     "ALTER TABLE rules ADD COLUMN history INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE events ADD COLUMN awards TEXT NOT NULL DEFAULT '';",
+    /* 12: a member's memo of its awards of limited rules.  Every order.paid
+     * counted, per rule with a frequency, the member's awards of the rule in
+     * the frequency's period (first order, first order of the month): a
+     * statement each, ~6,000 instructions, for a count that rarely changes.
+     * The member's row — read with its lock and written back by every
+     * event — now also keeps, per such rule it was counted for, the times of
+     * its last few awards and since when that list is complete (sqlite.c:
+     * sq_memo); a count whose period the list covers is read from it.
+     * Empty: nothing known, counted from awards as before. */
+    "ALTER TABLE members ADD COLUMN memo TEXT NOT NULL DEFAULT '';",
 };
 
 #define JF_SQLITE_SCHEMA_VERSION ((int64_t)(sizeof jf_sqlite_migrations / sizeof jf_sqlite_migrations[0]))

@@ -445,6 +445,9 @@ jf_code jf_sqlite_exec_raw(jf_store *s, const char *sql, jf_error *err);
  * member hint answered (sqlite.c: a row read by the id the hint named, and
  * checked). */
 uint64_t jf_sqlite_member_hint_hits(void);
+/* Test hook: frequency counts this thread's SQLite stores answered from a
+ * member's memo (sqlite.c: sq_memo). */
+uint64_t jf_sqlite_memo_hits(void);
 /* Test hook: SQLite's query plan of one of the store's statements, by its
  * name in sqlite.c's statement table ("LOT_LIST"), as "detail; detail". */
 jf_code jf_sqlite_plan(jf_store *s, const char *name, char *out, size_t cap, jf_error *err);

@@ -1509,6 +1509,66 @@ Test(store, awards_without_a_history_list_update_and_join_the_history) {
     cr_assert_eq(rows[2].reversed, 3);
 }
 
+/* Frequency counts (award_stats without points) of a locked member, which
+ * SQLite answers from the member's memo, are the awards' count: random
+ * awards of two rules for two members, in and out of time order, more
+ * than the memo keeps, counted over random periods; an award of the member
+ * not locked; a fifth of the transactions rolled back. */
+#define MEMO_STEPS 600
+Test(store, frequency_counts_with_the_member_memo_are_the_awards) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t members[2] = {mid, add_member(tid, "memo2")};
+    commit();
+    static int64_t times[2][2][MEMO_STEPS * 3], committed_n[2][2];
+    int64_t n[2][2] = {{0}};
+    uint64_t hits = jf_sqlite_memo_hits();
+    unsigned seed = 20261206;
+    for (int step = 0; step < MEMO_STEPS; step++) {
+        int who = rand_r(&seed) % 2;
+        begin();
+        jf_member m;
+        OK(S->ops->member_get_by_id(S, members[who], true, &m, E));
+        for (int k = 0; k < 3; k++) {
+            int rule = rand_r(&seed) % 2, action = rand_r(&seed) % 4;
+            if (action == 0) {
+                /* an award, now and then of the other member, now and then long ago */
+                int whose = rand_r(&seed) % 5 == 0 ? 1 - who : who;
+                int64_t at = T0 + (rand_r(&seed) % 8 == 0 ? -(int64_t)(rand_r(&seed) % 1000) : step * 10 + k);
+                char event_id[32];
+                snprintf(event_id, sizeof event_id, "m%d-%d", step, k);
+                jf_award_row a = {.tenant_id = tid, .rule_id = 7 + rule, .rule_version = 1,
+                                  .member_id = members[whose], .points = 1, .occurred_at_ms = at,
+                                  .created_at_ms = T0, .history = true};
+                snprintf(a.event_id, sizeof a.event_id, "%s", event_id);
+                snprintf(a.biz_no, sizeof a.biz_no, "b-%s", event_id);
+                OK(S->ops->award_insert(S, &a, E));
+                times[whose][rule][n[whose][rule]++] = at;
+                continue;
+            }
+            int64_t from = action == 1 ? INT64_MIN : T0 + step * 10 - (int64_t)(rand_r(&seed) % 200);
+            int64_t to = action == 3 ? INT64_MAX : from == INT64_MIN ? T0 + step * 10 : from + 1 + rand_r(&seed) % 100;
+            int64_t want = 0, got = -1;
+            for (int64_t i = 0; i < n[who][rule]; i++) want += times[who][rule][i] >= from && times[who][rule][i] < to;
+            OK(S->ops->award_stats(S, 7 + rule, members[who], from, to, &got, NULL, E));
+            cr_assert_eq(got, want, "step %d: rule %d of member %d in [%lld, %lld): %lld, want %lld", step, 7 + rule,
+                         who, (long long)from, (long long)to, (long long)got, (long long)want);
+        }
+        OK(S->ops->member_update(S, &m, E)); /* the memo goes with it */
+        if (rand_r(&seed) % 5 == 0) {
+            S->ops->rollback(S);
+            memcpy(n, committed_n, sizeof n);
+        } else {
+            commit();
+            memcpy(committed_n, n, sizeof n);
+        }
+    }
+    if (backend_is_sqlite()) /* most counts: how many depends on the draws */
+        cr_assert_gt(jf_sqlite_memo_hits() - hits, MEMO_STEPS / 2, "%llu from the memo",
+                     (unsigned long long)(jf_sqlite_memo_hits() - hits));
+}
+
 Test(store, rule_budget_counters) {
     int64_t tid, mid;
     tenant_and_member(&tid, &mid);
@@ -1576,6 +1636,7 @@ Test(store, migration_3_counts_existing_awards) {
         OK(raw_exec(S, "ALTER TABLE events DROP COLUMN counted", E));       /* 10 */
         OK(raw_exec(S, "ALTER TABLE events DROP COLUMN awards", E));        /* 11 */
         OK(raw_exec(S, "ALTER TABLE rules DROP COLUMN history", E));
+        OK(raw_exec(S, "ALTER TABLE members DROP COLUMN memo", E));         /* 12 */
     }
     jf_store_close(S);
     S = open_store(); /* applies migration 3 */
@@ -1654,6 +1715,7 @@ Test(store, no_migration_while_another_process_has_the_database_open) {
     OK(raw_exec(S, "ALTER TABLE events DROP COLUMN counted", E)); /* 10 */
     OK(raw_exec(S, "ALTER TABLE events DROP COLUMN awards", E));  /* 11 */
     OK(raw_exec(S, "ALTER TABLE rules DROP COLUMN history", E));
+    OK(raw_exec(S, "ALTER TABLE members DROP COLUMN memo", E));   /* 12 */
     jf_store_close(S);
     S = NULL;
 
