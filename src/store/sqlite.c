@@ -394,23 +394,31 @@ typedef struct {
     int64_t floor_member, floor_at_most;
 } sq_due;
 
-/* The memo of the member locked last (members.memo, schema 12): per rule
- * with a frequency that it was counted for, "rule_id:from:t1,t2,…;" — the
- * occurred_at of its last SQ_MEMO_TIMES awards of the rule, ascending, and
- * a time from which the list holds every award of the rule (the least
- * integer: all of them).  award_stats counts a period starting no earlier
- * than that from the list, and fills an entry on a miss; award_insert adds
- * to it; the member's next update writes it back (dirty).  An award of a
- * member whose memo is not the one read clears that member's memo instead.
- * Read with the lock, forgotten at every transaction and savepoint edge;
- * trusted only while no statement failed since (like sq_due).  Entries
- * exist only for rules that keep a history (the engine counts no other),
- * so every award of them since the entry was made went through here. */
+/* The memo of the member locked last (members.memo, schema 12): entries
+ * "<kind><id>:<n>:<v1>,<v2>,…;" of two kinds —
+ *   r: a rule with a frequency that the member was counted for: <n> a time
+ *      from which the list holds every award of the rule (the least integer:
+ *      all of them), then the occurred_at of its last SQ_MEMO_TIMES awards,
+ *      ascending.  award_stats counts a period starting no earlier than
+ *      that from the list, and fills the entry on a miss; award_insert adds
+ *      to it;
+ *   k: a task whose progress was read: <n> the period's start, then the
+ *      progress row's task_version, progress, completed_at, rewarded_at,
+ *      updated_at (none: no row), as progress_get gives it and progress_put
+ *      writes it —
+ * written back with the member's next update (dirty).  A write of awards or
+ * progress of a member whose memo is not the one read clears that member's
+ * memo instead, so that no entry misses a write.  Read with the lock,
+ * forgotten at every transaction and savepoint edge, trusted only while no
+ * statement failed since (like sq_due).  Rule entries exist only for rules
+ * that keep a history (the engine counts no other), so every award of them
+ * since the entry was made went through here. */
 #define SQ_MEMO_TIMES 4
+#define SQ_MEMO_VALUES 5 /* at most, of either kind */
 #define SQ_MEMO_BYTES_MAX 1024
 typedef struct {
     bool valid, dirty;
-    int64_t member_id;
+    int64_t member_id, tenant_id;
     uint64_t failures;
     char text[SQ_MEMO_BYTES_MAX + 1];
 } sq_memo;
@@ -944,11 +952,11 @@ static bool sq_memo_of(const sq_store *q, int64_t member_id) {
     return q->memo.valid && q->memo.member_id == member_id && q->memo.failures == q->failures;
 }
 
-/* One entry: the rule's last awards (ascending) and since when that is all. */
+/* One entry (sq_memo): its number and values. */
 typedef struct {
     int64_t from;
     int n;
-    int64_t t[SQ_MEMO_TIMES + 1];
+    int64_t t[SQ_MEMO_VALUES + 1];
 } sq_memo_entry;
 
 /* Parse the integer at *p ended by one of `ends`; advances past that
@@ -964,25 +972,37 @@ static bool memo_int(const char **p, const char *ends, int64_t *v, char *end) {
     return true;
 }
 
-/* The entry of rule_id in text: its start and length (false: none, or the
- * text does not parse, which is then as good as none). */
-static bool memo_find(const char *text, int64_t rule_id, sq_memo_entry *out, size_t *at, size_t *len) {
+/* The entry at *p (its kind and id), advancing past it; false if the text
+ * does not parse there. */
+static bool memo_next(const char **p, char *kind, int64_t *id, sq_memo_entry *e) {
+    char end;
+    *kind = **p;
+    if (*kind != 'r' && *kind != 'k') return false;
+    (*p)++;
+    e->n = 0;
+    if (!memo_int(p, ":", id, &end) || !memo_int(p, ":", &e->from, &end)) return false;
+    if (**p == ';') {
+        (*p)++;
+        return true;
+    }
+    do {
+        if (e->n == SQ_MEMO_VALUES || !memo_int(p, ",;", &e->t[e->n], &end)) return false;
+        e->n++;
+    } while (end == ',');
+    return true;
+}
+
+/* The entry of (kind, id) in text, its start and length (false: none, or
+ * the text does not parse, which is then as good as none). */
+static bool memo_find(const char *text, char kind, int64_t id, sq_memo_entry *out, size_t *at, size_t *len) {
     const char *p = text;
     while (*p != '\0') {
         const char *start = p;
-        int64_t rule;
-        char end;
-        sq_memo_entry e = {.n = 0};
-        if (!memo_int(&p, ":", &rule, &end) || !memo_int(&p, ":", &e.from, &end)) return false;
-        if (*p == ';') {
-            p++;
-        } else {
-            do {
-                if (e.n == SQ_MEMO_TIMES || !memo_int(&p, ",;", &e.t[e.n], &end)) return false;
-                e.n++;
-            } while (end == ',');
-        }
-        if (rule == rule_id) {
+        char k;
+        int64_t i;
+        sq_memo_entry e;
+        if (!memo_next(&p, &k, &i, &e)) return false;
+        if (k == kind && i == id) {
             *out = e;
             *at = (size_t)(start - text);
             *len = (size_t)(p - start);
@@ -994,26 +1014,26 @@ static bool memo_find(const char *text, int64_t rule_id, sq_memo_entry *out, siz
 
 /* Whether the whole text parses. */
 static bool memo_parses(const char *text) {
+    const char *p = text;
+    char kind;
+    int64_t id;
     sq_memo_entry e;
-    size_t at, len;
-    for (size_t o = 0; text[o] != '\0'; o += len) {
-        int64_t rule;
-        const char *p = text + o;
-        char end;
-        if (!memo_int(&p, ":", &rule, &end) || !memo_find(text + o, rule, &e, &at, &len) || at != 0) return false;
-    }
+    while (*p != '\0')
+        if (!memo_next(&p, &kind, &id, &e)) return false;
     return true;
 }
 
-/* Put rule_id's entry e (replacing the one there); when the memo would
- * outgrow its bound the entry is left out: nothing known of that rule. */
-static void memo_put(sq_memo *m, int64_t rule_id, const sq_memo_entry *e) {
+/* Put (kind, id)'s entry e, replacing the one there; when the memo would
+ * outgrow its bound the entry is left out: nothing known of it. */
+static void memo_put(sq_memo *m, char kind, int64_t id, const sq_memo_entry *e) {
     sq_memo_entry old;
     size_t at, len;
-    if (memo_find(m->text, rule_id, &old, &at, &len))
+    if (memo_find(m->text, kind, id, &old, &at, &len))
         memmove(m->text + at, m->text + at + len, strlen(m->text + at + len) + 1);
-    char buf[(SQ_MEMO_TIMES + 2) * (JF_INT_TEXT_MAX + 1) + 2];
-    size_t o = jf_int_text(buf, rule_id);
+    char buf[(SQ_MEMO_VALUES + 2) * (JF_INT_TEXT_MAX + 1) + 3];
+    size_t o = 0;
+    buf[o++] = kind;
+    o += jf_int_text(buf + o, id);
     buf[o++] = ':';
     o += jf_int_text(buf + o, e->from);
     buf[o++] = ':';
@@ -1026,6 +1046,13 @@ static void memo_put(sq_memo *m, int64_t rule_id, const sq_memo_entry *e) {
     size_t have = strlen(m->text);
     if (have + o <= SQ_MEMO_BYTES_MAX) memcpy(m->text + have, buf, o + 1);
     m->dirty = true;
+}
+
+/* A write of the member's awards or progress that its memo cannot follow
+ * (not the memo read here): the stored memo is cleared. */
+static jf_code memo_clear(sq_store *q, int64_t member_id, jf_error *err) {
+    STMT_OR_FAIL(q, SQ_MEMBER_MEMO_CLEAR, err);
+    return sq_write(q, st, sqlite3_bind_int64(st, 1, member_id), false, err, "member memo clear");
 }
 
 /* Add an award at t to an entry: the list keeps the last SQ_MEMO_TIMES;
@@ -1075,7 +1102,7 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     if (code == JF_OK) {
         m->id = sqlite3_last_insert_rowid(q->db);
         sq_hint_put(sq_hint_hash(m->tenant_id, m->ext_id), m->id); /* tried, never trusted */
-        q->memo = (sq_memo){.valid = true, .member_id = m->id, .failures = q->failures};
+        q->memo = (sq_memo){.valid = true, .member_id = m->id, .tenant_id = m->tenant_id, .failures = q->failures};
         /* A new member has nothing that could be due. */
         q->due = (sq_due){.valid = true, .member_id = m->id, .failures = q->failures,
                           .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
@@ -1103,6 +1130,7 @@ static void read_member_locked(sqlite3_stmt *st, void *out) {
     memo->valid = (size_t)sqlite3_column_bytes(st, 16) <= SQ_MEMO_BYTES_MAX;
     memo->dirty = false;
     memo->member_id = r->m->id;
+    memo->tenant_id = r->m->tenant_id;
     memo->failures = r->q->failures;
     if (memo->valid) sq_col_text(st, 16, memo->text, sizeof memo->text);
     if (memo->valid && !memo_parses(memo->text)) memo->text[0] = '\0'; /* as if empty: rewritten when next filled */
@@ -2537,15 +2565,13 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
     if (sq_memo_of(q, a->member_id)) {
         sq_memo_entry e;
         size_t at, len;
-        if (memo_find(q->memo.text, a->rule_id, &e, &at, &len)) {
+        if (memo_find(q->memo.text, 'r', a->rule_id, &e, &at, &len)) {
             memo_entry_add(&e, a->occurred_at_ms);
-            memo_put(&q->memo, a->rule_id, &e);
+            memo_put(&q->memo, 'r', a->rule_id, &e);
         }
         return JF_OK;
     }
-    st = sq_stmt(q, SQ_MEMBER_MEMO_CLEAR, err);
-    if (st == NULL) return err ? err->code : JF_INTERNAL;
-    return sq_write(q, st, sqlite3_bind_int64(st, 1, a->member_id), false, err, "member memo clear");
+    return memo_clear(q, a->member_id, err);
 }
 
 static char *event_awards_buffer(void) {
@@ -2682,7 +2708,7 @@ static jf_code memo_count(sq_store *q, int64_t rule_id, int64_t member_id, int64
     if (!sq_memo_of(q, member_id)) return JF_OK;
     sq_memo_entry e;
     size_t at, len;
-    if (!memo_find(q->memo.text, rule_id, &e, &at, &len)) {
+    if (!memo_find(q->memo.text, 'r', rule_id, &e, &at, &len)) {
         STMT_OR_FAIL(q, SQ_AWARD_TIMES_MEMBER, err);
         int rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, member_id) |
                  sqlite3_bind_int64(st, 3, SQ_MEMO_TIMES + 1);
@@ -2693,7 +2719,7 @@ static jf_code memo_count(sq_store *q, int64_t rule_id, int64_t member_id, int64
         e.n = n > SQ_MEMO_TIMES ? SQ_MEMO_TIMES : (int)n;
         e.from = n > SQ_MEMO_TIMES ? latest[SQ_MEMO_TIMES] + 1 : INT64_MIN;
         for (int i = 0; i < e.n; i++) e.t[i] = latest[e.n - 1 - i];
-        memo_put(&q->memo, rule_id, &e);
+        memo_put(&q->memo, 'r', rule_id, &e);
     }
     if (from_ms < e.from) return JF_OK;
     *count = 0;
@@ -2789,17 +2815,43 @@ static void read_progress(sqlite3_stmt *st, void *out) {
     p->updated_at_ms = I64(8);
 }
 
+/* A progress row as a memo entry (sq_memo: k), or its absence. */
+static void progress_memo_put(sq_store *q, const jf_progress_row *p, bool found) {
+    sq_memo_entry e = {.from = p->period_start_ms, .n = found ? 5 : 0,
+                       .t = {p->task_version, p->progress, p->completed_at_ms, p->rewarded_at_ms, p->updated_at_ms}};
+    memo_put(&q->memo, 'k', p->task_id, &e);
+}
+
+/* The locked member's memo answers for the period it holds (sq_memo). */
 static jf_code sq_progress_get(jf_store *s, int64_t task_id, int64_t member_id, int64_t period_start_ms,
                                jf_progress_row *out, jf_error *err) {
     sq_store *q = sq_of(s);
+    bool memo = sq_memo_of(q, member_id);
+    sq_memo_entry e;
+    size_t at, len;
+    if (memo && memo_find(q->memo.text, 'k', task_id, &e, &at, &len) && e.from == period_start_ms &&
+        (e.n == 0 || e.n == 5)) {
+        sq_memo_hits++;
+        if (e.n == 0) return jf_fail(err, JF_NOT_FOUND, "", "task progress get: no such row");
+        *out = (jf_progress_row){.tenant_id = q->memo.tenant_id, .task_id = task_id, .member_id = member_id,
+                                 .period_start_ms = period_start_ms, .task_version = e.t[0], .progress = e.t[1],
+                                 .completed_at_ms = e.t[2], .rewarded_at_ms = e.t[3], .updated_at_ms = e.t[4]};
+        return JF_OK;
+    }
     STMT_OR_FAIL(q, SQ_PROGRESS_GET, err);
     int rc = sqlite3_bind_int64(st, 1, task_id) | sqlite3_bind_int64(st, 2, member_id) |
              sqlite3_bind_int64(st, 3, period_start_ms);
-    return sq_get(q, st, rc, read_progress, out, err, "task progress get");
+    jf_code code = sq_get(q, st, rc, read_progress, out, err, "task progress get");
+    if (memo && (code == JF_OK || code == JF_NOT_FOUND) && (code == JF_NOT_FOUND || out->tenant_id == q->memo.tenant_id)) {
+        jf_progress_row none = {.task_id = task_id, .period_start_ms = period_start_ms};
+        progress_memo_put(q, code == JF_OK ? out : &none, code == JF_OK);
+    }
+    return code;
 }
 
 static jf_code sq_progress_put(jf_store *s, const jf_progress_row *p, jf_error *err) {
     sq_store *q = sq_of(s);
+    bool memo = sq_memo_of(q, p->member_id) && p->tenant_id == q->memo.tenant_id;
     STMT_OR_FAIL(q, SQ_PROGRESS_PUT, err);
     int rc = sqlite3_bind_int64(st, 1, p->tenant_id);
     rc |= sqlite3_bind_int64(st, 2, p->task_id);
@@ -2810,7 +2862,11 @@ static jf_code sq_progress_put(jf_store *s, const jf_progress_row *p, jf_error *
     rc |= sqlite3_bind_int64(st, 7, p->completed_at_ms);
     rc |= sqlite3_bind_int64(st, 8, p->rewarded_at_ms);
     rc |= sqlite3_bind_int64(st, 9, p->updated_at_ms);
-    return sq_write(q, st, rc, false, err, "task progress put");
+    jf_code code = sq_write(q, st, rc, false, err, "task progress put");
+    if (code != JF_OK) return code;
+    if (!memo) return memo_clear(q, p->member_id, err);
+    progress_memo_put(q, p, true);
+    return JF_OK;
 }
 
 typedef struct {

@@ -390,15 +390,17 @@ static const char *const jf_sqlite_migrations[] = {
      * keeps a history, as before. */
     "ALTER TABLE rules ADD COLUMN history INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE events ADD COLUMN awards TEXT NOT NULL DEFAULT '';",
-    /* 12: a member's memo of its awards of limited rules.  Every order.paid
-     * counted, per rule with a frequency, the member's awards of the rule in
-     * the frequency's period (first order, first order of the month): a
-     * statement each, ~6,000 instructions, for a count that rarely changes.
-     * The member's row — read with its lock and written back by every
-     * event — now also keeps, per such rule it was counted for, the times of
-     * its last few awards and since when that list is complete (sqlite.c:
-     * sq_memo); a count whose period the list covers is read from it.
-     * Empty: nothing known, counted from awards as before. */
+    /* 12: a member's memo of its awards of limited rules and its tasks'
+     * progress.  Every order.paid counted, per rule with a frequency, the
+     * member's awards of the rule in the frequency's period (first order,
+     * first order of the month), and read its progress on each task of the
+     * type: a statement each, ~3,000-6,000 instructions, for what rarely
+     * changes.  The member's row — read with its lock and written back by
+     * every event — now also keeps, per such rule it was counted for, the
+     * times of its last few awards and since when that list is complete,
+     * and per task read its progress row of the period (sqlite.c: sq_memo);
+     * what the memo covers is read from it.  Empty: nothing known, read
+     * from awards and task_progress as before. */
     "ALTER TABLE members ADD COLUMN memo TEXT NOT NULL DEFAULT '';",
 };
 

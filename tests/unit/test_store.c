@@ -1569,6 +1569,68 @@ Test(store, frequency_counts_with_the_member_memo_are_the_awards) {
                      (unsigned long long)(jf_sqlite_memo_hits() - hits));
 }
 
+/* Task progress read with the member locked, which SQLite answers from
+ * the member's memo, is the progress rows: random puts of two tasks for
+ * two members over a few periods, now and then of the member not locked,
+ * gets of random periods, a fifth of the transactions rolled back. */
+Test(store, task_progress_with_the_member_memo_is_the_rows) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t members[2] = {mid, add_member(tid, "memo2")};
+    commit();
+    /* model: [member][task][period] progress, 0 = no row */
+    int64_t model[2][2][3] = {{{0}}}, committed[2][2][3] = {{{0}}};
+    uint64_t hits = jf_sqlite_memo_hits();
+    unsigned seed = 61206;
+    for (int step = 0; step < MEMO_STEPS; step++) {
+        int who = rand_r(&seed) % 2;
+        begin();
+        jf_member m;
+        OK(S->ops->member_get_by_id(S, members[who], true, &m, E));
+        for (int k = 0; k < 3; k++) {
+            int task = rand_r(&seed) % 2, period = rand_r(&seed) % 3;
+            if (rand_r(&seed) % 3 == 0) {
+                int whose = rand_r(&seed) % 5 == 0 ? 1 - who : who;
+                int64_t progress = model[whose][task][period] + 1 + rand_r(&seed) % 3;
+                jf_progress_row p = {.tenant_id = tid, .task_id = 40 + task, .member_id = members[whose],
+                                     .period_start_ms = T0 + period * 1000, .task_version = 1 + step % 3,
+                                     .progress = progress, .completed_at_ms = progress >= 5 ? T0 + step : 0,
+                                     .updated_at_ms = T0 + step};
+                OK(S->ops->progress_put(S, &p, E));
+                model[whose][task][period] = progress;
+                continue;
+            }
+            jf_progress_row got;
+            jf_error err = {0};
+            jf_code rc = S->ops->progress_get(S, 40 + task, members[who], T0 + period * 1000, &got, &err);
+            if (model[who][task][period] == 0) {
+                cr_assert_eq(rc, JF_NOT_FOUND, "step %d: task %d period %d: %s", step, task, period, jf_code_name(rc));
+                continue;
+            }
+            cr_assert_eq(rc, JF_OK, "step %d: %s: %s", step, jf_code_name(rc), err.detail);
+            cr_assert_eq(got.progress, model[who][task][period], "step %d: task %d period %d: %lld, want %lld", step,
+                         task, period, (long long)got.progress, (long long)model[who][task][period]);
+            cr_assert_eq(got.tenant_id, tid);
+            cr_assert_eq(got.member_id, members[who]);
+            cr_assert_eq(got.task_id, 40 + task);
+            cr_assert_eq(got.period_start_ms, T0 + period * 1000);
+            cr_assert_eq(got.completed_at_ms != 0, got.progress >= 5);
+        }
+        OK(S->ops->member_update(S, &m, E)); /* the memo goes with it */
+        if (rand_r(&seed) % 5 == 0) {
+            S->ops->rollback(S);
+            memcpy(model, committed, sizeof model);
+        } else {
+            commit();
+            memcpy(committed, model, sizeof model);
+        }
+    }
+    if (backend_is_sqlite())
+        cr_assert_gt(jf_sqlite_memo_hits() - hits, MEMO_STEPS / 4, "%llu from the memo",
+                     (unsigned long long)(jf_sqlite_memo_hits() - hits));
+}
+
 Test(store, rule_budget_counters) {
     int64_t tid, mid;
     tenant_and_member(&tid, &mid);
