@@ -1509,6 +1509,35 @@ Test(store, awards_without_a_history_list_update_and_join_the_history) {
     cr_assert_eq(rows[2].reversed, 3);
 }
 
+/* The memo tests: two members of one tenant, and a transaction per step
+ * that locks one of them (memo_step) and ends with its update, committed
+ * or one time in five rolled back (memo_step_end: false). */
+static int64_t memo_members(int64_t members[2]) {
+    int64_t tid;
+    tenant_and_member(&tid, &members[0]);
+    begin();
+    members[1] = add_member(tid, "memo2");
+    commit();
+    return tid;
+}
+
+static jf_member memo_step(int64_t member_id) {
+    begin();
+    jf_member m;
+    OK(S->ops->member_get_by_id(S, member_id, true, &m, E));
+    return m;
+}
+
+static bool memo_step_end(const jf_member *m, unsigned *seed) {
+    OK(S->ops->member_update(S, m, E)); /* the memo goes with it */
+    if (rand_r(seed) % 5 == 0) {
+        S->ops->rollback(S);
+        return false;
+    }
+    commit();
+    return true;
+}
+
 /* Frequency counts (award_stats without points) of a locked member, which
  * SQLite answers from the member's memo, are the awards' count: random
  * awards of two rules for two members, in and out of time order, more
@@ -1516,20 +1545,15 @@ Test(store, awards_without_a_history_list_update_and_join_the_history) {
  * not locked; a fifth of the transactions rolled back. */
 #define MEMO_STEPS 600
 Test(store, frequency_counts_with_the_member_memo_are_the_awards) {
-    int64_t tid, mid;
-    tenant_and_member(&tid, &mid);
-    begin();
-    int64_t members[2] = {mid, add_member(tid, "memo2")};
-    commit();
+    int64_t members[2];
+    int64_t tid = memo_members(members);
     static int64_t times[2][2][MEMO_STEPS * 3], committed_n[2][2];
     int64_t n[2][2] = {{0}};
     uint64_t hits = jf_sqlite_memo_hits();
     unsigned seed = 20261206;
     for (int step = 0; step < MEMO_STEPS; step++) {
         int who = rand_r(&seed) % 2;
-        begin();
-        jf_member m;
-        OK(S->ops->member_get_by_id(S, members[who], true, &m, E));
+        jf_member m = memo_step(members[who]);
         for (int k = 0; k < 3; k++) {
             int rule = rand_r(&seed) % 2, action = rand_r(&seed) % 4;
             if (action == 0) {
@@ -1555,14 +1579,8 @@ Test(store, frequency_counts_with_the_member_memo_are_the_awards) {
             cr_assert_eq(got, want, "step %d: rule %d of member %d in [%lld, %lld): %lld, want %lld", step, 7 + rule,
                          who, (long long)from, (long long)to, (long long)got, (long long)want);
         }
-        OK(S->ops->member_update(S, &m, E)); /* the memo goes with it */
-        if (rand_r(&seed) % 5 == 0) {
-            S->ops->rollback(S);
-            memcpy(n, committed_n, sizeof n);
-        } else {
-            commit();
-            memcpy(committed_n, n, sizeof n);
-        }
+        if (memo_step_end(&m, &seed)) memcpy(committed_n, n, sizeof n);
+        else memcpy(n, committed_n, sizeof n);
     }
     if (backend_is_sqlite()) /* most counts: how many depends on the draws */
         cr_assert_gt(jf_sqlite_memo_hits() - hits, MEMO_STEPS / 2, "%llu from the memo",
@@ -1574,20 +1592,15 @@ Test(store, frequency_counts_with_the_member_memo_are_the_awards) {
  * two members over a few periods, now and then of the member not locked,
  * gets of random periods, a fifth of the transactions rolled back. */
 Test(store, task_progress_with_the_member_memo_is_the_rows) {
-    int64_t tid, mid;
-    tenant_and_member(&tid, &mid);
-    begin();
-    int64_t members[2] = {mid, add_member(tid, "memo2")};
-    commit();
+    int64_t members[2];
+    int64_t tid = memo_members(members);
     /* model: [member][task][period] progress, 0 = no row */
     int64_t model[2][2][3] = {{{0}}}, committed[2][2][3] = {{{0}}};
     uint64_t hits = jf_sqlite_memo_hits();
     unsigned seed = 61206;
     for (int step = 0; step < MEMO_STEPS; step++) {
         int who = rand_r(&seed) % 2;
-        begin();
-        jf_member m;
-        OK(S->ops->member_get_by_id(S, members[who], true, &m, E));
+        jf_member m = memo_step(members[who]);
         for (int k = 0; k < 3; k++) {
             int task = rand_r(&seed) % 2, period = rand_r(&seed) % 3;
             if (rand_r(&seed) % 3 == 0) {
@@ -1617,14 +1630,8 @@ Test(store, task_progress_with_the_member_memo_is_the_rows) {
             cr_assert_eq(got.period_start_ms, T0 + period * 1000);
             cr_assert_eq(got.completed_at_ms != 0, got.progress >= 5);
         }
-        OK(S->ops->member_update(S, &m, E)); /* the memo goes with it */
-        if (rand_r(&seed) % 5 == 0) {
-            S->ops->rollback(S);
-            memcpy(model, committed, sizeof model);
-        } else {
-            commit();
-            memcpy(committed, model, sizeof model);
-        }
+        if (memo_step_end(&m, &seed)) memcpy(committed, model, sizeof model);
+        else memcpy(model, committed, sizeof model);
     }
     if (backend_is_sqlite())
         cr_assert_gt(jf_sqlite_memo_hits() - hits, MEMO_STEPS / 4, "%llu from the memo",
