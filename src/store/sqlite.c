@@ -406,7 +406,8 @@ typedef struct {
  *      progress row's task_version, progress, completed_at, rewarded_at,
  *      updated_at (none: no row), as progress_get gives it and progress_put
  *      writes it —
- * written back with the member's next update (dirty).  A write of awards or
+ * parsed into items with the lock and written back, as text, with the
+ * member's next update (dirty).  A write of awards or
  * progress of a member whose memo is not the one read clears that member's
  * memo instead, so that no entry misses a write.  Read with the lock,
  * forgotten at every transaction and savepoint edge, trusted only while no
@@ -414,13 +415,24 @@ typedef struct {
  * that keep a history (the engine counts no other), so every award of them
  * since the entry was made went through here. */
 #define SQ_MEMO_TIMES 4
-#define SQ_MEMO_VALUES 5 /* at most, of either kind */
-#define SQ_MEMO_BYTES_MAX 1024
+#define SQ_MEMO_VALUES 5  /* at most, of either kind */
+#define SQ_MEMO_ITEMS 16  /* entries kept; a memo of more is read as empty */
+#define SQ_MEMO_BYTES_MAX (SQ_MEMO_ITEMS * (SQ_MEMO_VALUES + 2) * (JF_INT_TEXT_MAX + 1))
+typedef struct {
+    int64_t from;
+    int n;
+    int64_t t[SQ_MEMO_VALUES + 1];
+} sq_memo_entry;
 typedef struct {
     bool valid, dirty;
     int64_t member_id, tenant_id;
     uint64_t failures;
-    char text[SQ_MEMO_BYTES_MAX + 1];
+    int count;
+    struct {
+        char kind;
+        int64_t id;
+        sq_memo_entry e;
+    } items[SQ_MEMO_ITEMS];
 } sq_memo;
 
 /* The answer ids that event rows reserve (EVENT_INSERT): the next one,
@@ -952,23 +964,27 @@ static bool sq_memo_of(const sq_store *q, int64_t member_id) {
     return q->memo.valid && q->memo.member_id == member_id && q->memo.failures == q->failures;
 }
 
-/* One entry (sq_memo): its number and values. */
-typedef struct {
-    int64_t from;
-    int n;
-    int64_t t[SQ_MEMO_VALUES + 1];
-} sq_memo_entry;
-
-/* Parse the integer at *p ended by one of `ends`; advances past that
- * character and gives it in *end. */
+/* Parse the integer at *p (an optional '-', digits) ended by one of
+ * `ends`; advances past that character and gives it in *end.  By hand: a
+ * memo is parsed with every lock. */
 static bool memo_int(const char **p, const char *ends, int64_t *v, char *end) {
-    char *e;
-    errno = 0;
-    long long x = strtoll(*p, &e, 10);
-    if (e == *p || *e == '\0' || strchr(ends, *e) == NULL || errno != 0) return false;
-    *v = x;
-    *end = *e;
-    *p = e + 1;
+    const char *c = *p;
+    bool neg = *c == '-';
+    if (neg) c++;
+    uint64_t u = 0;
+    const char *digits = c;
+    while (*c >= '0' && *c <= '9' && c - digits < 19) u = u * 10 + (uint64_t)(*c++ - '0');
+    if (c == digits || *c == '\0' || strchr(ends, *c) == NULL) {
+        if (c - digits != 19 || !neg || strncmp(digits, "9223372036854775808", 19) != 0) return false;
+        c = digits + 19; /* the least integer, which has no positive twin */
+        if (*c == '\0' || strchr(ends, *c) == NULL) return false;
+        *v = INT64_MIN;
+    } else {
+        if (u > (uint64_t)INT64_MAX) return false;
+        *v = neg ? -(int64_t)u : (int64_t)u;
+    }
+    *end = *c;
+    *p = c + 1;
     return true;
 }
 
@@ -992,59 +1008,55 @@ static bool memo_next(const char **p, char *kind, int64_t *id, sq_memo_entry *e)
     return true;
 }
 
-/* The entry of (kind, id) in text, its start and length (false: none, or
- * the text does not parse, which is then as good as none). */
-static bool memo_find(const char *text, char kind, int64_t id, sq_memo_entry *out, size_t *at, size_t *len) {
-    const char *p = text;
-    while (*p != '\0') {
-        const char *start = p;
-        char k;
-        int64_t i;
-        sq_memo_entry e;
-        if (!memo_next(&p, &k, &i, &e)) return false;
-        if (k == kind && i == id) {
-            *out = e;
-            *at = (size_t)(start - text);
-            *len = (size_t)(p - start);
-            return true;
+/* The stored text into m's entries; a text that does not parse (or holds
+ * more than SQ_MEMO_ITEMS) is read as empty. */
+static void memo_parse(sq_memo *m, const char *text) {
+    m->count = 0;
+    for (const char *p = text; *p != '\0'; m->count++) {
+        if (m->count == SQ_MEMO_ITEMS ||
+            !memo_next(&p, &m->items[m->count].kind, &m->items[m->count].id, &m->items[m->count].e)) {
+            m->count = 0;
+            return;
         }
     }
-    return false;
 }
 
-/* Whether the whole text parses. */
-static bool memo_parses(const char *text) {
-    const char *p = text;
-    char kind;
-    int64_t id;
-    sq_memo_entry e;
-    while (*p != '\0')
-        if (!memo_next(&p, &kind, &id, &e)) return false;
-    return true;
-}
-
-/* Put (kind, id)'s entry e, replacing the one there; when the memo would
- * outgrow its bound the entry is left out: nothing known of it. */
-static void memo_put(sq_memo *m, char kind, int64_t id, const sq_memo_entry *e) {
-    sq_memo_entry old;
-    size_t at, len;
-    if (memo_find(m->text, kind, id, &old, &at, &len))
-        memmove(m->text + at, m->text + at + len, strlen(m->text + at + len) + 1);
-    char buf[(SQ_MEMO_VALUES + 2) * (JF_INT_TEXT_MAX + 1) + 3];
+/* m as text into out (SQ_MEMO_BYTES_MAX + 1 bytes). */
+static void memo_text(const sq_memo *m, char *out) {
     size_t o = 0;
-    buf[o++] = kind;
-    o += jf_int_text(buf + o, id);
-    buf[o++] = ':';
-    o += jf_int_text(buf + o, e->from);
-    buf[o++] = ':';
-    for (int i = 0; i < e->n; i++) {
-        if (i > 0) buf[o++] = ',';
-        o += jf_int_text(buf + o, e->t[i]);
+    for (int i = 0; i < m->count; i++) {
+        const sq_memo_entry *e = &m->items[i].e;
+        out[o++] = m->items[i].kind;
+        o += jf_int_text(out + o, m->items[i].id);
+        out[o++] = ':';
+        o += jf_int_text(out + o, e->from);
+        out[o++] = ':';
+        for (int k = 0; k < e->n; k++) {
+            if (k > 0) out[o++] = ',';
+            o += jf_int_text(out + o, e->t[k]);
+        }
+        out[o++] = ';';
     }
-    buf[o++] = ';';
-    buf[o] = '\0';
-    size_t have = strlen(m->text);
-    if (have + o <= SQ_MEMO_BYTES_MAX) memcpy(m->text + have, buf, o + 1);
+    out[o] = '\0';
+}
+
+/* The entry of (kind, id), or NULL. */
+static sq_memo_entry *memo_find(sq_memo *m, char kind, int64_t id) {
+    for (int i = 0; i < m->count; i++)
+        if (m->items[i].kind == kind && m->items[i].id == id) return &m->items[i].e;
+    return NULL;
+}
+
+/* Put (kind, id)'s entry e, replacing the one there; when the memo is
+ * full the entry is left out: nothing known of it. */
+static void memo_put(sq_memo *m, char kind, int64_t id, const sq_memo_entry *e) {
+    sq_memo_entry *have = memo_find(m, kind, id);
+    if (have == NULL && m->count < SQ_MEMO_ITEMS) {
+        m->items[m->count].kind = kind;
+        m->items[m->count].id = id;
+        have = &m->items[m->count++].e;
+    }
+    if (have != NULL) *have = *e;
     m->dirty = true;
 }
 
@@ -1102,7 +1114,12 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     if (code == JF_OK) {
         m->id = sqlite3_last_insert_rowid(q->db);
         sq_hint_put(sq_hint_hash(m->tenant_id, m->ext_id), m->id); /* tried, never trusted */
-        q->memo = (sq_memo){.valid = true, .member_id = m->id, .tenant_id = m->tenant_id, .failures = q->failures};
+        q->memo.valid = true;
+        q->memo.dirty = false;
+        q->memo.member_id = m->id;
+        q->memo.tenant_id = m->tenant_id;
+        q->memo.failures = q->failures;
+        q->memo.count = 0;
         /* A new member has nothing that could be due. */
         q->due = (sq_due){.valid = true, .member_id = m->id, .failures = q->failures,
                           .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
@@ -1127,13 +1144,13 @@ static void read_member_locked(sqlite3_stmt *st, void *out) {
     sq_lock_read *r = out;
     read_member(st, r->m);
     sq_memo *memo = &r->q->memo;
-    memo->valid = (size_t)sqlite3_column_bytes(st, 16) <= SQ_MEMO_BYTES_MAX;
+    memo->valid = true;
     memo->dirty = false;
     memo->member_id = r->m->id;
     memo->tenant_id = r->m->tenant_id;
     memo->failures = r->q->failures;
-    if (memo->valid) sq_col_text(st, 16, memo->text, sizeof memo->text);
-    if (memo->valid && !memo_parses(memo->text)) memo->text[0] = '\0'; /* as if empty: rewritten when next filled */
+    const char *text = (const char *)sqlite3_column_text(st, 16);
+    memo_parse(memo, text ? text : "");
     int64_t floor = I64(15);
     r->q->due = (sq_due){.valid = true,
                          .member_id = r->m->id,
@@ -1301,7 +1318,11 @@ static jf_code sq_member_update(jf_store *s, const jf_member *m, jf_error *err) 
     rc |= sq_hash(st, 10, m->last_hash);
     rc |= sqlite3_bind_int64(st, 11, m->updated_at_ms);
     rc |= sqlite3_bind_int64(st, 12, m->id);
-    if (memo) rc |= sq_text(st, 13, q->memo.text);
+    char text[SQ_MEMO_BYTES_MAX + 1];
+    if (memo) {
+        memo_text(&q->memo, text);
+        rc |= sq_text(st, 13, text);
+    }
     jf_code code = sq_write(q, st, rc, true, err, "member update");
     if (code == JF_OK && memo) q->memo.dirty = false;
     return code;
@@ -2563,11 +2584,10 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
     /* The member's memo (sq_memo) learns of it; one not read here is
      * cleared, so that it never misses an award. */
     if (sq_memo_of(q, a->member_id)) {
-        sq_memo_entry e;
-        size_t at, len;
-        if (memo_find(q->memo.text, 'r', a->rule_id, &e, &at, &len)) {
-            memo_entry_add(&e, a->occurred_at_ms);
-            memo_put(&q->memo, 'r', a->rule_id, &e);
+        sq_memo_entry *e = memo_find(&q->memo, 'r', a->rule_id);
+        if (e != NULL) {
+            memo_entry_add(e, a->occurred_at_ms);
+            q->memo.dirty = true;
         }
         return JF_OK;
     }
@@ -2707,8 +2727,10 @@ static jf_code memo_count(sq_store *q, int64_t rule_id, int64_t member_id, int64
     *answered = false;
     if (!sq_memo_of(q, member_id)) return JF_OK;
     sq_memo_entry e;
-    size_t at, len;
-    if (!memo_find(q->memo.text, 'r', rule_id, &e, &at, &len)) {
+    const sq_memo_entry *have = memo_find(&q->memo, 'r', rule_id);
+    if (have != NULL) {
+        e = *have;
+    } else {
         STMT_OR_FAIL(q, SQ_AWARD_TIMES_MEMBER, err);
         int rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, member_id) |
                  sqlite3_bind_int64(st, 3, SQ_MEMO_TIMES + 1);
@@ -2827,15 +2849,13 @@ static jf_code sq_progress_get(jf_store *s, int64_t task_id, int64_t member_id, 
                                jf_progress_row *out, jf_error *err) {
     sq_store *q = sq_of(s);
     bool memo = sq_memo_of(q, member_id);
-    sq_memo_entry e;
-    size_t at, len;
-    if (memo && memo_find(q->memo.text, 'k', task_id, &e, &at, &len) && e.from == period_start_ms &&
-        (e.n == 0 || e.n == 5)) {
+    const sq_memo_entry *e = memo ? memo_find(&q->memo, 'k', task_id) : NULL;
+    if (e != NULL && e->from == period_start_ms && (e->n == 0 || e->n == 5)) {
         sq_memo_hits++;
-        if (e.n == 0) return jf_fail(err, JF_NOT_FOUND, "", "task progress get: no such row");
+        if (e->n == 0) return jf_fail(err, JF_NOT_FOUND, "", "task progress get: no such row");
         *out = (jf_progress_row){.tenant_id = q->memo.tenant_id, .task_id = task_id, .member_id = member_id,
-                                 .period_start_ms = period_start_ms, .task_version = e.t[0], .progress = e.t[1],
-                                 .completed_at_ms = e.t[2], .rewarded_at_ms = e.t[3], .updated_at_ms = e.t[4]};
+                                 .period_start_ms = period_start_ms, .task_version = e->t[0], .progress = e->t[1],
+                                 .completed_at_ms = e->t[2], .rewarded_at_ms = e->t[3], .updated_at_ms = e->t[4]};
         return JF_OK;
     }
     STMT_OR_FAIL(q, SQ_PROGRESS_GET, err);
