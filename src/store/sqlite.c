@@ -2454,9 +2454,9 @@ static void read_award(sqlite3_stmt *st, void *out) {
 /* ---- awards kept in their event's row (schema 11) ----
  * An award of a rule without a history (jf_award_row.history false) is
  * appended to events.awards as "rule_id,rule_version,points,reversed,
- * entry_id,biz_no;" — one UPDATE of the row the event just inserted, on a
- * page already written, instead of a row in awards and an entry in its
- * index by rule and member.  Refunds list and update them as rows; a rule
+ * entry_id,biz_no;" — in memory while the event's row is held back
+ * (sq_pending_event), else by an UPDATE of the row — instead of a row in
+ * awards and an entry in its index by rule and member.  Refunds list and update them as rows; a rule
  * that starts keeping a history moves its awards into rows
  * (sq_award_history_start).  A biz_no is text of [a-z0-9._-] (derived by
  * the engine), so ',' and ';' delimit. */
