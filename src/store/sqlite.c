@@ -125,6 +125,7 @@
     X(MEMBER_LOCK, "SELECT " MEMBER_COLS ", due_floor_ms, memo FROM members WHERE tenant_id = ?1 AND ext_id = ?2") \
     X(MEMBER_LOCK_BY_ID, "SELECT " MEMBER_COLS ", due_floor_ms, memo FROM members WHERE id = ?1")             \
     X(MEMBER_MEMO_CLEAR, "UPDATE members SET memo = '' WHERE id = ?1 AND memo <> ''")                  \
+    X(MEMBER_MEMO_SET, "UPDATE members SET memo = ?2 WHERE id = ?1")                                   \
     X(MEMBER_FLOOR_SET, "UPDATE members SET due_floor_ms = ?1 WHERE id = ?2")                          \
     X(MEMBER_FLOOR_LOWER, "UPDATE members SET due_floor_ms = ?1 WHERE id = ?2 AND due_floor_ms > ?1")   \
     X(MEMBER_FLOOR_GET, "SELECT due_floor_ms FROM members WHERE id = ?1")                              \
@@ -2869,6 +2870,18 @@ static jf_code sq_progress_get(jf_store *s, int64_t task_id, int64_t member_id, 
     return code;
 }
 
+static jf_code sq_member_memo_save(jf_store *s, int64_t member_id, jf_error *err) {
+    sq_store *q = sq_of(s);
+    if (!sq_memo_of(q, member_id) || !q->memo.dirty) return JF_OK;
+    char text[SQ_MEMO_BYTES_MAX + 1];
+    memo_text(&q->memo, text);
+    STMT_OR_FAIL(q, SQ_MEMBER_MEMO_SET, err);
+    int rc = sqlite3_bind_int64(st, 1, member_id) | sq_text(st, 2, text);
+    jf_code code = sq_write(q, st, rc, true, err, "member memo");
+    if (code == JF_OK) q->memo.dirty = false;
+    return code;
+}
+
 static jf_code sq_progress_put(jf_store *s, const jf_progress_row *p, jf_error *err) {
     sq_store *q = sq_of(s);
     bool memo = sq_memo_of(q, p->member_id) && p->tenant_id == q->memo.tenant_id;
@@ -3117,6 +3130,7 @@ static const jf_store_ops sq_ops = {
     .checkin_list = sq_checkin_list,
     .progress_get = sq_progress_get,
     .progress_put = sq_progress_put,
+    .member_memo_save = sq_member_memo_save,
     .setting_get = sq_setting_get,
     .setting_put = sq_setting_put,
     .tenant_lock = sq_tenant_lock,

@@ -394,6 +394,35 @@ Test(events, a_rule_that_gains_a_frequency_or_a_cap_counts_its_awards_before) {
     fx_verify_clean(&fx);
 }
 
+/* ---- the member's memo (SQLite) ---- */
+
+/* A task's progress read after the member was written back is kept with
+ * the member all the same (member_memo_save): the orders after the task is
+ * done read it from the member's row — and see it as it is. */
+Test(events, a_done_task_is_read_from_the_members_memo) {
+    def_arg d = {JF_DEF_TASK,
+                 "{\"name\":\"3 orders\",\"period\":\"weekly\",\"event_type\":\"order.paid\",\"goal\":{\"count\":3},"
+                 "\"reward_points\":30}",
+                 0};
+    jf_error err = {0};
+    cr_assert_eq(fx_tx(&fx, save_def, &d, &err), JF_OK, "%s", err.detail);
+    for (int i = 0; i < 6; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "o%d", i);
+        uint64_t hits = jf_sqlite_memo_hits();
+        event_arg *e = post_at("m1", id, FX_T0 - 10 + i);
+        cr_assert_eq(e->out.task_count, 1);
+        cr_assert_eq(e->out.tasks[0].progress, i < 3 ? i + 1 : 3, "order %d", i);
+        cr_assert_eq(e->out.tasks[0].completed, i >= 2);
+        cr_assert_eq(e->out.tasks[0].points_awarded, i == 2 ? 30 : 0);
+        if (i >= 4 && !fx_backend_is_postgres())
+            cr_assert_gt(jf_sqlite_memo_hits(), hits, "order %d: the done task's progress from the memo", i);
+        free(e);
+    }
+    cr_assert_eq(fx_member(&fx, "m1").acct.available, 6 * 0 + 30);
+    fx_verify_clean(&fx);
+}
+
 /* ---- the awards of an event: one member operation ---- */
 
 /* The award rows of an event, rule id ascending; returns the count. */
