@@ -407,7 +407,7 @@ Test(events, a_done_task_is_read_from_the_members_memo) {
     jf_error err = {0};
     cr_assert_eq(fx_tx(&fx, save_def, &d, &err), JF_OK, "%s", err.detail);
     for (int i = 0; i < 6; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "o%d", i);
         uint64_t hits = jf_sqlite_memo_hits();
         event_arg *e = post_at("m1", id, FX_T0 - 10 + i);
