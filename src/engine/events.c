@@ -677,10 +677,7 @@ static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_ev
         if (touched) out->task_count++;
         rewarded |= touched && t->points_awarded > 0;
     }
-    /* What the store learned of the member meanwhile (its tasks' progress)
-     * is kept with it; a task's reward changed the member after op was
-     * written back. */
-    if (!dry_run && m->id != 0) TRY(ST(c->store, member_memo_save, m->id, err));
+    /* A task's reward changed the member after op was written back. */
     if (!dry_run && rewarded) TRY(jf_member_get(c, ev->member_id, &out->member, err));
     return JF_OK;
 }

@@ -3186,12 +3186,6 @@ static jf_code pg_event_update_refunded(jf_store *s, int64_t tenant_id, const ch
     return pg_write_ahead(pg_of(s), PG_EVENT_UPDATE_REFUNDED, &a, PQ_UPDATE_ONE, err, "event update");
 }
 
-/* PostgreSQL keeps no memo with its members. */
-static jf_code pg_member_memo_save(jf_store *s, int64_t member_id, jf_error *err) {
-    (void)s, (void)member_id, (void)err;
-    return JF_OK;
-}
-
 /* PostgreSQL keeps every award as a row (jf_award_row.history is not
  * read), so a rule's history is always whole. */
 static jf_code pg_award_history_start(jf_store *s, int64_t tenant_id, int64_t rule_id, jf_error *err) {
@@ -3545,7 +3539,6 @@ static const jf_store_ops pg_ops = {
     .checkin_list = pg_checkin_list,
     .progress_get = pg_progress_get,
     .progress_put = pg_progress_put,
-    .member_memo_save = pg_member_memo_save,
     .setting_get = pg_setting_get,
     .setting_put = pg_setting_put,
     .tenant_lock = pg_tenant_lock,

@@ -408,7 +408,8 @@ typedef struct {
  *      updated_at (none: no row), as progress_get gives it and progress_put
  *      writes it —
  * parsed into items with the lock and written back, as text, with the
- * member's next update (dirty).  A write of awards or
+ * member's next update when it changed (dirty), or else before another
+ * lock replaces it and at the job's end (sq_memo_flush).  A write of awards or
  * progress of a member whose memo is not the one read clears that member's
  * memo instead, so that no entry misses a write.  Read with the lock,
  * forgotten at every transaction and savepoint edge, trusted only while no
@@ -531,6 +532,7 @@ static void sq_event_memos_forget(sq_store *q) {
 }
 
 static jf_code sq_events_flush(sq_store *q, jf_error *err);
+static jf_code sq_memo_flush(sq_store *q, jf_error *err);
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -701,6 +703,13 @@ static jf_code sq_run(sq_store *q, sq_id id, jf_error *err, const char *what) {
     sqlite3_stmt *st = sq_stmt((q), (id), (err));                                                     \
     if (st == NULL) return (err) ? (err)->code : JF_INTERNAL
 
+/* Before a lock replaces the member's memo: the memo, if it changed. */
+#define FLUSH_MEMO_OR_FAIL(q, err)                                                                    \
+    do {                                                                                              \
+        jf_code flush_code_ = sq_memo_flush((q), (err));                                              \
+        if (flush_code_ != JF_OK) return flush_code_;                                                 \
+    } while (0)
+
 /* Before a statement that reads or writes events: the row held back. */
 #define FLUSH_OR_FAIL(q, err)                                                                         \
     do {                                                                                              \
@@ -755,6 +764,7 @@ static jf_code sq_commit(jf_store *s, jf_error *err) {
     assert(q->tx != TX_NONE);
     assert(!q->in_savepoint);
     jf_code code = sq_events_flush(q, err);
+    if (code == JF_OK) code = sq_memo_flush(q, err);
     if (code == JF_OK) code = sq_run(q, SQ_COMMIT, err, "commit");
     if (code != JF_OK) sq_rollback(s);
     q->tx = TX_NONE;
@@ -768,6 +778,7 @@ static jf_code sq_savepoint(jf_store *s, jf_error *err) {
     assert(q->tx == TX_WRITE);
     assert(!q->in_savepoint);
     jf_code code = sq_events_flush(q, err);
+    if (code == JF_OK) code = sq_memo_flush(q, err);
     if (code == JF_OK) code = sq_run(q, SQ_SAVEPOINT, err, "savepoint");
     if (code == JF_OK) q->in_savepoint = true;
     sq_due_forget(q);
@@ -782,6 +793,7 @@ static jf_code sq_savepoint_release(jf_store *s, jf_error *err) {
     sq_store *q = sq_of(s);
     assert(q->in_savepoint);
     jf_code code = sq_events_flush(q, err);
+    if (code == JF_OK) code = sq_memo_flush(q, err);
     if (code == JF_OK) code = sq_run(q, SQ_RELEASE, err, "release savepoint");
     if (code == JF_OK)
         q->in_savepoint = false;
@@ -1061,6 +1073,23 @@ static void memo_put(sq_memo *m, char kind, int64_t id, const sq_memo_entry *e) 
     m->dirty = true;
 }
 
+/* Write the memo back if it changed since it was read or last written:
+ * before another lock replaces it (of any member: the same one's row is
+ * read again) and at every savepoint and commit edge, so that what a job
+ * wrote after the member's update (an event's tasks, a claim) is not lost.
+ * The member's update writes it too (MEMBER_UPDATE_MEMO), which is the
+ * usual way. */
+static jf_code sq_memo_flush(sq_store *q, jf_error *err) {
+    if (!q->memo.valid || !q->memo.dirty || q->memo.failures != q->failures) return JF_OK;
+    char text[SQ_MEMO_BYTES_MAX + 1];
+    memo_text(&q->memo, text);
+    STMT_OR_FAIL(q, SQ_MEMBER_MEMO_SET, err);
+    int rc = sqlite3_bind_int64(st, 1, q->memo.member_id) | sq_text(st, 2, text);
+    jf_code code = sq_write(q, st, rc, true, err, "member memo");
+    if (code == JF_OK) q->memo.dirty = false;
+    return code;
+}
+
 /* A write of the member's awards or progress that its memo cannot follow
  * (not the memo read here): the stored memo is cleared. */
 static jf_code memo_clear(sq_store *q, int64_t member_id, jf_error *err) {
@@ -1102,6 +1131,7 @@ static void read_member(sqlite3_stmt *st, void *out) {
 
 static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     sq_store *q = sq_of(s);
+    FLUSH_MEMO_OR_FAIL(q, err);
     STMT_OR_FAIL(q, SQ_MEMBER_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, m->tenant_id);
     rc |= sq_text(st, 2, m->ext_id);
@@ -1197,6 +1227,7 @@ static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
     if (for_update) { /* a refresh owed to another member stays owed */
         q->due.valid = false;
         q->due.floor_member = 0;
+        FLUSH_MEMO_OR_FAIL(q, err);
     }
     STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK : SQ_MEMBER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, ext_id);
@@ -1217,6 +1248,7 @@ static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_
     if (for_update) { /* a refresh owed to another member stays owed */
         q->due.valid = false;
         q->due.floor_member = 0;
+        FLUSH_MEMO_OR_FAIL(q, err);
     }
     STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK_BY_ID : SQ_MEMBER_GET_BY_ID, err);
     int rc = sqlite3_bind_int64(st, 1, id);
@@ -2870,18 +2902,6 @@ static jf_code sq_progress_get(jf_store *s, int64_t task_id, int64_t member_id, 
     return code;
 }
 
-static jf_code sq_member_memo_save(jf_store *s, int64_t member_id, jf_error *err) {
-    sq_store *q = sq_of(s);
-    if (!sq_memo_of(q, member_id) || !q->memo.dirty) return JF_OK;
-    char text[SQ_MEMO_BYTES_MAX + 1];
-    memo_text(&q->memo, text);
-    STMT_OR_FAIL(q, SQ_MEMBER_MEMO_SET, err);
-    int rc = sqlite3_bind_int64(st, 1, member_id) | sq_text(st, 2, text);
-    jf_code code = sq_write(q, st, rc, true, err, "member memo");
-    if (code == JF_OK) q->memo.dirty = false;
-    return code;
-}
-
 static jf_code sq_progress_put(jf_store *s, const jf_progress_row *p, jf_error *err) {
     sq_store *q = sq_of(s);
     bool memo = sq_memo_of(q, p->member_id) && p->tenant_id == q->memo.tenant_id;
@@ -3130,7 +3150,6 @@ static const jf_store_ops sq_ops = {
     .checkin_list = sq_checkin_list,
     .progress_get = sq_progress_get,
     .progress_put = sq_progress_put,
-    .member_memo_save = sq_member_memo_save,
     .setting_get = sq_setting_get,
     .setting_put = sq_setting_put,
     .tenant_lock = sq_tenant_lock,

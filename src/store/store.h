@@ -397,11 +397,6 @@ typedef struct {
     jf_code (*progress_get)(jf_store *s, int64_t task_id, int64_t member_id, int64_t period_start_ms,
                             jf_progress_row *out, jf_error *err);
     jf_code (*progress_put)(jf_store *s, const jf_progress_row *p, jf_error *err);
-    /* What the store learned of the locked member since its last update and
-     * keeps with it (SQLite: the member's memo, sqlite.c: sq_memo), written
-     * now: after an event's tasks, which run after its member was written
-     * back.  Nothing to write, or nothing kept (PostgreSQL): a no-op. */
-    jf_code (*member_memo_save)(jf_store *s, int64_t member_id, jf_error *err);
     /* Tenant settings by name (JSON text; setting_put inserts or replaces). */
     jf_code (*setting_get)(jf_store *s, int64_t tenant_id, const char *name, char *value, size_t cap, jf_error *err);
     jf_code (*setting_put)(jf_store *s, int64_t tenant_id, const char *name, const char *value, int64_t now_ms,

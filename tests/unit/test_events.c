@@ -397,8 +397,9 @@ Test(events, a_rule_that_gains_a_frequency_or_a_cap_counts_its_awards_before) {
 /* ---- the member's memo (SQLite) ---- */
 
 /* A task's progress read after the member was written back is kept with
- * the member all the same (member_memo_save): the orders after the task is
- * done read it from the member's row — and see it as it is. */
+ * the member all the same (sqlite.c: sq_memo_flush, at the job's end): the
+ * orders after the task is done read it from the member's row — and see
+ * it as it is. */
 Test(events, a_done_task_is_read_from_the_members_memo) {
     def_arg d = {JF_DEF_TASK,
                  "{\"name\":\"3 orders\",\"period\":\"weekly\",\"event_type\":\"order.paid\",\"goal\":{\"count\":3},"
