@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,11 +116,24 @@ static jf_code read_generation(jf_store *s, int64_t tenant_id, int64_t *gen, jf_
     return rc;
 }
 
+/* The highest generation this process has written.  A generation is never
+ * written twice: a bump whose transaction rolled back may have had its
+ * ruleset cached by an event of the same transaction (a committer batch),
+ * and the next bump, if it wrote the same number again, would make that
+ * stale set current — with its rules' history and the tenant's orders
+ * flags, which the awards and orders it writes keep for good.  (Another
+ * server sharing the database caches only what it read committed.) */
+static _Atomic int64_t highest_generation;
+
 jf_code jf_ruleset_bump(jf_store *s, int64_t tenant_id, int64_t now_ms, jf_error *err) {
     int64_t gen;
     TRY(read_generation(s, tenant_id, &gen, err));
+    int64_t next = gen + 1, high = atomic_load(&highest_generation);
+    if (next <= high) next = high + 1;
+    while (high < next && !atomic_compare_exchange_weak(&highest_generation, &high, next)) {
+    }
     char value[32];
-    snprintf(value, sizeof value, "%lld", (long long)gen + 1);
+    snprintf(value, sizeof value, "%lld", (long long)next);
     return ST(s, setting_put, tenant_id, GENERATION_SETTING, value, now_ms, err);
 }
 

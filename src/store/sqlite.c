@@ -987,15 +987,10 @@ static bool memo_int(const char **p, const char *ends, int64_t *v, char *end) {
     uint64_t u = 0;
     const char *digits = c;
     while (*c >= '0' && *c <= '9' && c - digits < 19) u = u * 10 + (uint64_t)(*c++ - '0');
-    if (c == digits || *c == '\0' || strchr(ends, *c) == NULL) {
-        if (c - digits != 19 || !neg || strncmp(digits, "9223372036854775808", 19) != 0) return false;
-        c = digits + 19; /* the least integer, which has no positive twin */
-        if (*c == '\0' || strchr(ends, *c) == NULL) return false;
-        *v = INT64_MIN;
-    } else {
-        if (u > (uint64_t)INT64_MAX) return false;
-        *v = neg ? -(int64_t)u : (int64_t)u;
-    }
+    if (c == digits || *c == '\0' || strchr(ends, *c) == NULL) return false; /* also a 20th digit */
+    if (u <= (uint64_t)INT64_MAX) *v = neg ? -(int64_t)u : (int64_t)u;
+    else if (neg && u == (uint64_t)INT64_MAX + 1) *v = INT64_MIN; /* the least integer: "all awards" */
+    else return false;
     *end = *c;
     *p = c + 1;
     return true;
@@ -1021,13 +1016,26 @@ static bool memo_next(const char **p, char *kind, int64_t *id, sq_memo_entry *e)
     return true;
 }
 
-/* The stored text into m's entries; a text that does not parse (or holds
- * more than SQ_MEMO_ITEMS) is read as empty. */
+/* Whether an entry says what its kind says: a rule's at most
+ * SQ_MEMO_TIMES times, ascending, none before its bound; a task's row
+ * whole or absent. */
+static bool memo_entry_sane(char kind, const sq_memo_entry *e) {
+    if (kind == 'k') return e->n == 0 || e->n == 5;
+    if (e->n > SQ_MEMO_TIMES || (e->n > 0 && e->t[0] < e->from)) return false;
+    for (int i = 1; i < e->n; i++)
+        if (e->t[i] < e->t[i - 1]) return false;
+    return true;
+}
+
+/* The stored text into m's entries; a text that does not parse, holds an
+ * entry that is not sane, or holds more than SQ_MEMO_ITEMS is read as
+ * empty (nothing known). */
 static void memo_parse(sq_memo *m, const char *text) {
     m->count = 0;
     for (const char *p = text; *p != '\0'; m->count++) {
         if (m->count == SQ_MEMO_ITEMS ||
-            !memo_next(&p, &m->items[m->count].kind, &m->items[m->count].id, &m->items[m->count].e)) {
+            !memo_next(&p, &m->items[m->count].kind, &m->items[m->count].id, &m->items[m->count].e) ||
+            !memo_entry_sane(m->items[m->count].kind, &m->items[m->count].e)) {
             m->count = 0;
             return;
         }
@@ -1079,8 +1087,14 @@ static void memo_put(sq_memo *m, char kind, int64_t id, const sq_memo_entry *e) 
  * wrote after the member's update (an event's tasks, a claim) is not lost.
  * The member's update writes it too (MEMBER_UPDATE_MEMO), which is the
  * usual way. */
+static jf_code memo_clear(sq_store *q, int64_t member_id, jf_error *err);
+
 static jf_code sq_memo_flush(sq_store *q, jf_error *err) {
-    if (!q->memo.valid || !q->memo.dirty || q->memo.failures != q->failures) return JF_OK;
+    if (!q->memo.valid || !q->memo.dirty) return JF_OK;
+    if (q->memo.failures != q->failures) { /* what it learned may be wrong: the stored one is stale */
+        q->memo.valid = false;
+        return memo_clear(q, q->memo.member_id, err);
+    }
     char text[SQ_MEMO_BYTES_MAX + 1];
     memo_text(&q->memo, text);
     STMT_OR_FAIL(q, SQ_MEMBER_MEMO_SET, err);
@@ -2673,19 +2687,19 @@ static jf_code event_award_rewrite(sq_store *q, int64_t tenant_id, const char *e
     char *text = event_awards_buffer();
     const char *p = e->awards;
     size_t o = 0;
-    bool found = false;
+    bool found = false, written = true;
     jf_award_row a;
-    while (next_event_award(e, tenant_id, &p, &a)) {
+    while (written && next_event_award(e, tenant_id, &p, &a)) {
         if (a.rule_id == rule_id) {
             found = true;
             if (reversed < 0) continue;
             a.reversed = reversed;
         }
-        if (!award_text(&a, text + o)) break;
-        o += strlen(text + o);
+        written = award_text(&a, text + o);
+        if (written) o += strlen(text + o);
     }
     jf_code code;
-    if (*p != '\0')
+    if (*p != '\0' || !written)
         code = jf_fail(err, JF_INTERNAL, "", "event %s: unreadable awards \"%.40s\"", event_id, p);
     else if (!found)
         code = jf_fail(err, JF_NOT_FOUND, "", "award update: event %s has no award of rule %lld", event_id,
@@ -2738,6 +2752,10 @@ static jf_code sq_award_history_start(jf_store *s, int64_t tenant_id, int64_t ru
             jf_award_row a;
             bool has = false;
             while (!has && next_event_award(&page[i], tenant_id, &p, &a)) has = a.rule_id == rule_id;
+            if (!has && *p != '\0') {
+                code = jf_fail(err, JF_INTERNAL, "", "event %s: unreadable awards \"%.40s\"", page[i].event_id, p);
+                break;
+            }
             if (!has) continue;
             a.history = true;
             code = sq_award_insert(s, &a, err);
@@ -2763,6 +2781,7 @@ static jf_code memo_count(sq_store *q, int64_t rule_id, int64_t member_id, int64
     const sq_memo_entry *have = memo_find(&q->memo, 'r', rule_id);
     if (have != NULL) {
         e = *have;
+        if (from_ms >= e.from) sq_memo_hits++;
     } else {
         STMT_OR_FAIL(q, SQ_AWARD_TIMES_MEMBER, err);
         int rc = sqlite3_bind_int64(st, 1, rule_id) | sqlite3_bind_int64(st, 2, member_id) |
@@ -2780,7 +2799,6 @@ static jf_code memo_count(sq_store *q, int64_t rule_id, int64_t member_id, int64
     *count = 0;
     for (int i = 0; i < e.n; i++) *count += e.t[i] >= from_ms && e.t[i] < to_ms;
     *answered = true;
-    sq_memo_hits++;
     return JF_OK;
 }
 

@@ -394,6 +394,74 @@ Test(events, a_rule_that_gains_a_frequency_or_a_cap_counts_its_awards_before) {
     fx_verify_clean(&fx);
 }
 
+/* ---- the cached rulesets and rolled-back changes ---- */
+
+static jf_event_outcome scratch_outcome;
+
+static jf_code save_rule_in(jf_store *s, int64_t id, const char *json, int64_t *out_id, jf_error *err) {
+    jf_ctx c = {.store = s, .tenant = &fx.tenant, .now_ms = FX_T0};
+    json_error_t je;
+    json_t *def = json_loads(json, 0, &je);
+    cr_assert_not_null(def, "%s", je.text);
+    jf_rule_row row;
+    jf_code rc = jf_definition_save(&c, JF_DEF_RULE, id, def, &row, err);
+    json_decref(def);
+    if (out_id) *out_id = row.id;
+    return rc;
+}
+
+/* An order in a transaction of its own; its points. */
+static int64_t order_in_tx(const char *member, const char *event_id) {
+    jf_error err = {0};
+    cr_assert_eq(fx.store->ops->begin(fx.store, &err), JF_OK);
+    jf_ctx c = {.store = fx.store, .tenant = &fx.tenant, .now_ms = FX_T0};
+    jf_event ev = {.type = "order.paid", .event_id = event_id, .member_id = member, .occurred_at_ms = FX_T0,
+                   .has_amount = true, .amount_fen = 1000};
+    uint8_t fp[JF_HASH_BYTES] = {0};
+    cr_assert_eq(jf_event_process(&c, &ev, NULL, -1, fp, false, &scratch_outcome, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(fx.store->ops->commit(fx.store, &err), JF_OK, "%s", err.detail);
+    return scratch_outcome.points_total;
+}
+
+/* A batch that saved a rule and ran an event under the new ruleset, then
+ * rolled back (a failed COMMIT), leaves that ruleset cached under a
+ * generation the database no longer has; the next change must not bring
+ * it back — found by review: it did, and the stale set's flags (this rule
+ * keeps no history) hid awards from a frequency for good. */
+Test(events, a_rolled_back_change_does_not_bring_back_its_cached_ruleset) {
+    jf_error err = {0};
+    int64_t gift = 0;
+    cr_assert_eq(fx.store->ops->begin(fx.store, &err), JF_OK);
+    cr_assert_eq(save_rule_in(fx.store, 0, "{\"name\":\"gift\",\"event_type\":\"order.paid\",\"award\":{\"points\":10}}",
+                              &gift, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(fx.store->ops->commit(fx.store, &err), JF_OK);
+    cr_assert_eq(order_in_tx("m1", "o1"), 10);
+    cr_assert_eq(fx.store->ops->begin(fx.store, &err), JF_OK);
+    cr_assert_eq(save_rule_in(fx.store, 0, "{\"name\":\"other\",\"event_type\":\"review.posted\",\"award\":{\"points\":1}}",
+                              NULL, &err), JF_OK, "%s", err.detail);
+    jf_ctx c = {.store = fx.store, .tenant = &fx.tenant, .now_ms = FX_T0};
+    jf_event ev = {.type = "order.paid", .event_id = "lost", .member_id = "m2", .occurred_at_ms = FX_T0,
+                   .has_amount = true, .amount_fen = 1000};
+    uint8_t fp[JF_HASH_BYTES] = {0};
+    cr_assert_eq(jf_event_process(&c, &ev, NULL, -1, fp, false, &scratch_outcome, &err), JF_OK, "%s", err.detail);
+    fx.store->ops->rollback(fx.store);
+    cr_assert_eq(fx.store->ops->begin(fx.store, &err), JF_OK);
+    cr_assert_eq(save_rule_in(fx.store, gift,
+                              "{\"name\":\"gift once\",\"event_type\":\"order.paid\",\"frequency\":\"once\","
+                              "\"award\":{\"points\":10}}",
+                              NULL, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(fx.store->ops->commit(fx.store, &err), JF_OK);
+    int64_t o2 = order_in_tx("m3", "o2");
+    cr_assert_eq(o2, 10, "the new set: once, not given yet");
+    cr_assert_eq(order_in_tx("m1", "o4"), 0, "m1 had it (o1)");
+    cr_assert_eq(fx.store->ops->begin(fx.store, &err), JF_OK);
+    cr_assert_eq(save_rule_in(fx.store, 0, "{\"name\":\"third\",\"event_type\":\"review.posted\",\"award\":{\"points\":1}}",
+                              NULL, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(fx.store->ops->commit(fx.store, &err), JF_OK);
+    cr_assert_eq(order_in_tx("m3", "o3"), 0, "once per member: m3 had it (o2)");
+    fx_verify_clean(&fx);
+}
+
 /* ---- the member's memo (SQLite) ---- */
 
 /* A task's progress read after the member was written back is kept with

@@ -1644,6 +1644,49 @@ Test(store, task_progress_with_the_member_memo_is_the_rows) {
                      (unsigned long long)(jf_sqlite_memo_hits() - hits));
 }
 
+/* A memo read back in a later transaction answers by itself — found by
+ * review: "all of them" is the least integer, which the memo's parser
+ * refused, so every stored memo was read as empty.  An award row written
+ * behind the store's back tells a memo that answered (0) from one filled
+ * again from the awards (1).  And a stored memo that is not sane (times out
+ * of order, more than it keeps) is read as empty: the count is the awards'. */
+Test(store, a_stored_memo_answers_and_an_insane_one_is_ignored) {
+    if (!backend_is_sqlite()) cr_skip_test("SQLite's memo");
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    jf_member m;
+    int64_t got = -1;
+    begin();
+    OK(S->ops->member_get_by_id(S, mid, true, &m, E));
+    OK(S->ops->award_stats(S, 7, mid, INT64_MIN, INT64_MAX, &got, NULL, E)); /* fills r7: none, from the least */
+    OK(S->ops->member_update(S, &m, E));
+    commit();
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO awards (tenant_id, event_id, rule_id, rule_version, member_id, points, reversed, "
+             "occurred_at_ms, biz_no, explanation, created_at_ms, entry_id) VALUES (%lld, 'x', 7, 1, %lld, 1, 0, 5, "
+             "'bx', '', 5, 0)",
+             (long long)tid, (long long)mid);
+    OK(raw_exec(S, sql, E));
+    uint64_t hits = jf_sqlite_memo_hits();
+    begin();
+    OK(S->ops->member_get_by_id(S, mid, true, &m, E));
+    OK(S->ops->award_stats(S, 7, mid, INT64_MIN, INT64_MAX, &got, NULL, E));
+    S->ops->rollback(S);
+    cr_assert_eq(got, 0, "the stored memo answered (filled again: %lld)", (long long)got);
+    cr_assert_eq(jf_sqlite_memo_hits(), hits + 1);
+    static const char *const insane[] = {"r7:0:9,5;", "r7:0:1,2,3,4,5;", "r7:10:5;", "k7:0:1,2;", "r7:0:5"};
+    for (size_t i = 0; i < sizeof insane / sizeof insane[0]; i++) {
+        snprintf(sql, sizeof sql, "UPDATE members SET memo = '%s' WHERE id = %lld", insane[i], (long long)mid);
+        OK(raw_exec(S, sql, E));
+        begin();
+        OK(S->ops->member_get_by_id(S, mid, true, &m, E));
+        OK(S->ops->award_stats(S, 7, mid, 0, INT64_MAX, &got, NULL, E));
+        S->ops->rollback(S);
+        cr_assert_eq(got, 1, "memo \"%s\": %lld", insane[i], (long long)got);
+    }
+}
+
 Test(store, rule_budget_counters) {
     int64_t tid, mid;
     tenant_and_member(&tid, &mid);
