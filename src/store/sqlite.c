@@ -703,18 +703,13 @@ static jf_code sq_run(sq_store *q, sq_id id, jf_error *err, const char *what) {
     sqlite3_stmt *st = sq_stmt((q), (id), (err));                                                     \
     if (st == NULL) return (err) ? (err)->code : JF_INTERNAL
 
-/* Before a lock replaces the member's memo: the memo, if it changed. */
-#define FLUSH_MEMO_OR_FAIL(q, err)                                                                    \
+/* Return a store call's failure: the flushes that come first in an
+ * operation (sq_events_flush before a statement that reads or writes
+ * events, sq_memo_flush before a lock replaces the member's memo). */
+#define SQ_TRY(call)                                                                                  \
     do {                                                                                              \
-        jf_code flush_code_ = sq_memo_flush((q), (err));                                              \
-        if (flush_code_ != JF_OK) return flush_code_;                                                 \
-    } while (0)
-
-/* Before a statement that reads or writes events: the row held back. */
-#define FLUSH_OR_FAIL(q, err)                                                                         \
-    do {                                                                                              \
-        jf_code flush_code_ = sq_events_flush((q), (err));                                            \
-        if (flush_code_ != JF_OK) return flush_code_;                                                 \
+        jf_code try_code_ = (call);                                                                   \
+        if (try_code_ != JF_OK) return try_code_;                                                     \
     } while (0)
 
 /* ---- transactions ------------------------------------------------------ */
@@ -979,8 +974,9 @@ static bool sq_memo_of(const sq_store *q, int64_t member_id) {
 
 /* Parse the integer at *p (an optional '-', digits) ended by one of
  * `ends`; advances past that character and gives it in *end.  By hand: a
- * memo is parsed with every lock. */
-static bool memo_int(const char **p, const char *ends, int64_t *v, char *end) {
+ * memo is parsed with every lock (and an event's awards text, sq_award_*,
+ * with the same rules). */
+static bool text_int(const char **p, const char *ends, int64_t *v, char *end) {
     const char *c = *p;
     bool neg = *c == '-';
     if (neg) c++;
@@ -1004,13 +1000,13 @@ static bool memo_next(const char **p, char *kind, int64_t *id, sq_memo_entry *e)
     if (*kind != 'r' && *kind != 'k') return false;
     (*p)++;
     e->n = 0;
-    if (!memo_int(p, ":", id, &end) || !memo_int(p, ":", &e->from, &end)) return false;
+    if (!text_int(p, ":", id, &end) || !text_int(p, ":", &e->from, &end)) return false;
     if (**p == ';') {
         (*p)++;
         return true;
     }
     do {
-        if (e->n == SQ_MEMO_VALUES || !memo_int(p, ",;", &e->t[e->n], &end)) return false;
+        if (e->n == SQ_MEMO_VALUES || !text_int(p, ",;", &e->t[e->n], &end)) return false;
         e->n++;
     } while (end == ',');
     return true;
@@ -1081,14 +1077,19 @@ static void memo_put(sq_memo *m, char kind, int64_t id, const sq_memo_entry *e) 
     m->dirty = true;
 }
 
+/* A write of the member's awards or progress that its memo cannot follow
+ * (not the memo read here): the stored memo is cleared. */
+static jf_code memo_clear(sq_store *q, int64_t member_id, jf_error *err) {
+    STMT_OR_FAIL(q, SQ_MEMBER_MEMO_CLEAR, err);
+    return sq_write(q, st, sqlite3_bind_int64(st, 1, member_id), false, err, "member memo clear");
+}
+
 /* Write the memo back if it changed since it was read or last written:
  * before another lock replaces it (of any member: the same one's row is
  * read again) and at every savepoint and commit edge, so that what a job
  * wrote after the member's update (an event's tasks, a claim) is not lost.
  * The member's update writes it too (MEMBER_UPDATE_MEMO), which is the
  * usual way. */
-static jf_code memo_clear(sq_store *q, int64_t member_id, jf_error *err);
-
 static jf_code sq_memo_flush(sq_store *q, jf_error *err) {
     if (!q->memo.valid || !q->memo.dirty) return JF_OK;
     if (q->memo.failures != q->failures) { /* what it learned may be wrong: the stored one is stale */
@@ -1104,11 +1105,14 @@ static jf_code sq_memo_flush(sq_store *q, jf_error *err) {
     return code;
 }
 
-/* A write of the member's awards or progress that its memo cannot follow
- * (not the memo read here): the stored memo is cleared. */
-static jf_code memo_clear(sq_store *q, int64_t member_id, jf_error *err) {
-    STMT_OR_FAIL(q, SQ_MEMBER_MEMO_CLEAR, err);
-    return sq_write(q, st, sqlite3_bind_int64(st, 1, member_id), false, err, "member memo clear");
+/* The memo of a member just locked (read from its row) or created. */
+static void memo_start(sq_store *q, int64_t member_id, int64_t tenant_id, const char *text) {
+    q->memo.valid = true;
+    q->memo.dirty = false;
+    q->memo.member_id = member_id;
+    q->memo.tenant_id = tenant_id;
+    q->memo.failures = q->failures;
+    memo_parse(&q->memo, text);
 }
 
 /* Add an award at t to an entry: the list keeps the last SQ_MEMO_TIMES;
@@ -1145,7 +1149,7 @@ static void read_member(sqlite3_stmt *st, void *out) {
 
 static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     sq_store *q = sq_of(s);
-    FLUSH_MEMO_OR_FAIL(q, err);
+    SQ_TRY(sq_memo_flush(q, err));
     STMT_OR_FAIL(q, SQ_MEMBER_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, m->tenant_id);
     rc |= sq_text(st, 2, m->ext_id);
@@ -1159,12 +1163,7 @@ static jf_code sq_member_insert(jf_store *s, jf_member *m, jf_error *err) {
     if (code == JF_OK) {
         m->id = sqlite3_last_insert_rowid(q->db);
         sq_hint_put(sq_hint_hash(m->tenant_id, m->ext_id), m->id); /* tried, never trusted */
-        q->memo.valid = true;
-        q->memo.dirty = false;
-        q->memo.member_id = m->id;
-        q->memo.tenant_id = m->tenant_id;
-        q->memo.failures = q->failures;
-        q->memo.count = 0;
+        memo_start(q, m->id, m->tenant_id, "");
         /* A new member has nothing that could be due. */
         q->due = (sq_due){.valid = true, .member_id = m->id, .failures = q->failures,
                           .hold_min = INT64_MAX, .pending_min = INT64_MAX, .active_min = INT64_MAX,
@@ -1188,14 +1187,8 @@ typedef struct {
 static void read_member_locked(sqlite3_stmt *st, void *out) {
     sq_lock_read *r = out;
     read_member(st, r->m);
-    sq_memo *memo = &r->q->memo;
-    memo->valid = true;
-    memo->dirty = false;
-    memo->member_id = r->m->id;
-    memo->tenant_id = r->m->tenant_id;
-    memo->failures = r->q->failures;
-    const char *text = (const char *)sqlite3_column_text(st, 16);
-    memo_parse(memo, text ? text : "");
+    const char *memo = (const char *)sqlite3_column_text(st, 16);
+    memo_start(r->q, r->m->id, r->m->tenant_id, memo ? memo : "");
     int64_t floor = I64(15);
     r->q->due = (sq_due){.valid = true,
                          .member_id = r->m->id,
@@ -1241,7 +1234,7 @@ static jf_code sq_member_get(jf_store *s, int64_t tenant_id, const char *ext_id,
     if (for_update) { /* a refresh owed to another member stays owed */
         q->due.valid = false;
         q->due.floor_member = 0;
-        FLUSH_MEMO_OR_FAIL(q, err);
+        SQ_TRY(sq_memo_flush(q, err));
     }
     STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK : SQ_MEMBER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, ext_id);
@@ -1262,7 +1255,7 @@ static jf_code sq_member_get_by_id(jf_store *s, int64_t id, bool for_update, jf_
     if (for_update) { /* a refresh owed to another member stays owed */
         q->due.valid = false;
         q->due.floor_member = 0;
-        FLUSH_MEMO_OR_FAIL(q, err);
+        SQ_TRY(sq_memo_flush(q, err));
     }
     STMT_OR_FAIL(q, for_update ? SQ_MEMBER_LOCK_BY_ID : SQ_MEMBER_GET_BY_ID, err);
     int rc = sqlite3_bind_int64(st, 1, id);
@@ -2441,7 +2434,7 @@ static jf_code sq_events_flush(sq_store *q, jf_error *err) {
 static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id, jf_event_row *out,
                             jf_error *err) {
     sq_store *q = sq_of(s);
-    FLUSH_OR_FAIL(q, err);
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_EVENT_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
     return sq_get(q, st, rc, read_event, out, err, "event get");
@@ -2450,7 +2443,7 @@ static jf_code sq_event_get(jf_store *s, int64_t tenant_id, const char *event_id
 static jf_code sq_event_update_refunded(jf_store *s, int64_t tenant_id, const char *event_id, int64_t refunded_fen,
                                         jf_error *err) {
     sq_store *q = sq_of(s);
-    FLUSH_OR_FAIL(q, err);
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_EVENT_UPDATE_REFUNDED, err);
     int rc = sqlite3_bind_int64(st, 1, refunded_fen) | sqlite3_bind_int64(st, 2, tenant_id) |
              sq_text(st, 3, event_id);
@@ -2465,7 +2458,7 @@ static void read_count_sum(sqlite3_stmt *st, void *out) {
 
 static jf_code sq_order_count(jf_store *s, int64_t member_id, int64_t before_ms, int64_t *count, jf_error *err) {
     sq_store *q = sq_of(s);
-    FLUSH_OR_FAIL(q, err);
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_ORDER_COUNT, err);
     int rc = sqlite3_bind_int64(st, 1, member_id) | sqlite3_bind_int64(st, 2, before_ms);
     int64_t v[2] = {0, 0};
@@ -2476,7 +2469,7 @@ static jf_code sq_order_count(jf_store *s, int64_t member_id, int64_t before_ms,
 
 static jf_code sq_order_count_all(jf_store *s, int64_t tenant_id, jf_error *err) {
     sq_store *q = sq_of(s);
-    FLUSH_OR_FAIL(q, err);
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_ORDER_COUNT_ALL, err);
     return sq_write(q, st, sqlite3_bind_int64(st, 1, tenant_id), false, err, "order count all");
 }
@@ -2554,14 +2547,9 @@ static bool next_event_award(const sq_event_awards *e, int64_t tenant_id, const 
     memset(a, 0, sizeof *a);
     int64_t v[5];
     const char *c = *p;
-    for (int i = 0; i < 5; i++) {
-        char *end;
-        errno = 0;
-        long long x = strtoll(c, &end, 10);
-        if (end == c || *end != ',' || errno != 0) return false;
-        v[i] = x;
-        c = end + 1;
-    }
+    char end;
+    for (int i = 0; i < 5; i++)
+        if (!text_int(&c, ",", &v[i], &end)) return false;
     const char *semi = strchr(c, ';');
     if (semi == NULL || (size_t)(semi - c) > JF_BIZ_NO_LEN_MAX) return false;
     a->tenant_id = tenant_id;
@@ -2581,7 +2569,7 @@ static bool next_event_award(const sq_event_awards *e, int64_t tenant_id, const 
 }
 
 static jf_code event_awards_get(sq_store *q, int64_t tenant_id, const char *event_id, sq_event_awards *e,
-                                jf_error *err) {    FLUSH_OR_FAIL(q, err);
+                                jf_error *err) {    SQ_TRY(sq_events_flush(q, err));
 
     STMT_OR_FAIL(q, SQ_EVENT_AWARDS_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
@@ -2589,7 +2577,7 @@ static jf_code event_awards_get(sq_store *q, int64_t tenant_id, const char *even
 }
 
 static jf_code event_awards_set(sq_store *q, int64_t tenant_id, const char *event_id, const char *awards,
-                                jf_error *err) {    FLUSH_OR_FAIL(q, err);
+                                jf_error *err) {    SQ_TRY(sq_events_flush(q, err));
 
     STMT_OR_FAIL(q, SQ_EVENT_AWARDS_SET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, awards);
@@ -2608,7 +2596,7 @@ static jf_code sq_award_insert(jf_store *s, const jf_award_row *a, jf_error *err
             q->pending.awards_len += len;
             return JF_OK;
         }
-        FLUSH_OR_FAIL(q, err);
+        SQ_TRY(sq_events_flush(q, err));
         STMT_OR_FAIL(q, SQ_EVENT_AWARDS_APPEND, err);
         int rc = sqlite3_bind_int64(st, 1, a->tenant_id) | sq_text(st, 2, a->event_id) | sq_text(st, 3, text);
         return sq_write(q, st, rc, true, err, "award insert (event row)");
@@ -2731,7 +2719,7 @@ static jf_code sq_award_update_reversed(jf_store *s, int64_t tenant_id, const ch
 #define SQ_HISTORY_PAGE 64
 static jf_code sq_award_history_start(jf_store *s, int64_t tenant_id, int64_t rule_id, jf_error *err) {
     sq_store *q = sq_of(s);
-    FLUSH_OR_FAIL(q, err);
+    SQ_TRY(sq_events_flush(q, err));
     sq_event_awards *page = calloc(SQ_HISTORY_PAGE, sizeof *page);
     if (page == NULL) abort();
     for (size_t i = 0; i < SQ_HISTORY_PAGE; i++) page[i].awards = event_awards_buffer();
@@ -3038,7 +3026,7 @@ static jf_code sq_event_answer_put(jf_store *s, int64_t tenant_id, const char *e
         jf_code code = sq_write(q, st, rc, false, err, "event answer insert");
         return code == JF_OK ? sq_events_flush(q, err) : code; /* the event's row, held back */
     }
-    FLUSH_OR_FAIL(q, err);
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, answer);
     jf_code code = sq_write(q, st, rc, true, err, "event answer insert");
@@ -3065,7 +3053,7 @@ static void read_long_text(sqlite3_stmt *st, void *out) {
 static jf_code sq_event_answer_get(jf_store *s, int64_t tenant_id, const char *event_id, char *answer, size_t cap,
                                    jf_error *err) {
     sq_store *q = sq_of(s);
-    FLUSH_OR_FAIL(q, err);
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_EVENT_ANSWER_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
     sq_text_out t = {answer, cap};

@@ -1507,6 +1507,22 @@ Test(store, awards_without_a_history_list_update_and_join_the_history) {
     award_count(20, mid, 71, 70 * 5);
     OK(S->ops->award_list_by_event(S, tid, "e1", rows, 4, &n, E));
     cr_assert_eq(rows[2].reversed, 3);
+    /* An award for an event written already (SQLite: not held back, so the
+     * event's row is updated), listed like the others. */
+    begin();
+    add_event(tid, mid, "e2", 1000, T0);
+    add_event(tid, mid, "e3", 1000, T0);
+    add_award(tid, mid, "e2", 60, 6, 106, false);
+    add_award(tid, mid, "e2", 50, 5, 105, false);
+    commit();
+    OK(S->ops->award_list_by_event(S, tid, "e2", rows, 4, &n, E));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(rows[0].rule_id, 50);
+    cr_assert_eq(rows[0].entry_id, 105);
+    cr_assert_eq(rows[1].rule_id, 60);
+    cr_assert_eq(rows[1].points, 6);
+    OK(S->ops->award_list_by_event(S, tid, "e3", rows, 4, &n, E));
+    cr_assert_eq(n, 0);
 }
 
 /* The memo tests: two members of one tenant, and a transaction per step
