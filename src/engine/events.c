@@ -542,12 +542,63 @@ static jf_code write_award(jf_mop *op, const jf_event *ev, const jf_compiled_rul
  * still say (replay_from_awards). */
 static jf_code replay_from_awards(const jf_ctx *c, const jf_event_row *row, jf_event_outcome *out, jf_error *err);
 
-static jf_code replay(const jf_ctx *c, const jf_event *ev, const jf_event_row *row, jf_event_outcome *out,
-                      jf_error *err) {
+/* The name of version `version` of rule or task id: from the tenant's
+ * compiled set when it holds that version, else from the version's saved
+ * definition (names are part of a version, which never changes). */
+static jf_code version_name(const jf_ctx *c, const jf_ruleset *rs, bool task, int64_t id, int64_t version,
+                            char (*out)[JF_RULE_NAME_BYTES_MAX + 1], jf_error *err) {
+    for (size_t i = 0; rs != NULL && !task && i < rs->rule_count; i++)
+        if (rs->rules[i].rule.id == id && rs->rules[i].rule.version == version) {
+            JF_COPY(*out, rs->rules[i].rule.name);
+            return JF_OK;
+        }
+    for (size_t i = 0; rs != NULL && task && i < rs->task_count; i++)
+        if (rs->tasks[i].task.id == id && rs->tasks[i].task.version == version) {
+            JF_COPY(*out, rs->tasks[i].task.name);
+            return JF_OK;
+        }
+    jf_rule_row *row = malloc(sizeof *row);
+    if (row == NULL) abort();
+    jf_code rc = ST(c->store, rule_version_get, c->tenant->id, id, version, row, err);
+    json_t *def = rc == JF_OK ? json_loads(row->definition, 0, NULL) : NULL;
+    const char *name = json_string_value(json_object_get(def, "name"));
+    if (rc == JF_OK && (name == NULL || strlen(name) > JF_RULE_NAME_BYTES_MAX))
+        rc = jf_fail(err, JF_INTERNAL, "", "%s %lld version %lld has no readable name",
+                     kind_word(task ? JF_DEF_TASK : JF_DEF_RULE), (long long)id, (long long)version);
+    if (rc == JF_OK) JF_COPY(*out, name);
+    json_decref(def);
+    free(row);
+    return rc;
+}
+
+/* What a kept answer leaves out (version 2, event_answer.c) and the replay
+ * knows: the member's ids — the event's row and request — and the names of
+ * the rules and tasks.  An answer of version 1 has them all. */
+static jf_code answer_context(const jf_ctx *c, const jf_ruleset *rs, const jf_event *ev, const jf_event_row *row,
+                              jf_event_outcome *out, jf_error *err) {
+    if (out->member.id == 0) {
+        out->member.id = row->member_id;
+        out->member.tenant_id = c->tenant->id;
+        JF_COPY(out->member.ext_id, ev->member_id);
+    }
+    for (size_t i = 0; i < out->award_count; i++) {
+        jf_award *a = &out->awards[i];
+        if (a->rule_name[0] == '\0') TRY(version_name(c, rs, false, a->rule_id, a->rule_version, &a->rule_name, err));
+    }
+    for (size_t i = 0; i < out->task_count; i++) {
+        jf_task_state *t = &out->tasks[i];
+        if (t->name[0] == '\0') TRY(version_name(c, rs, true, t->task_id, t->task_version, &t->name, err));
+    }
+    return JF_OK;
+}
+
+static jf_code replay(const jf_ctx *c, const jf_ruleset *rs, const jf_event *ev, const jf_event_row *row,
+                      jf_event_outcome *out, jf_error *err) {
     char *text = malloc(JF_EVENT_ANSWER_BYTES_MAX + 1);
     if (text == NULL) abort();
     jf_code rc = ST(c->store, event_answer_get, c->tenant->id, row->event_id, text, JF_EVENT_ANSWER_BYTES_MAX + 1, err);
     if (rc == JF_OK) rc = jf_event_answer_decode(text, out, err);
+    if (rc == JF_OK) rc = answer_context(c, rs, ev, row, out, err);
     free(text);
     out->replayed = true;
     if (rc != JF_NOT_FOUND) return rc;
@@ -847,7 +898,7 @@ static jf_code process(const jf_ctx *c, const jf_event *ev, const char *refund_o
             if (memcmp(fp, seen.fingerprint, JF_HASH_BYTES) != 0)
                 return jf_fail(err, JF_IDEMPOTENCY_CONFLICT, "event_id",
                                "event %s was already received with a different body", ev->event_id);
-            return replay(c, ev, &seen, out, err);
+            return replay(c, rs, ev, &seen, out, err);
         }
         if (rc != JF_NOT_FOUND) return rc;
         if (!is_refund && !dry_run) /* taken, yet not visible to us */

@@ -626,6 +626,9 @@ static const char *const pg_migrations[] = {
       "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
       "VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " T(5) ", " B(6) ") ON CONFLICT DO NOTHING "   \
       "RETURNING 1")                                                                                  \
+    X(RULE_VERSION_GET,                                                                               \
+      "SELECT rule_id, tenant_id, version, enabled, definition, created_at_ms FROM rule_versions "       \
+      "WHERE rule_id = " B(1) " AND version = " B(2) " AND tenant_id = " B(3))                        \
     X(EVENT_INSERT,                                                                                   \
       "INSERT INTO events (" EVENT_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " T(4) ", " B(5)    \
       ", " B(6) ", " B(7) ", " T(8) ", " H(9) ", " B(10) ") ON CONFLICT DO NOTHING RETURNING 1")      \
@@ -3139,6 +3142,27 @@ static jf_code pg_rule_version_insert(jf_store *s, const jf_rule_row *r, jf_erro
     return pg_insert(pg_of(s), PG_RULE_VERSION_INSERT, &a, NULL, err, "rule version insert");
 }
 
+static void read_rule_version(const PGresult *r, int row, void *out) {
+    jf_rule_row *x = out;
+    memset(x, 0, sizeof *x);
+    x->id = col_i64(r, row, 0);
+    x->tenant_id = col_i64(r, row, 1);
+    x->version = col_i64(r, row, 2);
+    x->enabled = col_i64(r, row, 3) != 0;
+    col_text(r, row, 4, x->definition, sizeof x->definition);
+    x->created_at_ms = col_i64(r, row, 5);
+    x->history = true;
+}
+
+static jf_code pg_rule_version_get(jf_store *s, int64_t tenant_id, int64_t id, int64_t version, jf_rule_row *out,
+                                   jf_error *err) {
+    pg_args a = {0};
+    arg_i64(&a, id);
+    arg_i64(&a, version);
+    arg_i64(&a, tenant_id);
+    return pg_get(pg_of(s), PG_RULE_VERSION_GET, &a, read_rule_version, out, err, "rule version get");
+}
+
 static void read_event(const PGresult *r, int row, void *out) {
     jf_event_row *e = out;
     memset(e, 0, sizeof *e);
@@ -3524,6 +3548,7 @@ static const jf_store_ops pg_ops = {
     .rule_get = pg_rule_get,
     .rule_list = pg_rule_list,
     .rule_version_insert = pg_rule_version_insert,
+    .rule_version_get = pg_rule_version_get,
     .event_insert = pg_event_insert,
     .event_get = pg_event_get,
     .event_update_refunded = pg_event_update_refunded,

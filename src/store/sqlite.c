@@ -267,6 +267,9 @@
     X(RULE_VERSION_INSERT,                                                                            \
       "INSERT INTO rule_versions (rule_id, version, tenant_id, enabled, definition, created_at_ms) "  \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                              \
+    X(RULE_VERSION_GET,                                                                               \
+      "SELECT rule_id, tenant_id, version, enabled, definition, created_at_ms FROM rule_versions "    \
+      "WHERE rule_id = ?1 AND version = ?2 AND tenant_id = ?3")                                       \
     X(EVENT_EXISTS, "SELECT 1 FROM events WHERE tenant_id = ?1 AND event_id = ?2")                    \
     X(EVENT_INSERT,                                                                                   \
       "INSERT INTO events (" EVENT_COLS ", answer_id, counted, awards) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " \
@@ -2339,6 +2342,25 @@ static jf_code sq_rule_version_insert(jf_store *s, const jf_rule_row *r, jf_erro
     return sq_write(q, st, rc, false, err, "rule version insert");
 }
 
+static void read_rule_version(sqlite3_stmt *st, void *out) {
+    jf_rule_row *r = out;
+    memset(r, 0, sizeof *r);
+    r->id = I64(0);
+    r->tenant_id = I64(1);
+    r->version = I64(2);
+    r->enabled = I64(3) != 0;
+    sq_col_text(st, 4, r->definition, sizeof r->definition);
+    r->created_at_ms = I64(5);
+}
+
+static jf_code sq_rule_version_get(jf_store *s, int64_t tenant_id, int64_t id, int64_t version, jf_rule_row *out,
+                                   jf_error *err) {
+    sq_store *q = sq_of(s);
+    STMT_OR_FAIL(q, SQ_RULE_VERSION_GET, err);
+    int rc = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, version) | sqlite3_bind_int64(st, 3, tenant_id);
+    return sq_get(q, st, rc, read_rule_version, out, err, "rule version get");
+}
+
 static void read_event(sqlite3_stmt *st, void *out) {
     jf_event_row *e = out;
     memset(e, 0, sizeof *e);
@@ -3141,6 +3163,7 @@ static const jf_store_ops sq_ops = {
     .rule_get = sq_rule_get,
     .rule_list = sq_rule_list,
     .rule_version_insert = sq_rule_version_insert,
+    .rule_version_get = sq_rule_version_get,
     .event_insert = sq_event_insert,
     .event_get = sq_event_get,
     .event_update_refunded = sq_event_update_refunded,

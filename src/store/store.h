@@ -353,6 +353,12 @@ typedef struct {
     jf_code (*rule_list)(jf_store *s, int64_t tenant_id, int32_t kind, int64_t after_id, jf_rule_row *out, size_t cap,
                          size_t *n, jf_error *err);
     jf_code (*rule_version_insert)(jf_store *s, const jf_rule_row *r, jf_error *err);
+    /* One version as it was saved: id, tenant_id, version, enabled,
+     * definition and created_at (kind and event_type are the rule's, not
+     * kept per version: left empty).  JF_NOT_FOUND: no such version of
+     * a rule or task of the tenant. */
+    jf_code (*rule_version_get)(jf_store *s, int64_t tenant_id, int64_t id, int64_t version, jf_rule_row *out,
+                                jf_error *err);
     /* Events (JF_ALREADY_EXISTS on a second insert of an event_id, which
      * writes nothing and leaves the transaction usable: the engine inserts
      * first to tell a new event from one seen before). */

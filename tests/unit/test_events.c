@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "engine/events.h"
+#include "engine/internal.h"
 #include "fixture.h"
 
 TestSuite(events, .init = fx_setup, .fini = fx_teardown);
@@ -87,74 +88,326 @@ static jf_event_outcome *largest_outcome(void) {
     return o;
 }
 
-Test(events, answer_round_trip_at_the_largest) {
-    jf_event_outcome *o = largest_outcome();
+/* Every field the kept answer holds is the same in a and b.  Version 2
+ * leaves out the member's ids and the rules' and tasks' names (the replay
+ * fills them in: a_replay_names_the_rules_and_tasks_as_they_were). */
+static void same_outcome(const jf_event_outcome *a, const jf_event_outcome *b) {
+    cr_assert_eq(a->occurred_at_ms, b->occurred_at_ms);
+    cr_assert_eq(a->points_total, b->points_total);
+    cr_assert_eq(a->member_known, b->member_known);
+    cr_assert_eq(a->member.status, b->member.status);
+    cr_assert_eq(memcmp(&a->member.acct, &b->member.acct, sizeof a->member.acct), 0);
+    cr_assert_eq(a->member.entry_seq, b->member.entry_seq);
+    cr_assert_eq(a->member.created_at_ms, b->member.created_at_ms);
+    cr_assert_eq(a->member.updated_at_ms, b->member.updated_at_ms);
+    cr_assert_eq(a->award_count, b->award_count);
+    for (size_t i = 0; i < a->award_count; i++) {
+        const jf_award *x = &a->awards[i], *y = &b->awards[i];
+        cr_assert(x->rule_id == y->rule_id && x->rule_version == y->rule_version && x->status == y->status &&
+                      x->points == y->points && x->computed_points == y->computed_points && x->capped == y->capped &&
+                      x->available_at_ms == y->available_at_ms && x->expires_at_ms == y->expires_at_ms,
+                  "award %zu", i);
+        cr_assert_str_eq(x->explanation, y->explanation, "award %zu", i);
+    }
+    cr_assert_eq(a->task_count, b->task_count);
+    for (size_t i = 0; i < a->task_count; i++) {
+        const jf_task_state *x = &a->tasks[i], *y = &b->tasks[i];
+        cr_assert(x->task_id == y->task_id && x->task_version == y->task_version && x->period == y->period &&
+                      x->goal_is_sum == y->goal_is_sum && x->claim == y->claim && x->goal == y->goal &&
+                      x->reward_points == y->reward_points && x->period_start_ms == y->period_start_ms &&
+                      x->period_end_ms == y->period_end_ms && x->progress == y->progress &&
+                      x->completed == y->completed && x->rewarded == y->rewarded &&
+                      x->points_awarded == y->points_awarded,
+                  "task %zu", i);
+    }
+    cr_assert_eq(a->is_refund, b->is_refund);
+    if (!a->is_refund) return;
+    cr_assert(a->refund_fen == b->refund_fen && a->refunded_fen == b->refunded_fen && a->order_fen == b->order_fen &&
+              a->reversed_total == b->reversed_total);
+    cr_assert_str_eq(a->refund_of, b->refund_of);
+    cr_assert_eq(a->reversal_count, b->reversal_count);
+    for (size_t i = 0; i < a->reversal_count; i++) {
+        const jf_reversal *x = &a->reversals[i], *y = &b->reversals[i];
+        cr_assert(x->rule_id == y->rule_id && x->rule_version == y->rule_version && x->awarded == y->awarded &&
+                      x->reversed_now == y->reversed_now && x->reversed_total == y->reversed_total &&
+                      x->debt_points == y->debt_points && x->clamped_points == y->clamped_points,
+                  "reversal %zu", i);
+        cr_assert_str_eq(x->biz_no, y->biz_no, "reversal %zu", i);
+    }
+}
+
+/* decode(encode(o)), asserted to succeed; the caller frees it. */
+static jf_event_outcome *round_trip(const jf_event_outcome *o, char **text_out) {
     char *text = jf_event_answer_encode(o);
-    cr_assert_not_null(text, "the largest answer fits JF_EVENT_ANSWER_BYTES_MAX");
-    cr_assert_leq(strlen(text), (size_t)JF_EVENT_ANSWER_BYTES_MAX);
+    cr_assert_not_null(text);
     jf_event_outcome *back = calloc(1, sizeof *back);
     jf_error err = {0};
-    cr_assert_eq(jf_event_answer_decode(text, back, &err), JF_OK, "%s", err.detail);
-    /* It encodes to the same text again (every field of the answer is in
-     * the text), and the fields came back where they were. */
-    char *again = jf_event_answer_encode(back);
-    cr_assert_str_eq(again, text);
-    cr_assert_eq(back->award_count, o->award_count);
-    cr_assert_eq(back->task_count, o->task_count);
-    cr_assert_eq(back->reversal_count, o->reversal_count);
+    cr_assert_eq(jf_event_answer_decode(text, back, &err), JF_OK, "%s: %s", err.detail, text);
+    if (text_out) *text_out = text;
+    else free(text);
+    return back;
+}
+
+Test(events, answer_round_trip_at_the_largest) {
+    jf_event_outcome *o = largest_outcome();
+    char *text = NULL;
+    jf_event_outcome *back = round_trip(o, &text);
+    cr_assert_leq(strlen(text), (size_t)JF_EVENT_ANSWER_BYTES_MAX, "the largest answer fits");
+    same_outcome(back, o);
     cr_assert(back->is_refund && back->member_known);
-    cr_assert_eq(memcmp(&back->member.acct, &o->member.acct, sizeof o->member.acct), 0);
-    cr_assert_str_eq(back->member.ext_id, o->member.ext_id);
-    cr_assert_eq(back->member.updated_at_ms, o->member.updated_at_ms);
-    const jf_award *a = &back->awards[99], *b = &o->awards[99];
-    cr_assert(a->rule_id == b->rule_id && a->status == b->status && a->points == b->points && a->capped == b->capped &&
-              a->available_at_ms == b->available_at_ms && a->expires_at_ms == b->expires_at_ms);
-    cr_assert_str_eq(a->rule_name, b->rule_name);
-    cr_assert_str_eq(a->explanation, b->explanation);
-    cr_assert_eq(back->tasks[49].period_end_ms, INT64_MAX);
-    cr_assert_str_eq(back->tasks[49].name, o->tasks[49].name);
-    cr_assert_eq(back->reversals[99].debt_points, 3);
-    cr_assert_str_eq(back->refund_of, o->refund_of);
+    /* What the replay fills in is not kept. */
+    cr_assert(back->member.id == 0 && back->member.tenant_id == 0 && back->member.ext_id[0] == '\0');
+    cr_assert(back->awards[0].rule_name[0] == '\0' && back->tasks[0].name[0] == '\0');
+    char *again = jf_event_answer_encode(back);
+    cr_assert_str_eq(again, text, "it encodes to the same text again");
     free(again);
     free(text);
     free(back);
     free(o);
 }
 
-Test(events, answer_malformed_is_internal) {
-    jf_event_outcome *o = largest_outcome();
-    o->award_count = 1;
+/* A string of random pieces: phrases, parts of phrases, control and escape
+ * bytes, the format's own punctuation, digits, UTF-8. */
+static void random_text(unsigned *seed, char *out, size_t cap) {
+    const char *const *phrases;
+    size_t np = jf_answer_phrases(&phrases);
+    static const char *const bits[] = {",", ":", "1", "-", "12,800", "积分", "→", "×3", " ", ";", "t", "c", "2,",
+                                       "\x1f", "\x01", "\x1e", "\x7f", "\xc3\xa9", "the condition is tru", "; not"};
+    size_t o = 0, pieces = (size_t)rand_r(seed) % 12;
+    for (size_t k = 0; k < pieces; k++) {
+        int pick = rand_r(seed) % 4;
+        const char *piece;
+        size_t len;
+        if (pick == 0) {
+            piece = phrases[(size_t)rand_r(seed) % np];
+            len = strlen(piece);
+        } else if (pick == 1) { /* a phrase cut short */
+            piece = phrases[(size_t)rand_r(seed) % np];
+            len = (size_t)rand_r(seed) % strlen(piece);
+        } else if (pick == 2) {
+            piece = bits[(size_t)rand_r(seed) % (sizeof bits / sizeof bits[0])];
+            len = strlen(piece);
+        } else {
+            char c = (char)(1 + rand_r(seed) % 126);
+            piece = &c;
+            len = 1;
+            if (o + len < cap) out[o++] = c;
+            continue;
+        }
+        if (o + len >= cap) break;
+        memcpy(out + o, piece, len);
+        o += len;
+    }
+    out[o] = '\0';
+}
+
+static int64_t random_int(unsigned *seed) {
+    static const int64_t edges[] = {0, 1, -1, INT64_MIN, INT64_MAX, 1700000000000, 9, 10, -10, 100000000};
+    if (rand_r(seed) % 2) return edges[(size_t)rand_r(seed) % (sizeof edges / sizeof edges[0])];
+    return ((int64_t)rand_r(seed) << 32 | (int64_t)rand_r(seed)) - (int64_t)rand_r(seed) * 1000;
+}
+
+Test(events, answer_round_trip_of_random_outcomes) {
+    unsigned seed = 5;
+    jf_event_outcome *o = calloc(1, sizeof *o);
+    for (int iter = 0; iter < 3000; iter++) {
+        memset(o, 0, sizeof *o);
+        o->member_known = true;
+        o->occurred_at_ms = random_int(&seed);
+        o->points_total = random_int(&seed);
+        o->member.status = (jf_member_status)(rand_r(&seed) % 3);
+        int64_t *acct = &o->member.acct.available;
+        for (size_t i = 0; i < sizeof o->member.acct / sizeof *acct; i++) acct[i] = random_int(&seed);
+        o->member.entry_seq = random_int(&seed);
+        o->member.created_at_ms = random_int(&seed);
+        o->member.updated_at_ms = random_int(&seed);
+        o->award_count = (size_t)rand_r(&seed) % 6;
+        for (size_t i = 0; i < o->award_count; i++) {
+            jf_award *a = &o->awards[i];
+            *a = (jf_award){.rule_id = random_int(&seed), .rule_version = random_int(&seed),
+                            .status = (jf_award_status)(rand_r(&seed) % 4), .points = random_int(&seed),
+                            .computed_points = random_int(&seed), .capped = rand_r(&seed) % 2,
+                            .available_at_ms = random_int(&seed), .expires_at_ms = random_int(&seed)};
+            random_text(&seed, a->explanation, sizeof a->explanation);
+        }
+        o->task_count = (size_t)rand_r(&seed) % 3;
+        for (size_t i = 0; i < o->task_count; i++) {
+            jf_task_state *t = &o->tasks[i];
+            *t = (jf_task_state){.task_id = random_int(&seed), .task_version = random_int(&seed),
+                                 .period = (jf_task_period)(rand_r(&seed) % 4), .goal_is_sum = rand_r(&seed) % 2,
+                                 .claim = rand_r(&seed) % 2, .goal = random_int(&seed),
+                                 .reward_points = random_int(&seed), .period_start_ms = random_int(&seed),
+                                 .period_end_ms = random_int(&seed), .progress = random_int(&seed),
+                                 .completed = rand_r(&seed) % 2, .rewarded = rand_r(&seed) % 2,
+                                 .points_awarded = random_int(&seed)};
+        }
+        o->is_refund = rand_r(&seed) % 3 == 0;
+        if (o->is_refund) {
+            o->refund_fen = random_int(&seed);
+            o->refunded_fen = random_int(&seed);
+            o->order_fen = random_int(&seed);
+            o->reversed_total = random_int(&seed);
+            random_text(&seed, o->refund_of, sizeof o->refund_of);
+            o->reversal_count = (size_t)rand_r(&seed) % 4;
+            for (size_t i = 0; i < o->reversal_count; i++) {
+                jf_reversal *x = &o->reversals[i];
+                *x = (jf_reversal){.rule_id = random_int(&seed), .rule_version = random_int(&seed),
+                                   .awarded = random_int(&seed), .reversed_now = random_int(&seed),
+                                   .reversed_total = random_int(&seed), .debt_points = random_int(&seed),
+                                   .clamped_points = random_int(&seed)};
+                random_text(&seed, x->biz_no, sizeof x->biz_no);
+            }
+        }
+        jf_event_outcome *back = round_trip(o, NULL);
+        same_outcome(back, o);
+        free(back);
+    }
+    free(o);
+}
+
+/* The encoder looks for a phrase only at the bytes that start one. */
+Test(events, answer_phrases_start_where_the_encoder_looks) {
+    const char *const *phrases;
+    size_t n = jf_answer_phrases(&phrases);
+    cr_assert_gt(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_gt(strlen(phrases[i]), 1, "phrase %zu saves bytes", i);
+        cr_assert(jf_answer_phrase_may_start((unsigned char)phrases[i][0]), "phrase %zu: %s", i, phrases[i]);
+        for (const char *p = phrases[i]; *p; p++) cr_assert_geq((unsigned char)*p, ' ', "phrase %zu", i);
+        for (size_t k = 0; k < i; k++) cr_assert_str_neq(phrases[i], phrases[k]);
+    }
+    /* The demo's order: the answer of an order with five rules and a task is
+     * about a third of the ~620 bytes of version 1. */
+    jf_event_outcome *o = calloc(1, sizeof *o);
+    o->member_known = true;
+    o->occurred_at_ms = FX_T0;
+    o->points_total = 123;
+    o->member = (jf_member){.status = JF_MEMBER_ACTIVE, .entry_seq = 40, .created_at_ms = FX_T0 - FX_DAY,
+                            .updated_at_ms = FX_T0};
+    o->member.acct = (jf_account){.available = 4567, .earned = 4567};
+    const char *expl[] = {"12,345 fen → 123 points at 1 per 100 fen",
+                          "100 points; not awarded: once per member, already awarded ever",
+                          "30 points; not awarded: once per month, already awarded this month",
+                          "the condition is false", "the condition is false"};
+    o->award_count = 5;
+    for (size_t i = 0; i < 5; i++) {
+        o->awards[i] = (jf_award){.rule_id = (int64_t)i + 1, .rule_version = 1,
+                                  .status = i == 0 ? JF_AWARD_GIVEN : i < 3 ? JF_AWARD_LIMITED : JF_AWARD_NO_MATCH,
+                                  .points = i == 0 ? 123 : 0, .computed_points = i == 0 ? 123 : 0};
+        snprintf(o->awards[i].explanation, sizeof o->awards[i].explanation, "%s", expl[i]);
+    }
     o->task_count = 1;
-    o->reversal_count = 1;
-    char *good = jf_event_answer_encode(o);
-    const char *bad[] = {
-        "", "[]", "{\"v\":2}", "not json",
+    o->tasks[0] = (jf_task_state){.task_id = 15, .task_version = 1, .period = JF_TASK_WEEKLY, .goal = 3,
+                                  .reward_points = 30, .period_start_ms = FX_T0, .period_end_ms = FX_T0 + 7 * FX_DAY,
+                                  .progress = 2};
+    char *text = NULL;
+    jf_event_outcome *back = round_trip(o, &text);
+    same_outcome(back, o);
+    cr_assert_lt(strlen(text), 240, "%zu bytes: %s", strlen(text), text);
+    free(text);
+    free(back);
+    free(o);
+}
+
+/* text is read, its one award's explanation is expl. */
+static void x_ok(const char *text, const char *expl) {
+    jf_event_outcome *x = calloc(1, sizeof *x);
+    jf_error err = {0};
+    cr_assert_eq(jf_event_answer_decode(text, x, &err), JF_OK, "%s: %s", err.detail, text);
+    cr_assert_eq(x->award_count, 1);
+    cr_assert_str_eq(x->awards[0].explanation, expl);
+    free(x);
+}
+
+static void refused(const char *text, const char *why) {
+    jf_event_outcome *x = calloc(1, sizeof *x);
+    jf_error err = {0};
+    cr_assert_eq(jf_event_answer_decode(text, x, &err), JF_INTERNAL, "%s accepted: %s", why, text);
+    free(x);
+}
+
+Test(events, answer_malformed_is_internal) {
+    /* Version 1 (JSON), as kept before. */
+    const char *bad_v1[] = {
+        "{}", "[]", "{\"v\":2}", "{not json",
         "{\"v\":1,\"t\":0,\"p\":0,\"m\":[1],\"a\":[],\"k\":[]}",                    /* short member */
         "{\"v\":1,\"t\":0,\"p\":0,\"m\":[1,1,0,0,0,0,0,0,0,0,0,0,0,\"m\"],\"a\":[[1]],\"k\":[]}", /* short award */
         "{\"v\":1,\"t\":0,\"p\":0,\"m\":[1,1,0,0,0,0,0,0,0,0,0,0,0,7],\"a\":[],\"k\":[]}",       /* ext_id not text */
         "{\"v\":1,\"t\":0,\"p\":0,\"m\":[1,1,0,0,0,0,0,0,0,0,0,0,0,\"m\"],\"a\":{},\"k\":[]}",  /* awards not a list */
         "{\"v\":1,\"t\":0,\"p\":0,\"m\":[1,1,0,0,0,0,0,0,0,0,0,0,0,\"m\"],\"a\":[],\"k\":[],\"r\":[1]}",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        jf_event_outcome *x = calloc(1, sizeof *x);
-        jf_error err = {0};
-        cr_assert_eq(jf_event_answer_decode(bad[i], x, &err), JF_INTERNAL, "accepted: %s", bad[i]);
-        free(x);
-    }
-    /* A string longer than its field is refused, not cut. */
-    json_error_t je;
-    json_t *doc = json_loads(good, 0, &je);
-    cr_assert_not_null(doc);
+    for (size_t i = 0; i < sizeof bad_v1 / sizeof bad_v1[0]; i++) refused(bad_v1[i], "v1");
     char longer[JF_RULE_NAME_BYTES_MAX + 2];
     fill_text(longer, JF_RULE_NAME_BYTES_MAX + 1, 'x');
-    json_array_set_new(json_array_get(json_object_get(doc, "a"), 0), 8, json_string(longer));
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char v1[1024];
+    snprintf(v1, sizeof v1,
+             "{\"v\":1,\"t\":0,\"p\":0,\"m\":[1,1,0,0,0,0,0,0,0,0,0,0,0,\"m\"],\"a\":[[1,1,0,0,0,0,0,0,\"%s\",\"e\"]],"
+             "\"k\":[]}",
+             longer);
+    refused(v1, "v1: a name longer than its field");
+
+    /* Version 2: every byte of a good answer is needed. */
+    jf_event_outcome *o = largest_outcome();
+    o->award_count = 3;
+    o->task_count = 2;
+    o->reversal_count = 2;
+    char *good = jf_event_answer_encode(o);
+    size_t n = strlen(good);
+    char *cut = malloc(n + 1);
+    for (size_t len = 0; len < n; len++) {
+        memcpy(cut, good, len);
+        cut[len] = '\0';
+        refused(cut, "cut short");
+    }
+    free(cut);
+    const char *bad_v2[] = {
+        "", "2", "3,", "2,,,",
+        "2,99999999999999999999,", /* too large */
+        "2,--1,", "2,1a,", "2,-,",
+        "2,,,,,,,,,,,,,,101,", /* more awards than rules */
+    };
+    for (size_t i = 0; i < sizeof bad_v2 / sizeof bad_v2[0]; i++) refused(bad_v2[i], "v2");
+    /* One award with the explanation s, no task, no refund; then the tail. */
+#define ONE_AWARD(s) "2,,,,,,,,,,,,,,1,,,,,,,,," s ",,,"
+    const char *ok = ONE_AWARD("5:a\x1f\x02\x01z");
+    x_ok(ok, "a\x02the condition is falsez");
+    refused(ONE_AWARD("5:a\x1f\x02\x01z") "x", "something after the end");
+    refused(ONE_AWARD("5:a\x1f\x02\x01z") ",", "a field too many");
+    refused(ONE_AWARD("9:ab"), "a string longer than what is left");
+    refused(ONE_AWARD("2:a\x1b"), "a control character neither a phrase nor escaped");
+    refused(ONE_AWARD("2:a\x1f"), "an escape at the end");
+    refused(ONE_AWARD("3:a\x1f!"), "an escape of a byte that needs none");
+    refused(ONE_AWARD("1:\x1e"), "a phrase byte past the phrases");
+    refused("2,,,,,,,,,,,,,,,,2,", "a refund flag neither 0 nor 1");
+#undef ONE_AWARD
+    /* An explanation whose phrases write out longer than its field. */
+    char *many = calloc(1, JF_EVENT_ANSWER_BYTES_MAX);
+    size_t k = (size_t)sprintf(many, "2,,,,,,,,,,,,,,1,,,,,,,,,%d:", JF_EXPLANATION_BYTES_MAX / 22 + 1);
+    for (int i = 0; i <= JF_EXPLANATION_BYTES_MAX / 22; i++) many[k++] = '\x01'; /* 22 bytes each */
+    memcpy(many + k, ",,,", 4);
+    refused(many, "an explanation too long once written out");
+    /* The same at the longest that fits is read. */
+    k = (size_t)sprintf(many, "2,,,,,,,,,,,,,,1,,,,,,,,,%d:", JF_EXPLANATION_BYTES_MAX / 22);
+    for (int i = 0; i < JF_EXPLANATION_BYTES_MAX / 22; i++) many[k++] = '\x01';
+    memcpy(many + k, ",,,", 4);
     jf_event_outcome *x = calloc(1, sizeof *x);
     jf_error err = {0};
-    cr_assert_eq(jf_event_answer_decode(text, x, &err), JF_INTERNAL);
+    cr_assert_eq(jf_event_answer_decode(many, x, &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(strlen(x->awards[0].explanation), (size_t)(JF_EXPLANATION_BYTES_MAX / 22) * 22);
     free(x);
-    free(text);
-    json_decref(doc);
+    free(many);
+    /* Any byte changed: refused or read, never read past the text. */
+    unsigned seed = 11;
+    char *mutated = malloc(n + 1);
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(mutated, good, n + 1);
+        for (int m = 0; m < 1 + iter % 3; m++) mutated[(size_t)rand_r(&seed) % n] = (char)(1 + rand_r(&seed) % 255);
+        jf_event_outcome *y = calloc(1, sizeof *y);
+        jf_error e2 = {0};
+        (void)jf_event_answer_decode(mutated, y, &e2);
+        free(y);
+    }
+    free(mutated);
     free(good);
     free(o);
 }
@@ -296,6 +549,88 @@ Test(events, an_event_recorded_before_answers_were_kept_replays_from_its_rows) {
     cr_assert_eq(again->out.member.acct.available, 128);
     free(first);
     free(again);
+}
+
+/* A kept answer (version 2) leaves out the names of the rules and tasks and
+ * the member's ids: the replay gives them as they were when the event was
+ * answered — from the tenant's compiled set while it holds those versions,
+ * from the versions' saved definitions after a rename. */
+static void same_answer(const jf_event_outcome *replayed, const jf_event_outcome *first) {
+    cr_assert(replayed->replayed);
+    same_outcome(replayed, first);
+    cr_assert_eq(replayed->member.id, first->member.id);
+    cr_assert_eq(replayed->member.tenant_id, first->member.tenant_id);
+    cr_assert_str_eq(replayed->member.ext_id, first->member.ext_id);
+    for (size_t i = 0; i < first->award_count; i++)
+        cr_assert_str_eq(replayed->awards[i].rule_name, first->awards[i].rule_name);
+    for (size_t i = 0; i < first->task_count; i++) cr_assert_str_eq(replayed->tasks[i].name, first->tasks[i].name);
+}
+
+Test(events, a_replay_names_the_rules_and_tasks_as_they_were) {
+    int64_t rule = rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\","
+                           "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}");
+    rule_ok("{\"name\":\"never\",\"event_type\":\"order.paid\",\"when\":\"amount_fen > 99999999\","
+            "\"award\":{\"points\":1}}");
+    def_arg task = {JF_DEF_TASK,
+                    "{\"name\":\"3 orders\",\"period\":\"weekly\",\"event_type\":\"order.paid\",\"goal\":{\"count\":3},"
+                    "\"reward_points\":30}",
+                    0};
+    jf_error err = {0};
+    cr_assert_eq(fx_tx(&fx, save_def, &task, &err), JF_OK, "%s", err.detail);
+    event_arg *first = post("order.paid", "m1", "o1", 12800, NULL);
+    cr_assert_eq(first->out.award_count, 2);
+    cr_assert_eq(first->out.task_count, 1);
+    cr_assert_str_eq(first->out.awards[0].rule_name, "rate");
+    cr_assert_str_eq(first->out.tasks[0].name, "3 orders");
+    event_arg *again = post("order.paid", "m1", "o1", 12800, NULL);
+    same_answer(&again->out, &first->out);
+    free(again);
+
+    /* Renamed: version 2 of each; the replay still says what o1 was told. */
+    def_arg renamed = {JF_DEF_RULE,
+                       "{\"name\":\"rate, renamed\",\"event_type\":\"order.paid\","
+                       "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}",
+                       rule};
+    cr_assert_eq(fx_tx(&fx, save_def, &renamed, &err), JF_OK, "%s", err.detail);
+    task.json = "{\"name\":\"3 orders, renamed\",\"period\":\"weekly\",\"event_type\":\"order.paid\","
+                "\"goal\":{\"count\":3},\"reward_points\":30}";
+    cr_assert_eq(fx_tx(&fx, save_def, &task, &err), JF_OK, "%s", err.detail);
+    again = post("order.paid", "m1", "o1", 12800, NULL);
+    same_answer(&again->out, &first->out);
+    free(again);
+    event_arg *second = post("order.paid", "m1", "o2", 100, NULL);
+    cr_assert_str_eq(second->out.awards[0].rule_name, "rate, renamed");
+    cr_assert_str_eq(second->out.tasks[0].name, "3 orders, renamed");
+    free(second);
+
+    /* An answer kept as version 1 (JSON with every name) replays as kept. */
+    const jf_event_outcome *o = &first->out;
+    const jf_member *m = &o->member;
+    const jf_task_state *t = &o->tasks[0];
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "UPDATE event_answers SET answer = '{\"v\":1,\"t\":%lld,\"p\":%lld,"
+             "\"m\":[%lld,%lld,0,%lld,0,0,0,%lld,0,0,%lld,%lld,%lld,\"m1\"],"
+             "\"a\":[[%lld,1,0,128,128,0,0,0,\"the old name\",\"%s\"]],"
+             "\"k\":[[%lld,1,1,0,0,3,30,%lld,%lld,1,0,0,0,\"the old task\"]]}' "
+             "WHERE id = (SELECT answer_id FROM events WHERE event_id = 'o1')",
+             (long long)o->occurred_at_ms, (long long)o->points_total, (long long)m->id, (long long)m->tenant_id,
+             (long long)m->acct.available, (long long)m->acct.earned, (long long)m->entry_seq,
+             (long long)m->created_at_ms, (long long)m->updated_at_ms, (long long)rule, o->awards[0].explanation,
+             (long long)t->task_id, (long long)t->period_start_ms, (long long)t->period_end_ms);
+    cr_assert_eq(jf_store_exec_raw(fx.store, sql, &err), JF_OK, "%s", err.detail);
+    again = post("order.paid", "m1", "o1", 12800, NULL);
+    cr_assert(again->out.replayed);
+    cr_assert_eq(again->out.award_count, 1);
+    cr_assert_str_eq(again->out.awards[0].rule_name, "the old name");
+    cr_assert_str_eq(again->out.awards[0].explanation, o->awards[0].explanation);
+    cr_assert_str_eq(again->out.tasks[0].name, "the old task");
+    cr_assert_eq(again->out.tasks[0].progress, 1);
+    cr_assert_eq(again->out.member.id, m->id);
+    cr_assert_str_eq(again->out.member.ext_id, "m1");
+    cr_assert_eq(again->out.member.acct.available, m->acct.available);
+    free(again);
+    free(first);
 }
 
 /* ---- member.orders_count: counted from the first rule that reads it ---- */

@@ -1725,6 +1725,40 @@ Test(store, rule_budget_counters) {
     cr_assert_eq(points, 65);
 }
 
+/* Every version of a rule is read back as it was saved, and only by its
+ * tenant (the replay of an event names rules by their version). */
+Test(store, rule_versions_are_read_back) {
+    int64_t tid, mid;
+    tenant_and_member(&tid, &mid);
+    begin();
+    int64_t t2 = add_tenant("other");
+    jf_rule_row r = {.tenant_id = tid, .kind = JF_DEF_TASK, .version = 1, .enabled = true,
+                     .created_at_ms = T0, .updated_at_ms = T0};
+    snprintf(r.event_type, sizeof r.event_type, "order.paid");
+    snprintf(r.definition, sizeof r.definition, "{\"name\":\"first\"}");
+    OK(S->ops->rule_insert(S, &r, E));
+    OK(S->ops->rule_version_insert(S, &r, E));
+    r.version = 2;
+    r.enabled = false;
+    r.updated_at_ms = T0 + 5;
+    snprintf(r.definition, sizeof r.definition, "{\"name\":\"second, 积分\"}");
+    OK(S->ops->rule_update(S, &r, E));
+    OK(S->ops->rule_version_insert(S, &r, E));
+    commit();
+    jf_rule_row got;
+    OK(S->ops->begin_read(S, E));
+    OK(S->ops->rule_version_get(S, tid, r.id, 1, &got, E));
+    cr_assert(got.id == r.id && got.tenant_id == tid && got.version == 1 && got.enabled && got.created_at_ms == T0);
+    cr_assert_str_eq(got.definition, "{\"name\":\"first\"}");
+    OK(S->ops->rule_version_get(S, tid, r.id, 2, &got, E));
+    cr_assert(got.version == 2 && !got.enabled && got.created_at_ms == T0 + 5);
+    cr_assert_str_eq(got.definition, "{\"name\":\"second, 积分\"}");
+    EXPECT(JF_NOT_FOUND, S->ops->rule_version_get(S, tid, r.id, 3, &got, E));
+    EXPECT(JF_NOT_FOUND, S->ops->rule_version_get(S, t2, r.id, 1, &got, E));
+    EXPECT(JF_NOT_FOUND, S->ops->rule_version_get(S, tid, r.id + 1, 1, &got, E));
+    S->ops->rollback(S);
+}
+
 /* A database at schema 2 with rules and awards: migration 3 fills every
  * rule's budget counter from its awards (net of reversals), adds the event
  * answers and rebuilds the orders index. */
