@@ -272,7 +272,7 @@
       "WHERE rule_id = ?1 AND version = ?2 AND tenant_id = ?3")                                       \
     X(EVENT_EXISTS, "SELECT 1 FROM events WHERE tenant_id = ?1 AND event_id = ?2")                    \
     X(EVENT_INSERT,                                                                                   \
-      "INSERT INTO events (" EVENT_COLS ", answer_id, counted, awards) VALUES (?1, ?2, ?3, ?4, ?5, ?6, " \
+      "INSERT INTO events (" EVENT_COLS ", counted, awards, answer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "  \
       "?7, ?8, ?9, ?10, ?11, ?12, ?13)")                                                              \
     X(EVENT_GET, "SELECT " EVENT_COLS " FROM events WHERE tenant_id = ?1 AND event_id = ?2")          \
     X(EVENT_UPDATE_REFUNDED,                                                                          \
@@ -325,19 +325,12 @@
     X(SETTING_GET, "SELECT value FROM settings WHERE tenant_id = ?1 AND name = ?2")                   \
     X(SETTING_PUT,                                                                                    \
       "INSERT OR REPLACE INTO settings (tenant_id, name, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)") \
-    X(EVENT_ANSWER_ID_MAX, "SELECT coalesce(max(id), 0) FROM event_answers")                         \
-    X(EVENT_ANSWER_INSERT_AT,                                                                         \
-      "INSERT INTO event_answers (id, tenant_id, event_id, answer) VALUES (?1, ?2, ?3, ?4)")          \
-    X(EVENT_ANSWER_INSERT,                                                                            \
-      "INSERT INTO event_answers (id, tenant_id, event_id, answer) SELECT answer_id, tenant_id, "      \
-      "event_id, ?3 FROM events WHERE tenant_id = ?1 AND event_id = ?2 AND answer_id > 0")            \
-    X(EVENT_ANSWER_APPEND,                                                                            \
-      "INSERT INTO event_answers (tenant_id, event_id, answer) SELECT tenant_id, event_id, ?3 "        \
-      "FROM events WHERE tenant_id = ?1 AND event_id = ?2 AND answer_id = 0")                         \
-    X(EVENT_ANSWER_LINK, "UPDATE events SET answer_id = ?1 WHERE tenant_id = ?2 AND event_id = ?3") \
+    X(EVENT_ANSWER_SET, "UPDATE events SET answer = ?3 WHERE tenant_id = ?1 AND event_id = ?2")       \
     X(EVENT_ANSWER_GET,                                                                               \
-      "SELECT a.answer FROM events e JOIN event_answers a ON a.id = e.answer_id "                    \
-      "AND a.event_id IN (e.event_id, '') WHERE e.tenant_id = ?1 AND e.event_id = ?2")                \
+      "SELECT CASE WHEN e.answer <> '' THEN e.answer ELSE a.answer END FROM events e "               \
+      "LEFT JOIN event_answers a ON e.answer = '' AND a.id = e.answer_id "                           \
+      "AND a.event_id IN (e.event_id, '') WHERE e.tenant_id = ?1 AND e.event_id = ?2 "               \
+      "AND (e.answer <> '' OR a.id IS NOT NULL)")                                                     \
     X(RULE_BUDGET_GET, "SELECT points FROM rule_budgets WHERE tenant_id = ?1 AND rule_id = ?2")       \
     X(RULE_BUDGET_ADD, "UPDATE rule_budgets SET points = points + ?1 WHERE tenant_id = ?2 AND rule_id = ?3") \
     X(RULE_BUDGET_CREATE,                                                                             \
@@ -440,17 +433,6 @@ typedef struct {
     } items[SQ_MEMO_ITEMS];
 } sq_memo;
 
-/* The answer ids that event rows reserve (EVENT_INSERT): the next one,
- * read once per write transaction (0: not read yet), and the last one
- * reserved with its event, which that event's answer takes without
- * looking the event up (sq_event_answer_put). */
-typedef struct {
-    int64_t next;
-    int64_t reserved_id; /* 0: none waiting for its answer */
-    int64_t tenant_id;
-    char event_id[JF_EVENT_ID_LEN_MAX + 1];
-} sq_answer_ids;
-
 /* The longest text of one award kept in its event's row (schema 11): five
  * integers, the biz_no, separators; and of one event's (at most one award
  * per rule). */
@@ -459,19 +441,19 @@ typedef struct {
 
 /* The event row inserted last, held back until its answer is written: the
  * awards of rules without a history (schema 11) are appended to it in
- * memory meanwhile, so that the row is written once, whole, instead of
- * being inserted and then updated once per award (an update of a row cost
- * as much as inserting it).  event_insert only looks the event_id up.
- * Written with the answer (sq_event_answer_put), or before any statement
- * that reads or writes events (sq_events_flush), and at the end of the job
- * (savepoint release, commit); dropped with what a rollback undoes.  A row
- * held back counts as written (write_mark). */
+ * memory meanwhile, and the answer goes in the row (schema 13), so that the
+ * row is written once, whole, instead of being inserted and then updated
+ * (an update of a row cost as much as inserting it).  event_insert only
+ * looks the event_id up.  Written with the answer (sq_event_answer_put),
+ * or before any statement that reads or writes events (sq_events_flush),
+ * and at the end of the job (savepoint release, commit); dropped with what
+ * a rollback undoes.  A row held back counts as written (write_mark). */
 typedef struct {
     bool active;
     jf_event_row row;
-    int64_t answer_id;
     size_t awards_len;
     char *awards; /* SQ_EVENT_AWARDS_MAX + 1 bytes once needed */
+    const char *answer; /* the caller's, during sq_event_answer_put; else "" */
 } sq_pending_event;
 
 /* The last setting read or written in this write transaction (the rules'
@@ -505,7 +487,6 @@ typedef struct {
      * lot so written.  Reset at every transaction and savepoint edge. */
     int64_t next_entry_id;
     int64_t linked_lot_id, linked_entry_id;
-    sq_answer_ids answer_ids;
     sq_pending_event pending;
     uint64_t deferred; /* event rows held back (pending), part of write_mark */
     sq_setting_memo setting;
@@ -529,7 +510,6 @@ static sq_store *sq_of(jf_store *s) {
  * at its start (another connection may have written since) and whenever
  * writes are rolled back (what they remember may have been undone). */
 static void sq_event_memos_forget(sq_store *q) {
-    q->answer_ids = (sq_answer_ids){0};
     q->pending.active = false;
     q->setting.valid = false;
 }
@@ -2378,21 +2358,6 @@ static void read_event(sqlite3_stmt *st, void *out) {
 
 static void read_int(sqlite3_stmt *st, void *out) { *(int64_t *)out = I64(0); }
 
-/* The answer id the next event row reserves: one past the largest, read
- * once per write transaction and counted on from there (a savepoint
- * rolled back leaves a gap, which is harmless). */
-static jf_code next_answer_id(sq_store *q, int64_t *id, jf_error *err) {
-    if (q->answer_ids.next == 0) {
-        STMT_OR_FAIL(q, SQ_EVENT_ANSWER_ID_MAX, err);
-        int64_t max = 0;
-        jf_code code = sq_get(q, st, SQLITE_OK, read_int, &max, err, "event answer id");
-        if (code != JF_OK) return code;
-        q->answer_ids.next = max + 1;
-    }
-    *id = q->answer_ids.next;
-    return JF_OK;
-}
-
 /* Looks the event_id up and holds the row back (sq_pending_event). */
 static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err) {
     sq_store *q = sq_of(s);
@@ -2406,23 +2371,16 @@ static jf_code sq_event_insert(jf_store *s, const jf_event_row *e, jf_error *err
     if (code == JF_OK) return jf_fail(err, JF_ALREADY_EXISTS, "", "event insert: the key already exists");
     if (code != JF_NOT_FOUND) return code;
     jf_error_clear(err);
-    int64_t answer_id = 0;
-    code = next_answer_id(q, &answer_id, err);
-    if (code != JF_OK) return code;
     if (q->pending.awards == NULL) {
         q->pending.awards = malloc(SQ_EVENT_AWARDS_MAX + 1);
         if (q->pending.awards == NULL) abort();
     }
     q->pending.active = true;
     q->pending.row = *e;
-    q->pending.answer_id = answer_id;
     q->pending.awards_len = 0;
     q->pending.awards[0] = '\0';
+    q->pending.answer = "";
     q->deferred++;
-    q->answer_ids.next++;
-    q->answer_ids.reserved_id = answer_id;
-    q->answer_ids.tenant_id = e->tenant_id;
-    memcpy(q->answer_ids.event_id, e->event_id, sizeof q->answer_ids.event_id);
     return JF_OK;
 }
 
@@ -2447,9 +2405,10 @@ static jf_code sq_events_flush(sq_store *q, jf_error *err) {
     rc |= sq_text(st, 8, e->refund_of);
     rc |= sq_hash(st, 9, e->fingerprint);
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
-    rc |= sqlite3_bind_int64(st, 11, q->pending.answer_id);
-    rc |= sqlite3_bind_int(st, 12, e->counted);
-    rc |= sqlite3_bind_text(st, 13, q->pending.awards, (int)q->pending.awards_len, SQLITE_STATIC);
+    rc |= sqlite3_bind_int(st, 11, e->counted);
+    rc |= sqlite3_bind_text(st, 12, q->pending.awards, (int)q->pending.awards_len, SQLITE_STATIC);
+    rc |= sq_text(st, 13, q->pending.answer);
+    q->pending.answer = ""; /* the caller's: bound until sq_write is done */
     return sq_write(q, st, rc, false, err, "event insert");
 }
 
@@ -3025,45 +2984,22 @@ static jf_code sq_tenant_lock(jf_store *s, int64_t tenant_id, jf_error *err) {
     return JF_OK;
 }
 
-/* The event row reserved its answer's id when it was inserted
- * (sq_event_insert), so the answer is one append and the event row is
- * written once: linking it afterwards was an UPDATE of the row that cost
- * twice the answer's insert (callgrind).  The answer row names its event,
- * and a replay reads it only through an event of that name: an event row
- * that never got its answer (none does in the engine, which writes both in
- * one job) may share its reserved id with a later event's answer and still
- * reads as recorded without one.  Answers linked before (schema 7) have
- * event_id ''.  The answer of the event inserted last takes the id noted
- * then; any other looks its event up; one recorded before answers were
- * kept (answer_id 0) is linked as they were then: append, then update. */
+/* The answer goes in the event's row (schema 13): with the row held back
+ * (sq_event_insert), which is then written once, whole; else by an update.
+ * Answers kept before are rows of event_answers (schemas 3-12), which the
+ * event names by answer_id and which name their event (schema 7 linked
+ * them with event_id ''); they are still read (EVENT_ANSWER_GET). */
 static jf_code sq_event_answer_put(jf_store *s, int64_t tenant_id, const char *event_id, const char *answer,
                                    jf_error *err) {
     sq_store *q = sq_of(s);
-    sq_answer_ids *ids = &q->answer_ids;
-    if (ids->reserved_id != 0 && ids->tenant_id == tenant_id && strcmp(ids->event_id, event_id) == 0) {
-        STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT_AT, err);
-        int rc = sqlite3_bind_int64(st, 1, ids->reserved_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                 sq_text(st, 3, event_id) | sq_text(st, 4, answer);
-        ids->reserved_id = 0;
-        jf_code code = sq_write(q, st, rc, false, err, "event answer insert");
-        return code == JF_OK ? sq_events_flush(q, err) : code; /* the event's row, held back */
+    if (sq_pending_is(q, tenant_id, event_id)) {
+        q->pending.answer = answer;
+        return sq_events_flush(q, err);
     }
     SQ_TRY(sq_events_flush(q, err));
-    STMT_OR_FAIL(q, SQ_EVENT_ANSWER_INSERT, err);
+    STMT_OR_FAIL(q, SQ_EVENT_ANSWER_SET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, answer);
-    jf_code code = sq_write(q, st, rc, true, err, "event answer insert");
-    if (code != JF_NOT_FOUND) return code;
-    jf_error_clear(err);
-    st = sq_stmt(q, SQ_EVENT_ANSWER_APPEND, err);
-    if (st == NULL) return err ? err->code : JF_INTERNAL;
-    rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, answer);
-    code = sq_write(q, st, rc, true, err, "event answer append");
-    if (code != JF_OK) return code;
-    int64_t id = sqlite3_last_insert_rowid(q->db);
-    st = sq_stmt(q, SQ_EVENT_ANSWER_LINK, err);
-    if (st == NULL) return err ? err->code : JF_INTERNAL;
-    rc = sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id) | sq_text(st, 3, event_id);
-    return sq_write(q, st, rc, true, err, "event answer link");
+    return sq_write(q, st, rc, true, err, "event answer");
 }
 
 static void read_long_text(sqlite3_stmt *st, void *out) {

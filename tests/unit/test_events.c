@@ -539,7 +539,9 @@ Test(events, an_event_recorded_before_answers_were_kept_replays_from_its_rows) {
     cr_assert_eq(first->out.points_total, 128);
     /* As a database migrated from schema 2 has it: the event without an answer. */
     jf_error err = {0};
-    cr_assert_eq(jf_store_exec_raw(fx.store, "UPDATE events SET answer_id = 0", &err), JF_OK, "%s", err.detail);
+    const char *forget = fx_backend_is_postgres() ? "UPDATE events SET answer_id = 0"
+                                                  : "UPDATE events SET answer = '', answer_id = 0";
+    cr_assert_eq(jf_store_exec_raw(fx.store, forget, &err), JF_OK, "%s", err.detail);
     event_arg *again = post("order.paid", "m1", "o1", 12800, NULL);
     cr_assert(again->out.replayed);
     cr_assert_eq(again->out.points_total, 128);
@@ -603,21 +605,30 @@ Test(events, a_replay_names_the_rules_and_tasks_as_they_were) {
     cr_assert_str_eq(second->out.tasks[0].name, "3 orders, renamed");
     free(second);
 
-    /* An answer kept as version 1 (JSON with every name) replays as kept. */
+    /* An answer kept as version 1 (JSON with every name) replays as kept:
+     * on SQLite, one kept in event_answers as before schema 13. */
     const jf_event_outcome *o = &first->out;
     const jf_member *m = &o->member;
     const jf_task_state *t = &o->tasks[0];
-    char sql[2048];
-    snprintf(sql, sizeof sql,
-             "UPDATE event_answers SET answer = '{\"v\":1,\"t\":%lld,\"p\":%lld,"
-             "\"m\":[%lld,%lld,0,%lld,0,0,0,%lld,0,0,%lld,%lld,%lld,\"m1\"],"
+    char v1[1024], sql[2048];
+    snprintf(v1, sizeof v1,
+             "{\"v\":1,\"t\":%lld,\"p\":%lld,\"m\":[%lld,%lld,0,%lld,0,0,0,%lld,0,0,%lld,%lld,%lld,\"m1\"],"
              "\"a\":[[%lld,1,0,128,128,0,0,0,\"the old name\",\"%s\"]],"
-             "\"k\":[[%lld,1,1,0,0,3,30,%lld,%lld,1,0,0,0,\"the old task\"]]}' "
-             "WHERE id = (SELECT answer_id FROM events WHERE event_id = 'o1')",
+             "\"k\":[[%lld,1,1,0,0,3,30,%lld,%lld,1,0,0,0,\"the old task\"]]}",
              (long long)o->occurred_at_ms, (long long)o->points_total, (long long)m->id, (long long)m->tenant_id,
              (long long)m->acct.available, (long long)m->acct.earned, (long long)m->entry_seq,
              (long long)m->created_at_ms, (long long)m->updated_at_ms, (long long)rule, o->awards[0].explanation,
              (long long)t->task_id, (long long)t->period_start_ms, (long long)t->period_end_ms);
+    if (fx_backend_is_postgres()) {
+        snprintf(sql, sizeof sql,
+                 "UPDATE event_answers SET answer = '%s' WHERE id = (SELECT answer_id FROM events WHERE event_id = 'o1')",
+                 v1);
+    } else {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO event_answers (id, tenant_id, event_id, answer) VALUES (77, %lld, 'o1', '%s'); "
+                 "UPDATE events SET answer = '', answer_id = 77 WHERE event_id = 'o1'",
+                 (long long)fx.tenant.id, v1);
+    }
     cr_assert_eq(jf_store_exec_raw(fx.store, sql, &err), JF_OK, "%s", err.detail);
     again = post("order.paid", "m1", "o1", 12800, NULL);
     cr_assert(again->out.replayed);

@@ -65,14 +65,24 @@ static void drop_trigger(jf_store *s, const char *table, const char *name) {
     cr_assert_eq(raw_exec(s, sql, &err), JF_OK, "%s", err.detail);
 }
 
-/* Make the kept answers look as they were written before they named their
- * event (SQLite schema 7: an event row reserves its answer's id, and the
- * answer names the event; before, the event row was updated with the id,
- * as PostgreSQL still does, which has nothing to forget). */
-static void forget_answer_owners(jf_store *s) {
+/* SQLite: make the kept answers look as they were written before schema 13
+ * (answers were rows of event_answers, named by the event's answer_id) —
+ * and with owners, before schema 7 (an event row reserved its answer's id,
+ * and the answer named the event; before, the event row was updated with
+ * the id, as PostgreSQL still does, which has nothing to change). */
+static void answers_as_before(jf_store *s, bool with_owners) {
     if (!backend_is_sqlite()) return;
     jf_error err = {0};
-    cr_assert_eq(raw_exec(s, "UPDATE event_answers SET event_id = ''", &err), JF_OK, "%s", err.detail);
+    cr_assert_eq(raw_exec(s,
+                          "INSERT INTO event_answers (tenant_id, event_id, answer) "
+                          "SELECT tenant_id, event_id, answer FROM events WHERE answer <> ''; "
+                          "UPDATE events SET answer = '', answer_id = (SELECT id FROM event_answers a "
+                          "WHERE a.tenant_id = events.tenant_id AND a.event_id = events.event_id) "
+                          "WHERE answer <> ''",
+                          &err),
+                 JF_OK, "%s", err.detail);
+    if (!with_owners)
+        cr_assert_eq(raw_exec(s, "UPDATE event_answers SET event_id = ''", &err), JF_OK, "%s", err.detail);
 }
 
 static void setup(void) {
@@ -1322,10 +1332,36 @@ Test(store, event_answers_stay_with_their_events) {
     expect_answer(tid, "e4", "{\"a\":4}");
     expect_answer(tid, "e5", NULL);
     expect_answer(tid, "e6", "{\"a\":6}");
-    /* Answers kept before they named their event read as before. */
-    forget_answer_owners(S);
+    /* Answers kept as rows of their own (SQLite before schema 13) read as
+     * before; an event whose reserved answer id an answer of another event
+     * took reads as without one. */
+    answers_as_before(S, true);
+    if (backend_is_sqlite()) {
+        jf_error err = {0};
+        cr_assert_eq(raw_exec(S,
+                              "UPDATE events SET answer_id = (SELECT answer_id FROM events WHERE event_id = 'e4') "
+                              "WHERE event_id = 'e3'",
+                              &err),
+                     JF_OK, "%s", err.detail);
+    }
+    expect_answer(tid, "e1", "{\"a\":1}");
+    expect_answer(tid, "e2", "{\"a\":2}");
+    expect_answer(tid, "e3", NULL);
+    expect_answer(tid, "e4", "{\"a\":4}");
+    expect_answer(tid, "e6", "{\"a\":6}");
+    /* And those kept before they named their event. */
+    answers_as_before(S, false);
     expect_answer(tid, "e1", "{\"a\":1}");
     expect_answer(tid, "e6", "{\"a\":6}");
+    expect_answer(tid, "e5", NULL);
+    /* A new answer of an event whose row is written already goes in it. */
+    begin();
+    add_event(tid, mid, "e7", 1000, T0);
+    add_event(tid, mid, "e8", 1000, T0);
+    OK(S->ops->event_answer_put(S, tid, "e7", "{\"a\":7}", E));
+    commit();
+    expect_answer(tid, "e7", "{\"a\":7}");
+    expect_answer(tid, "e8", NULL);
 }
 
 /* A setting read again in one write transaction (the rules' generation,
@@ -1805,6 +1841,7 @@ Test(store, migration_3_counts_existing_awards) {
         OK(raw_exec(S, "ALTER TABLE events DROP COLUMN awards", E));        /* 11 */
         OK(raw_exec(S, "ALTER TABLE rules DROP COLUMN history", E));
         OK(raw_exec(S, "ALTER TABLE members DROP COLUMN memo", E));         /* 12 */
+        OK(raw_exec(S, "ALTER TABLE events DROP COLUMN answer", E));        /* 13 */
     }
     jf_store_close(S);
     S = open_store(); /* applies migration 3 */
@@ -1884,6 +1921,7 @@ Test(store, no_migration_while_another_process_has_the_database_open) {
     OK(raw_exec(S, "ALTER TABLE events DROP COLUMN awards", E));  /* 11 */
     OK(raw_exec(S, "ALTER TABLE rules DROP COLUMN history", E));
     OK(raw_exec(S, "ALTER TABLE members DROP COLUMN memo", E));   /* 12 */
+    OK(raw_exec(S, "ALTER TABLE events DROP COLUMN answer", E));  /* 13 */
     jf_store_close(S);
     S = NULL;
 
