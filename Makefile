@@ -82,6 +82,8 @@ test: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp $(SAN)/unit-tests $(CRITERION_FLAGS)
 	@echo "== fuzz smoke: condition language (libFuzzer, fixed seed)"
 	$(MAKE) --no-print-directory fuzz-expr-smoke
+	@echo "== fuzz smoke: the fast JSON reader against jansson (libFuzzer, fixed seed)"
+	$(MAKE) --no-print-directory fuzz-json-smoke
 	@set -e; if [ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1; then \
 	  echo "== API tests (release build)"; \
 	  JIFEN_BIN=$(CURDIR)/$(REL)/jifen node --test --test-concurrency=2 tests/api/; \
@@ -134,30 +136,44 @@ bench: $(REL)/jifen $(REL)/bench-ledger
 	bench/http_bench.sh
 	JIFEN_BIN=$(REL)/jifen bench/pg_bench.sh
 
-# Fuzzing the rule condition language (libFuzzer).  Built with clang from the
-# sources it needs, not from the gcc-built libjifen.a.  fuzz-expr-smoke runs
-# briefly with a fixed seed from a fresh corpus directory (plus the committed
-# seeds); fuzz-expr runs until stopped and keeps what it finds.
+# Fuzzing (libFuzzer), built with clang from the sources each harness needs,
+# not from the gcc-built libjifen.a: fuzz-expr, the rule condition language
+# (tests/fuzz/fuzz_expr.c); fuzz-json, the fast JSON reader of request bodies
+# against jansson (tests/fuzz/fuzz_json.c).  fuzz-NAME-smoke runs briefly
+# with a fixed seed from a fresh corpus directory (plus the committed seeds
+# in tests/fuzz/corpus/NAME); fuzz-NAME runs until stopped and keeps what it
+# finds.
 FUZZ_CC        ?= clang
 FUZZ_FLAGS     := -std=c17 -D_GNU_SOURCE -Isrc $(WARN) -g -O1 -fno-omit-frame-pointer \
                   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_EXPR_SRC  := tests/fuzz/fuzz_expr.c src/engine/expr.c src/util/errors.c
-FUZZ_EXPR_ARGS := -max_len=4200 -dict=tests/fuzz/expr.dict
+FUZZ_expr_SRC   := tests/fuzz/fuzz_expr.c src/engine/expr.c src/util/errors.c
+FUZZ_expr_DEPS  := src/engine/expr.h src/util/errors.h src/util/tz.h
+FUZZ_expr_ARGS  := -max_len=4200 -dict=tests/fuzz/expr.dict
+FUZZ_expr_SMOKE := -runs=200000 -max_total_time=20
+FUZZ_json_SRC   := tests/fuzz/fuzz_json.c src/util/json_fast.c
+FUZZ_json_DEPS  := src/util/json_fast.h
+FUZZ_json_LIBS  := -ljansson
+FUZZ_json_ARGS  := -max_len=512 -dict=tests/fuzz/json.dict
+FUZZ_json_SMOKE := -runs=300000 -max_total_time=15
 
-$(REL)/fuzz-expr: $(FUZZ_EXPR_SRC) src/engine/expr.h src/util/errors.h src/util/tz.h
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_EXPR_SRC)
+define fuzz_rules
+$(REL)/fuzz-$(1): $$(FUZZ_$(1)_SRC) $$(FUZZ_$(1)_DEPS)
+	@mkdir -p $$(dir $$@)
+	$$(FUZZ_CC) $$(FUZZ_FLAGS) -o $$@ $$(FUZZ_$(1)_SRC) $$(FUZZ_$(1)_LIBS)
 
-fuzz-expr-smoke: $(REL)/fuzz-expr
-	rm -rf $(REL)/fuzz/expr-smoke && mkdir -p $(REL)/fuzz/expr-smoke
-	$(REL)/fuzz-expr $(FUZZ_EXPR_ARGS) -seed=1 -runs=200000 -max_total_time=20 -print_final_stats=1 \
-	  $(REL)/fuzz/expr-smoke tests/fuzz/corpus/expr
+fuzz-$(1)-smoke: $(REL)/fuzz-$(1)
+	rm -rf $(REL)/fuzz/$(1)-smoke && mkdir -p $(REL)/fuzz/$(1)-smoke
+	$(REL)/fuzz-$(1) $$(FUZZ_$(1)_ARGS) -seed=1 $$(FUZZ_$(1)_SMOKE) -print_final_stats=1 \
+	  $(REL)/fuzz/$(1)-smoke tests/fuzz/corpus/$(1)
 
-fuzz-expr: $(REL)/fuzz-expr
-	@mkdir -p $(REL)/fuzz/expr
-	$(REL)/fuzz-expr $(FUZZ_EXPR_ARGS) $(REL)/fuzz/expr tests/fuzz/corpus/expr
+fuzz-$(1): $(REL)/fuzz-$(1)
+	@mkdir -p $(REL)/fuzz/$(1)
+	$(REL)/fuzz-$(1) $$(FUZZ_$(1)_ARGS) $(REL)/fuzz/$(1) tests/fuzz/corpus/$(1)
+endef
+$(eval $(call fuzz_rules,expr))
+$(eval $(call fuzz_rules,json))
 
 clean:
 	rm -rf build
 
-.PHONY: all deps test test-pg unit run bench clean fuzz-expr-smoke fuzz-expr
+.PHONY: all deps test test-pg unit run bench clean fuzz-expr-smoke fuzz-expr fuzz-json-smoke fuzz-json

@@ -185,7 +185,7 @@ static void config_done(jf_write_job *job) {
 void jf_h_checkin_config_put(jf_call *call) {
     h2o_iovec_t body = call->req->entity;
     json_error_t jerr;
-    json_t *root = json_loadb(body.base ? body.base : "", body.base ? body.len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = jf_json_load(body.base ? body.base : "", body.base ? body.len : 0, &jerr);
     jf_error err;
     jf_error_clear(&err);
     if (root == NULL) {

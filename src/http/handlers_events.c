@@ -86,7 +86,7 @@ static bool event_or_reply(jf_call *call, parsed_event *p) {
     jf_error err;
     jf_error_clear(&err);
     json_error_t jerr;
-    json_t *root = json_loadb(body.base ? body.base : "", body.base ? body.len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = jf_json_load(body.base ? body.base : "", body.base ? body.len : 0, &jerr);
     if (root == NULL || !json_is_object(root)) {
         jf_fail(&err, JF_INVALID_JSON, "", "%s", root ? "the body must be a JSON object" : jerr.text);
         jf_respond_json_error(call, &err, root ? 0 : jerr.line, root ? 0 : jerr.column);

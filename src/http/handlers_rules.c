@@ -34,7 +34,7 @@ json_t *jf_render_definition(const jf_tenant *t, const jf_rule_row *row) {
 static json_t *object_or_reply(jf_call *call) {
     h2o_iovec_t body = call->req->entity;
     json_error_t jerr;
-    json_t *root = json_loadb(body.base ? body.base : "", body.base ? body.len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = jf_json_load(body.base ? body.base : "", body.base ? body.len : 0, &jerr);
     if (root != NULL && json_is_object(root)) return root;
     jf_error err;
     jf_fail(&err, JF_INVALID_JSON, "", "%s", root ? "the body must be a JSON object" : jerr.text);

@@ -172,7 +172,7 @@ jf_code jf_json_parse(const char *body, size_t len, bool empty_ok, const jf_fiel
         *root = json_object();
     } else {
         json_error_t je;
-        *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+        *root = jf_json_load(body, len, &je);
         if (*root == NULL) {
             if (pos) {
                 pos->line = je.line;

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "util/errors.h"
+#include "util/json_fast.h"
 #include "util/limits.h"
 
 typedef enum {
