@@ -36,57 +36,61 @@ enum { MEMBER_INTS_V2 = MEMBER_INTS - 2 };
  * Byte 1 + i in a stored string is phrases[i]; byte ESCAPE says the byte
  * after it is itself (a control character of the text).  Append only: a
  * stored answer's bytes keep the meaning they had when it was written. */
-static const char *const phrases[] = {
-    "the condition is false",
-    "; not awarded: once per member, already awarded ever",
-    "; not awarded: once per day, already awarded today",
-    "; not awarded: once per week, already awarded this week",
-    "; not awarded: once per month, already awarded this month",
-    " points at ",
-    " point at ",
-    " per 100 fen",
-    " points",
-    " point",
-    " fen → ",
-    " fen",
-    " → ",
-    "; capped at ",
-    " by the per-award cap",
-    " by the daily limit",
-    " by the monthly limit",
-    " by the campaign budget",
-    "; not awarded: the ",
-    " is reached",
-    "; pending ",
-    " days",
-    " fen of ",
-    " weighted fen)",
-    " per ",
-    "condition failed to evaluate: ",
+typedef struct {
+    const char *text;
+    size_t len;
+} phrase;
+#define P(s) {s, sizeof s - 1}
+static const phrase phrases[] = {
+    P("the condition is false"),
+    P("; not awarded: once per member, already awarded ever"),
+    P("; not awarded: once per day, already awarded today"),
+    P("; not awarded: once per week, already awarded this week"),
+    P("; not awarded: once per month, already awarded this month"),
+    P(" points at "),
+    P(" point at "),
+    P(" per 100 fen"),
+    P(" points"),
+    P(" point"),
+    P(" fen → "),
+    P(" fen"),
+    P(" → "),
+    P("; capped at "),
+    P(" by the per-award cap"),
+    P(" by the daily limit"),
+    P(" by the monthly limit"),
+    P(" by the campaign budget"),
+    P("; not awarded: the "),
+    P(" is reached"),
+    P("; pending "),
+    P(" days"),
+    P(" fen of "),
+    P(" weighted fen)"),
+    P(" per "),
+    P("condition failed to evaluate: "),
 };
+#undef P
 #define PHRASES (sizeof phrases / sizeof phrases[0])
 #define ESCAPE 0x1F
 _Static_assert(PHRASES < ESCAPE, "phrase bytes stay below the escape");
 
-size_t jf_answer_phrases(const char *const **out) {
-    *out = phrases;
-    return PHRASES;
-}
+const char *jf_answer_phrase(size_t i) { return i < PHRASES ? phrases[i].text : NULL; }
 
 /* The first bytes of the phrases (test_events checks every phrase's): the
  * other bytes of a string are copied without looking further. */
 bool jf_answer_phrase_may_start(unsigned char c) { return c == ' ' || c == ';' || c == 't' || c == 'c'; }
 
-/* The longest phrase at s[0..n), its index (-1: none) and length. */
+/* The longest phrase at s[0..n), its index (-1: none) and length.  Most
+ * start with a space, so their second byte is looked at before the rest. */
 static int phrase_at(const char *s, size_t n, size_t *len) {
     int best = -1;
     *len = 0;
     for (size_t i = 0; i < PHRASES; i++) {
-        if (phrases[i][0] != s[0]) continue;
-        size_t k = strlen(phrases[i]);
-        if (k > *len && k <= n && memcmp(phrases[i], s, k) == 0) {
+        const phrase *p = &phrases[i];
+        if (p->len > n || p->len <= *len || p->text[0] != s[0] || p->text[1] != s[1]) continue;
+        if (memcmp(p->text, s, p->len) == 0) {
             best = (int)i;
-            *len = k;
+            *len = p->len;
         }
     }
     return best;
@@ -303,8 +307,8 @@ static void get_string(reader *r, char *dst, size_t cap) {
             piece = s + 1;
             used = 2;
         } else if (c >= 1 && c <= PHRASES) {
-            piece = phrases[c - 1];
-            len = strlen(piece);
+            piece = phrases[c - 1].text;
+            len = phrases[c - 1].len;
         } else if (c < ' ') {
             whole = false; /* neither a phrase nor escaped */
         }

@@ -712,14 +712,18 @@ static jf_code evaluate_rules(const jf_ctx *c, const jf_ruleset *rs, const jf_ev
     jf_member_facts facts = {.tier = "", .days_since_joining = 0, .orders_count = 0};
     if (m->id != 0 && ev->occurred_at_ms > m->created_at_ms)
         facts.days_since_joining = (ev->occurred_at_ms - m->created_at_ms) / 86400000;
+    /* The rules of the event's type, in id order. */
+    size_t of_type[JF_RULES_PER_TENANT_MAX], n = 0;
     bool need_orders = false;
-    for (size_t i = 0; i < rs->rule_count; i++)
-        need_orders |= rs->rules[i].uses_orders && strcmp(rs->rules[i].rule.event_type, ev->type) == 0;
+    for (size_t i = 0; i < rs->rule_count; i++) {
+        if (strcmp(rs->rules[i].rule.event_type, ev->type) != 0) continue;
+        of_type[n++] = i;
+        need_orders |= rs->rules[i].uses_orders;
+    }
     if (need_orders && m->id != 0) TRY(ST(c->store, order_count, m->id, ev->occurred_at_ms, &facts.orders_count, err));
     award_key key = {.ready = false};
-    for (size_t i = 0; i < rs->rule_count; i++) {
-        const jf_compiled_rule *cr = &rs->rules[i];
-        if (strcmp(cr->rule.event_type, ev->type) != 0) continue;
+    for (size_t k = 0; k < n; k++) {
+        const jf_compiled_rule *cr = &rs->rules[of_type[k]];
         jf_award *a = &out->awards[out->award_count++];
         jf_rule_compute(cr, ev, &facts, civil, c->tenant->timezone, a);
         if (a->status != JF_AWARD_GIVEN) continue;

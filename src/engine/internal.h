@@ -144,8 +144,9 @@ jf_code jf_mop_pay_debt(jf_mop *op, jf_changes *ch, int64_t *paid, jf_error *err
 jf_code jf_changes_moves(jf_store *s, const jf_changes *ch, int64_t entry_id, jf_error *err);
 
 /* The phrases a kept event answer writes as one byte each
- * (event_answer.c), and whether c may start one (for its tests). */
-size_t jf_answer_phrases(const char *const **out);
+ * (event_answer.c): the i-th (NULL past the last), and whether c may start
+ * one (for its tests). */
+const char *jf_answer_phrase(size_t i);
 bool jf_answer_phrase_may_start(unsigned char c);
 
 #endif
