@@ -132,30 +132,37 @@ static jf_code parse_field(json_t *v, const jf_field *f, const char *path, jf_er
     return jf_fail(err, JF_INTERNAL, path, "unknown field type");
 }
 
+/* The longest spec has 11 fields. */
+#define SPEC_FIELDS_MAX 32
+
 jf_code jf_json_apply(json_t *obj, const jf_field *spec, const char *prefix, jf_error *err) {
     assert(json_is_object(obj));
     char path[128];
     const char *key;
     json_t *v;
-    /* Unknown fields first: a typo in an optional field must not be
-     * reported as "required field missing" or silently dropped. */
+    size_t n = 0;
+    while (spec[n].name) n++;
+    assert(n <= SPEC_FIELDS_MAX);
+    /* Each member matched to its field once; unknown fields first: a typo
+     * in an optional field must not be reported as "required field
+     * missing" or silently dropped. */
+    json_t *found[SPEC_FIELDS_MAX] = {NULL};
     json_object_foreach(obj, key, v) {
-        bool known = false;
-        for (const jf_field *f = spec; f->name; f++)
-            if (strcmp(f->name, key) == 0) known = true;
-        if (!known) {
+        size_t i = 0;
+        while (i < n && strcmp(spec[i].name, key) != 0) i++;
+        if (i == n) {
             field_path(path, sizeof path, prefix, key);
             return jf_fail(err, JF_INVALID_FIELD, path, "unknown field %s", path);
         }
+        found[i] = v;
     }
-    for (const jf_field *f = spec; f->name; f++) {
-        field_path(path, sizeof path, prefix, f->name);
-        v = json_object_get(obj, f->name);
+    for (size_t i = 0; i < n; i++) {
+        const jf_field *f = &spec[i];
+        v = found[i];
         if (f->present) *f->present = v != NULL;
-        if (v == NULL) {
-            if (f->flags & JF_REQUIRED) return jf_fail(err, JF_INVALID_FIELD, path, "%s is required", path);
-            continue;
-        }
+        if (v == NULL && !(f->flags & JF_REQUIRED)) continue;
+        field_path(path, sizeof path, prefix, f->name);
+        if (v == NULL) return jf_fail(err, JF_INVALID_FIELD, path, "%s is required", path);
         jf_code rc = parse_field(v, f, path, err);
         if (rc != JF_OK) return rc;
     }
