@@ -6,10 +6,12 @@
 # (a) GET /healthz  (b) GET /v1/members/{id}  (c) POST earn, unique biz_no
 # (d) POST spend  (e) POST /v1/events, an order.paid with a unique event_id
 # evaluated against the demo tenant's rules (the server runs with --demo: 5
-# rules of order.paid and a weekly task)  (c') POST earn again.  Prints req/s,
-# p50, p99 per case, the ratios b/a and c/a, events/earn (e against the mean
-# of c and c', which bracket it, so the database growing during the run
-# weighs on both sides), and the committer's mean batch size from /metrics.
+# rules of order.paid and a weekly task)  (c') POST earn again  (f) earns and
+# events interleaved, four rounds of 3 s each.  Prints req/s, p50, p99 per
+# case, the ratios b/a and c/a, events/earn twice — e against the mean of c
+# and c', which bracket it, so the database growing during the run weighs on
+# both sides; and f's totals, which also cancel the machine's speed
+# drifting between runs — and the committer's mean batch size from /metrics.
 # Never asserts: the numbers depend on the machine; docs/architecture.md
 # says how to read them.
 set -euo pipefail
@@ -76,9 +78,23 @@ s1=$(metric jifen_committer_batch_size_sum); c1=$(metric jifen_committer_batch_s
 d=$(JIFEN_BENCH_OP=spend run "(d) POST spend" "$base" bench/http_write.lua)
 e=$(JIFEN_BENCH_OP=event run "(e) POST /v1/events order.paid" "$base" bench/http_write.lua)
 c2=$(run "(c') POST earn again" "$base" bench/http_write.lua)
-python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" "$e" "$c2" "$order_rules" "$f0" "$f1" >&2 <<'PY'
+# (f) The same ratio measured interleaved: four rounds of 3 s of earns and
+# 3 s of events, the order swapped every round, so that the machine's speed
+# drifting (±10 % from minute to minute here) and the database growing
+# weigh on both sides alike.  The ratio of the totals.
+fe=0; fv=0
+for round in 1 2 3 4; do
+  if (( round % 2 )); then order="earn event"; else order="event earn"; fi
+  for op in $order; do
+    r=$(JIFEN_BENCH_OP=$op wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/http_write.lua "$base" | awk '/Requests\/sec/ {print $2}')
+    if [ "$op" = earn ]; then fe=$(python3 -c "print($fe + $r)"); else fv=$(python3 -c "print($fv + $r)"); fi
+  done
+done
+printf '%-28s %10.0f req/s   events %10.0f req/s   (4 rounds of 3 s each, alternating)\n' "(f) interleaved: earn" \
+  "$(python3 -c "print($fe / 4)")" "$(python3 -c "print($fv / 4)")" >&2
+python3 - "$a" "$b" "$c" "$s0" "$c0" "$s1" "$c1" "$e" "$c2" "$order_rules" "$f0" "$f1" "$fe" "$fv" >&2 <<'PY'
 import sys
-a, b, c, s0, c0, s1, c1, e, c2, rules, f0, f1 = (float(x) for x in sys.argv[1:])
+a, b, c, s0, c0, s1, c1, e, c2, rules, f0, f1, fe, fv = (float(x) for x in sys.argv[1:])
 print(f"ratio b/a (GET member / healthz): {b / a:.2f}   (target >= 0.70)")
 print(f"ratio c/a (durable earn / healthz): {c / a:.2f}")
 print(f"earns/s: {c:.0f}   (target >= 15000 with p99 < 15 ms)")
@@ -86,6 +102,7 @@ print(f"committer during (c): {(s1 - s0) / max(c1 - c0, 1):.1f} requests per com
       f"{(c1 - c0) / max(f1 - f0, 1):.2f} commits per fsync")
 print(f"events/earn ratio: {e / ((c + c2) / 2):.2f}   ({rules:.0f} rules evaluated per order.paid; "
       f"e against the mean of c and c'; target >= 0.80)")
+print(f"events/earn interleaved: {fv / fe:.2f}   (f: the totals of four alternating rounds; target >= 0.80)")
 PY
 # The whole run's log restarts: how often the writer paused, how long.
 curl -s "$base/metrics" | awk '
