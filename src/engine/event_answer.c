@@ -9,12 +9,12 @@
  * has no row; the member changes later), so it is stored with the event.
  *
  * Version 2 (written now) is a flat list of fields, each ended by ',':
- * integers in decimal (0 as nothing), strings as "<bytes>:<bytes>".  It
+ * integers in decimal (0 as nothing), strings as "<length>:<bytes>".  It
  * leaves out what the replay knows without it: the member's ids (the
  * event's row and request) and the names of rules and tasks (their
  * versions, which never change: events.c looks them up).  In explanations
  * the phrases rules.c builds them from take one byte each (phrases[]).
- * An event's answer went from ~620 bytes of JSON to ~150, and the bytes
+ * The demo's order's answer went from ~620 bytes of JSON to ~220, and the bytes
  * an event adds to the database are what its checkpoints copy
  * (docs/architecture.md, eighth round).  Version 1, compact JSON with
  * every name, was written before; it is still read.

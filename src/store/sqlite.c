@@ -2550,16 +2550,16 @@ static bool next_event_award(const sq_event_awards *e, int64_t tenant_id, const 
 }
 
 static jf_code event_awards_get(sq_store *q, int64_t tenant_id, const char *event_id, sq_event_awards *e,
-                                jf_error *err) {    SQ_TRY(sq_events_flush(q, err));
-
+                                jf_error *err) {
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_EVENT_AWARDS_GET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id);
     return sq_get(q, st, rc, read_event_awards, e, err, "event awards");
 }
 
 static jf_code event_awards_set(sq_store *q, int64_t tenant_id, const char *event_id, const char *awards,
-                                jf_error *err) {    SQ_TRY(sq_events_flush(q, err));
-
+                                jf_error *err) {
+    SQ_TRY(sq_events_flush(q, err));
     STMT_OR_FAIL(q, SQ_EVENT_AWARDS_SET, err);
     int rc = sqlite3_bind_int64(st, 1, tenant_id) | sq_text(st, 2, event_id) | sq_text(st, 3, awards);
     return sq_write(q, st, rc, true, err, "event awards");
