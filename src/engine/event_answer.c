@@ -334,6 +334,7 @@ static bool decode_v2(const char *text, jf_event_outcome *o) {
     o->points_total = get_number(r, ',');
     int64_t v[TASK_INTS]; /* the longest record */
     get_ints(r, v, MEMBER_INTS_V2);
+    memset(&o->member, 0, sizeof o->member); /* its ids: the replay's (events.c) */
     member_from(v, &o->member);
     o->member_known = true;
     o->award_count = get_count(r, JF_RULES_PER_TENANT_MAX);

@@ -448,19 +448,7 @@ static void award_reason(const jf_award *a, char out[JF_REASON_BYTES_MAX + 1]) {
     o = put_text(out, o, num, jf_int_text(num, a->rule_version));
     o = put_text(out, o, ": ", 2);
     o = put_text(out, o, a->explanation, strlen(a->explanation));
-    out[o] = '\0';
-    size_t n = o;
-    while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80) n--; /* continuation bytes */
-    if (n > 0 && ((unsigned char)out[n - 1] & 0x80)) {
-        /* a lead byte at the end: keep it only if its sequence is whole */
-        size_t lead = n - 1;
-        unsigned char b = (unsigned char)out[lead];
-        size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
-        n = strlen(out) - lead >= need ? lead + need : lead;
-    } else {
-        n = strlen(out);
-    }
-    out[n] = '\0';
+    jf_utf8_whole(out, o);
 }
 
 static jf_code rule_usage(const jf_ctx *c, const jf_rule *r, const jf_member *m, int64_t at_ms, bool lock,
@@ -597,8 +585,16 @@ static jf_code replay(const jf_ctx *c, const jf_ruleset *rs, const jf_event *ev,
     char *text = malloc(JF_EVENT_ANSWER_BYTES_MAX + 1);
     if (text == NULL) abort();
     jf_code rc = ST(c->store, event_answer_get, c->tenant->id, row->event_id, text, JF_EVENT_ANSWER_BYTES_MAX + 1, err);
-    if (rc == JF_OK) rc = jf_event_answer_decode(text, out, err);
-    if (rc == JF_OK) rc = answer_context(c, rs, ev, row, out, err);
+    if (rc == JF_OK) {
+        /* Only a missing answer falls back to the award rows: a NOT_FOUND
+         * from here on (a rule version not kept) would rebuild the lists
+         * on top of what was decoded. */
+        rc = jf_event_answer_decode(text, out, err);
+        if (rc == JF_OK) rc = answer_context(c, rs, ev, row, out, err);
+        if (rc == JF_NOT_FOUND)
+            rc = jf_fail(err, JF_INTERNAL, "", "the kept answer of event %s names a rule or task version not kept",
+                         row->event_id);
+    }
     free(text);
     out->replayed = true;
     if (rc != JF_NOT_FOUND) return rc;

@@ -437,13 +437,18 @@ void jf_format_int(int64_t v, char *buf, size_t cap) {
  * EXPLAIN(a, "x", s, "y"): the pieces in order; numbers through num(). */
 static void explain_pieces(jf_award *a, const char *const *pieces) {
     size_t o = strlen(a->explanation), cap = sizeof a->explanation - 1;
+    bool cut = false;
     for (const char *const *p = pieces; *p != NULL && o < cap; p++) {
         size_t n = strlen(*p);
-        if (n > cap - o) n = cap - o;
+        if (n > cap - o) {
+            n = cap - o;
+            cut = true;
+        }
         memcpy(a->explanation + o, *p, n);
         o += n;
     }
     a->explanation[o] = '\0';
+    if (cut) jf_utf8_whole(a->explanation, o); /* a name cut in the middle of a character */
 }
 #define EXPLAIN(a, ...) explain_pieces((a), (const char *const[]){__VA_ARGS__, NULL})
 

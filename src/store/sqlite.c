@@ -2394,6 +2394,8 @@ static jf_code sq_events_flush(sq_store *q, jf_error *err) {
     if (!q->pending.active) return JF_OK;
     q->pending.active = false;
     const jf_event_row *e = &q->pending.row;
+    const char *answer = q->pending.answer; /* the caller's: bound until sq_write is done */
+    q->pending.answer = "";
     STMT_OR_FAIL(q, SQ_EVENT_INSERT, err);
     int rc = sqlite3_bind_int64(st, 1, e->tenant_id);
     rc |= sq_text(st, 2, e->event_id);
@@ -2407,8 +2409,7 @@ static jf_code sq_events_flush(sq_store *q, jf_error *err) {
     rc |= sqlite3_bind_int64(st, 10, e->created_at_ms);
     rc |= sqlite3_bind_int(st, 11, e->counted);
     rc |= sqlite3_bind_text(st, 12, q->pending.awards, (int)q->pending.awards_len, SQLITE_STATIC);
-    rc |= sq_text(st, 13, q->pending.answer);
-    q->pending.answer = ""; /* the caller's: bound until sq_write is done */
+    rc |= sq_text(st, 13, answer);
     return sq_write(q, st, rc, false, err, "event insert");
 }
 

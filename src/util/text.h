@@ -22,4 +22,23 @@ static inline void jf_copy_text(char *dst, size_t cap, const char *src) {
 /* Into an array whose size the compiler knows. */
 #define JF_COPY(dst, src) jf_copy_text((dst), sizeof(dst), (src))
 
+/* s[0..len), UTF-8 text that a byte count may have cut in the middle of a
+ * character, without that character's first bytes; NUL-terminated there.
+ * Returns the new length. */
+static inline size_t jf_utf8_whole(char *s, size_t len) {
+    size_t n = len;
+    while (n > 0 && ((unsigned char)s[n - 1] & 0xC0) == 0x80) n--; /* continuation bytes */
+    if (n > 0 && ((unsigned char)s[n - 1] & 0x80)) {
+        /* a lead byte: keep its sequence only if it is whole */
+        size_t lead = n - 1;
+        unsigned char b = (unsigned char)s[lead];
+        size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+        n = len - lead >= need ? lead + need : lead;
+    } else {
+        n = len;
+    }
+    s[n] = '\0';
+    return n;
+}
+
 #endif

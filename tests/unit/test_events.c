@@ -645,6 +645,39 @@ Test(events, a_replay_names_the_rules_and_tasks_as_they_were) {
     free(first);
 }
 
+/* A kept answer that names a rule version the store cannot find is an
+ * error of the store, not "no answer kept": the replay must not fall back
+ * to rebuilding the answer from the award rows on top of what it already
+ * decoded (which lists the award twice, and with enough rules writes past
+ * out->awards).  Found by review. */
+Test(events, a_replay_whose_rule_version_is_missing_is_an_error_not_a_rebuild) {
+    int64_t rule = rule_ok("{\"name\":\"rate\",\"event_type\":\"order.paid\","
+                           "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}");
+    event_arg *first = post("order.paid", "m1", "o1", 12800, NULL);
+    cr_assert_eq(first->out.award_count, 1);
+    /* Version 2 in the compiled set; version 1's row gone. */
+    def_arg renamed = {JF_DEF_RULE,
+                       "{\"name\":\"rate, renamed\",\"event_type\":\"order.paid\","
+                       "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}}}",
+                       rule};
+    jf_error err = {0};
+    cr_assert_eq(fx_tx(&fx, save_def, &renamed, &err), JF_OK, "%s", err.detail);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM rule_versions WHERE rule_id = %lld AND version = 1", (long long)rule);
+    cr_assert_eq(jf_store_exec_raw(fx.store, sql, &err), JF_OK, "%s", err.detail);
+    event_arg *again = calloc(1, sizeof *again);
+    again->ev = first->ev;
+    again->refund_fen = -1;
+    jf_error e2 = {0};
+    jf_code rc = fx_tx(&fx, process, again, &e2);
+    cr_assert(rc != JF_OK || again->out.award_count == 1,
+              "the replay answered %zu awards for an event of one rule (%s)", again->out.award_count,
+              jf_code_name(rc));
+    cr_assert_eq(rc, JF_INTERNAL, "%s: %s", jf_code_name(rc), e2.detail);
+    free(again);
+    free(first);
+}
+
 /* ---- member.orders_count: counted from the first rule that reads it ---- */
 
 static event_arg *post_at(const char *member, const char *event_id, int64_t at_ms) {

@@ -56,6 +56,46 @@ Test(rules, rate_with_campaign_and_caps_explained) {
     jf_compiled_rule_free(&cr);
 }
 
+/* Whether s is well-formed UTF-8. */
+static bool utf8_ok(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0) return false;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80) return false;
+        p += n;
+    }
+    return true;
+}
+
+/* An explanation longer than its room (eight campaigns with long Chinese
+ * names) is cut on a character's boundary, whatever the byte count: cut
+ * inside a character, the answer was not UTF-8 (PostgreSQL refuses such
+ * text).  Found by review. */
+Test(rules, a_long_explanation_is_cut_between_characters) {
+    for (int pad = 0; pad < 3; pad++) {
+        char name[128] = "";
+        for (int i = 0; i < pad; i++) strcat(name, "x");
+        for (int i = 0; i < 40; i++) strcat(name, "积");
+        char json[2048];
+        int n = snprintf(json, sizeof json, "{\"name\":\"long\",\"event_type\":\"order.paid\",\"combine\":\"max\","
+                                            "\"award\":{\"rate\":{\"points\":1,\"per_fen\":100}},\"campaigns\":[");
+        for (int k = 0; k < 8; k++)
+            n += snprintf(json + n, sizeof json - (size_t)n, "%s{\"name\":\"%s\",\"multiplier\":%d}", k ? "," : "", name,
+                          k + 2);
+        snprintf(json + n, sizeof json - (size_t)n, "]}");
+        jf_compiled_rule cr = compile(json);
+        jf_event ev = {.type = "order.paid", .event_id = "e1", .member_id = "m", .has_amount = true,
+                       .amount_fen = 12800};
+        jf_award a = run(&cr, &ev, "2026-01-17T10:00:00+08:00");
+        cr_assert_eq(a.status, JF_AWARD_GIVEN);
+        cr_assert_eq(a.points, 128 * 9, "the highest multiplier");
+        cr_assert_geq(strlen(a.explanation), (size_t)JF_EXPLANATION_BYTES_MAX - 3, "pad %d: cut", pad);
+        cr_assert(utf8_ok(a.explanation), "pad %d: %s", pad, a.explanation);
+        jf_compiled_rule_free(&cr);
+    }
+}
+
 Test(rules, daily_cap_boundary_and_one_past) {
     jf_compiled_rule cr = compile("{\"name\":\"f\",\"event_type\":\"x\",\"award\":{\"points\":10},"
                                   "\"caps\":{\"member_day\":30}}");
