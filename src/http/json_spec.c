@@ -4,8 +4,9 @@
  * The syntax is jansson's (UTF-8 validation, depth limit, duplicate keys),
  * read through jf_json_load (util/json_fast.h: the plain case without
  * jansson's reader, into the same tree); this file does the shape: only
- * listed fields, each with its type and bounds.  The first problem found is reported, naming the field with its
- * full path ("expiry.n"), so that a client can point at it.
+ * listed fields, each with its type and bounds.  The first problem found
+ * is reported, naming the field with its full path ("expiry.n"), so that a
+ * client can point at it.
  */
 #include "http/json_spec.h"
 

@@ -627,7 +627,7 @@ static const char *const pg_migrations[] = {
       "VALUES (" B(1) ", " B(2) ", " B(3) ", " B(4) ", " T(5) ", " B(6) ") ON CONFLICT DO NOTHING "   \
       "RETURNING 1")                                                                                  \
     X(RULE_VERSION_GET,                                                                               \
-      "SELECT rule_id, tenant_id, version, enabled, definition, created_at_ms FROM rule_versions "       \
+      "SELECT rule_id, tenant_id, version, enabled, definition, created_at_ms FROM rule_versions "    \
       "WHERE rule_id = " B(1) " AND version = " B(2) " AND tenant_id = " B(3))                        \
     X(EVENT_INSERT,                                                                                   \
       "INSERT INTO events (" EVENT_COLS ") VALUES (" B(1) ", " T(2) ", " B(3) ", " T(4) ", " B(5)    \
