@@ -76,15 +76,18 @@ static int next_or_close(reader *r, char close) {
     return c == ',' ? 1 : c == close ? 0 : -1;
 }
 
+/* Past the opening bracket (and space): whether the closing one follows. */
+static bool empty_container(reader *r, char close) {
+    r->p++;
+    skip_space(r);
+    if (r->p >= r->end || *r->p != close) return false;
+    r->p++;
+    return true;
+}
+
 static json_t *read_object(reader *r) {
     json_t *o = json_object();
-    if (o == NULL) return NULL;
-    r->p++; /* '{' */
-    skip_space(r);
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
-        return o;
-    }
+    if (o == NULL || empty_container(r, '}')) return o;
     for (;;) {
         skip_space(r);
         const char *key;
@@ -106,13 +109,7 @@ static json_t *read_object(reader *r) {
 
 static json_t *read_array(reader *r) {
     json_t *a = json_array();
-    if (a == NULL) return NULL;
-    r->p++; /* '[' */
-    skip_space(r);
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
-        return a;
-    }
+    if (a == NULL || empty_container(r, ']')) return a;
     for (;;) {
         json_t *v = read_value(r);
         if (v == NULL || json_array_append_new(a, v) != 0) break;

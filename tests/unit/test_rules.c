@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine/checkin.h"
+#include "engine/internal.h"
 #include "engine/rules.h"
 #include "util/tz.h"
 
@@ -56,18 +57,6 @@ Test(rules, rate_with_campaign_and_caps_explained) {
     jf_compiled_rule_free(&cr);
 }
 
-/* Whether s is well-formed UTF-8. */
-static bool utf8_ok(const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-        if (n == 0) return false;
-        for (size_t i = 1; i < n; i++)
-            if ((p[i] & 0xC0) != 0x80) return false;
-        p += n;
-    }
-    return true;
-}
-
 /* An explanation longer than its room (eight campaigns with long Chinese
  * names) is cut on a character's boundary, whatever the byte count: cut
  * inside a character, the answer was not UTF-8 (PostgreSQL refuses such
@@ -91,7 +80,7 @@ Test(rules, a_long_explanation_is_cut_between_characters) {
         cr_assert_eq(a.status, JF_AWARD_GIVEN);
         cr_assert_eq(a.points, 128 * 9, "the highest multiplier");
         cr_assert_geq(strlen(a.explanation), (size_t)JF_EXPLANATION_BYTES_MAX - 3, "pad %d: cut", pad);
-        cr_assert(utf8_ok(a.explanation), "pad %d: %s", pad, a.explanation);
+        cr_assert(jf_utf8_valid(a.explanation, strlen(a.explanation)), "pad %d: %s", pad, a.explanation);
         jf_compiled_rule_free(&cr);
     }
 }
